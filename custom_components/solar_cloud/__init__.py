@@ -1,0 +1,224 @@
+"""Solar Cloud: plants and devices of inverter vendors' clouds in Home Assistant."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from homeassistant.const import CONF_USERNAME, Platform
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.dispatcher import async_dispatcher_send
+
+from .api.account import AccountMemory, CloudAccount, InventoryChange
+from .api.errors import AuthError, PermissionDeniedError, SolarCloudError
+from .api.huawei import HuaweiClient
+from .api.models import VendorClient
+from .api.quota import Session
+from .const import (
+    CONF_EXCLUDED_PLANTS,
+    CONF_PLANTS,
+    CONF_SERVER,
+    CONF_SYSTEM_CODE,
+    CONF_VENDOR,
+    DOMAIN,
+    VENDOR_HUAWEI,
+)
+from .coordinator import (
+    PlantCoordinator,
+    SolarCloudConfigEntry,
+    SolarCloudData,
+    clear_permission_issue,
+    describe_change,
+    raise_permission_issue,
+)
+from .entity import plant_identifier, signal_new_plant
+
+_LOGGER = logging.getLogger(__name__)
+
+PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
+
+_HUAWEI_LANGUAGES = {
+    "zh": "zh_CN",
+    "ja": "ja_JP",
+    "it": "it_IT",
+    "nl": "nl_NL",
+    "pt": "pt_BR",
+    "de": "de_DE",
+    "fr": "fr_FR",
+    "es": "es_ES",
+    "pl": "pl_PL",
+}
+
+
+def account_memory(hass: HomeAssistant, data: Mapping[str, Any]) -> AccountMemory:
+    """The state of an account that outlives reloads: call budget, session, last answers."""
+    vendor = data[CONF_VENDOR]
+    key = f"{vendor}:{data[CONF_SERVER]}:{data[CONF_USERNAME]}".lower()
+    memories: dict[str, AccountMemory] = hass.data.setdefault(DOMAIN, {})
+    if key not in memories:
+        memories[key] = AccountMemory()
+    return memories[key]
+
+
+def create_client(
+    hass: HomeAssistant, data: Mapping[str, Any], session_state: Session | None = None
+) -> VendorClient:
+    """Build the vendor client of an entry's connection data.
+
+    The client shares the account's call budget and, unless ``session_state`` is given (to
+    test credentials with a login of its own), its login session.
+    """
+    vendor = data[CONF_VENDOR]
+    session = async_get_clientsession(hass)
+    memory = account_memory(hass, data)
+    if vendor == VENDOR_HUAWEI:
+        language = _HUAWEI_LANGUAGES.get(hass.config.language.split("-")[0], "en_US")
+        return HuaweiClient(
+            session,
+            data[CONF_SERVER],
+            data[CONF_USERNAME],
+            data[CONF_SYSTEM_CODE],
+            quota=memory.quota,
+            session_state=session_state or memory.session,
+            language=language,
+        )
+    msg = f"unsupported vendor {vendor}"
+    raise ValueError(msg)
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: SolarCloudConfigEntry) -> bool:
+    """Set up one cloud account."""
+    client = create_client(hass, entry.data)
+    account = CloudAccount(
+        client,
+        memory=account_memory(hass, entry.data),
+        selected=entry.options.get(CONF_PLANTS),
+        excluded=entry.options.get(CONF_EXCLUDED_PLANTS),
+    )
+    try:
+        await account.async_setup()
+    except AuthError as err:
+        raise ConfigEntryAuthFailed(
+            translation_domain=DOMAIN,
+            translation_key="auth_failed",
+            translation_placeholders={"code": err.code or "?"},
+        ) from err
+    except PermissionDeniedError as err:
+        raise_permission_issue(hass, entry, client.vendor, "plant list", err)
+        raise ConfigEntryNotReady(
+            translation_domain=DOMAIN,
+            translation_key="permission_denied",
+            translation_placeholders={"code": err.code or "?"},
+        ) from err
+    except SolarCloudError as err:
+        raise ConfigEntryNotReady(
+            translation_domain=DOMAIN,
+            translation_key="cloud_unavailable",
+            translation_placeholders={"error": str(err)},
+        ) from err
+    clear_permission_issue(hass, entry, client.vendor, "plant list")
+
+    if CONF_EXCLUDED_PLANTS not in entry.options:
+        # From now on every plant the user did not leave out is polled, new ones included.
+        excluded = sorted(set(account.all_plants) - set(account.plants))
+        account.excluded = set(excluded)
+        hass.config_entries.async_update_entry(
+            entry, options={**entry.options, CONF_EXCLUDED_PLANTS: excluded}
+        )
+
+    runtime = SolarCloudData(client=client, account=account)
+    entry.runtime_data = runtime
+    for plant_id in account.plants:
+        runtime.coordinators[plant_id] = PlantCoordinator(hass, entry, account, plant_id)
+    await asyncio.gather(
+        *(c.async_config_entry_first_refresh() for c in runtime.coordinators.values())
+    )
+    _remove_stale_devices(hass, entry, account)
+    runtime.unsubscribe.append(
+        account.add_listener(lambda change: _on_inventory_change(hass, entry, change))
+    )
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    return True
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: SolarCloudConfigEntry) -> bool:
+    """Unload an account."""
+    unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    if unloaded:
+        for unsubscribe in entry.runtime_data.unsubscribe:
+            unsubscribe()
+        for coordinator in entry.runtime_data.coordinators.values():
+            await coordinator.async_shutdown()
+    return unloaded
+
+
+async def async_remove_config_entry_device(
+    hass: HomeAssistant, entry: SolarCloudConfigEntry, device: dr.DeviceEntry
+) -> bool:
+    """Let the user delete a device only once the cloud no longer lists it."""
+    return not (_current_identifiers(entry, entry.runtime_data.account) & device.identifiers)
+
+
+def _current_identifiers(
+    entry: SolarCloudConfigEntry, account: CloudAccount
+) -> set[tuple[str, str]]:
+    uid = entry.unique_id or entry.entry_id
+    current = {(DOMAIN, plant_identifier(uid, pid)) for pid in account.plants}
+    current |= {(DOMAIN, plant_identifier(uid, d.plant_id, d.id)) for d in account.devices.values()}
+    return current
+
+
+@callback
+def _remove_stale_devices(
+    hass: HomeAssistant, entry: SolarCloudConfigEntry, account: CloudAccount
+) -> None:
+    """Detach devices the cloud no longer lists (their entities go with them)."""
+    registry = dr.async_get(hass)
+    current = _current_identifiers(entry, account)
+    for device in dr.async_entries_for_config_entry(registry, entry.entry_id):
+        if not device.identifiers & current:
+            _LOGGER.debug("Removing %s: no longer in the cloud", device.name)
+            registry.async_update_device(device.id, remove_config_entry_id=entry.entry_id)
+
+
+@callback
+def _on_inventory_change(
+    hass: HomeAssistant, entry: SolarCloudConfigEntry, change: InventoryChange
+) -> None:
+    """Follow plants and devices that appeared or vanished in the cloud."""
+    _LOGGER.debug("Inventory of %s changed: %s", entry.title, describe_change(change))
+    runtime = entry.runtime_data
+    account = runtime.account
+    for plant in change.removed_plants:
+        coordinator = runtime.coordinators.pop(plant.id, None)
+        if coordinator is not None:
+            entry.async_create_background_task(
+                hass, coordinator.async_shutdown(), f"{DOMAIN} shutdown {plant.id}"
+            )
+    if change.removed_plants or change.removed_devices:
+        _remove_stale_devices(hass, entry, account)
+    for plant in change.added_plants:
+        if plant.id in runtime.coordinators:
+            continue
+        coordinator = PlantCoordinator(hass, entry, account, plant.id)
+        runtime.coordinators[plant.id] = coordinator
+        entry.async_create_background_task(
+            hass, _async_start_plant(hass, entry, coordinator), f"{DOMAIN} add {plant.id}"
+        )
+    if change.added_plants or change.removed_plants:
+        plants = sorted(account.plants)
+        hass.config_entries.async_update_entry(
+            entry, options={**entry.options, CONF_PLANTS: plants}
+        )
+
+
+async def _async_start_plant(
+    hass: HomeAssistant, entry: SolarCloudConfigEntry, coordinator: PlantCoordinator
+) -> None:
+    await coordinator.async_refresh()
+    async_dispatcher_send(hass, signal_new_plant(entry.entry_id), coordinator)

@@ -1,0 +1,320 @@
+"""Config flow: vendor, credentials with a connection test, plants; reauth, reconfigure, options."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import voluptuous as vol
+from homeassistant.config_entries import (
+    SOURCE_RECONFIGURE,
+    ConfigEntryState,
+    ConfigFlow,
+    ConfigFlowResult,
+    OptionsFlowWithReload,
+)
+from homeassistant.const import CONF_USERNAME
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.selector import (
+    SelectOptionDict,
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
+    TextSelector,
+    TextSelectorConfig,
+    TextSelectorType,
+)
+
+from . import account_memory, create_client
+from .api.errors import AuthError, PermissionDeniedError, RateLimitedError, SolarCloudError
+from .api.huawei import SERVERS as HUAWEI_SERVERS
+from .api.models import Plant, VendorClient
+from .api.quota import Session
+from .const import (
+    CONF_EXCLUDED_PLANTS,
+    CONF_PLANTS,
+    CONF_SERVER,
+    CONF_SYSTEM_CODE,
+    CONF_VENDOR,
+    DOMAIN,
+    VENDOR_HUAWEI,
+    VENDOR_NAMES,
+    VENDORS,
+)
+from .coordinator import SolarCloudConfigEntry
+
+_LOGGER = logging.getLogger(__name__)
+
+_PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
+_TEXT = TextSelector()
+
+# Per vendor: the secret fields (asked again on reauth) and the known servers.
+_SECRETS: dict[str, tuple[str, ...]] = {VENDOR_HUAWEI: (CONF_SYSTEM_CODE,)}
+_SERVERS: dict[str, dict[str, str]] = {VENDOR_HUAWEI: HUAWEI_SERVERS}
+
+
+def _server_selector(vendor: str) -> SelectSelector:
+    return SelectSelector(
+        SelectSelectorConfig(
+            options=[
+                SelectOptionDict(value=url, label=label) for url, label in _SERVERS[vendor].items()
+            ],
+            custom_value=True,
+            mode=SelectSelectorMode.DROPDOWN,
+        )
+    )
+
+
+def _credentials_schema(vendor: str, defaults: Mapping[str, Any]) -> vol.Schema:
+    first_server = next(iter(_SERVERS[vendor]))
+    return vol.Schema(
+        {
+            vol.Required(
+                CONF_SERVER, default=defaults.get(CONF_SERVER, first_server)
+            ): _server_selector(vendor),
+            vol.Required(CONF_USERNAME, default=defaults.get(CONF_USERNAME, "")): _TEXT,
+            vol.Required(CONF_SYSTEM_CODE): _PASSWORD,
+        }
+    )
+
+
+def _normalise_server(server: str) -> str | None:
+    """The base URL without a trailing slash, or None if it is no http(s) URL."""
+    server = server.strip().rstrip("/")
+    parts = urlsplit(server)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return server
+
+
+async def _async_test(
+    hass: HomeAssistant, data: Mapping[str, Any]
+) -> tuple[VendorClient | None, list[Plant], dict[str, str]]:
+    """Log in and list the plants; returns the client, the plants and form errors.
+
+    The test always logs in (a stored session proves nothing about new credentials); once it
+    succeeds, the account keeps that session so that setting up does not log in again.
+    """
+    session = Session()
+    client = create_client(hass, data, session)
+    errors: dict[str, str] = {}
+    plants: list[Plant] = []
+    try:
+        await client.async_login()
+        plants = await client.async_get_plants()
+    except AuthError:
+        errors["base"] = "invalid_auth"
+    except PermissionDeniedError:
+        errors["base"] = "permission"
+    except RateLimitedError:
+        errors["base"] = "rate_limited"
+    except SolarCloudError as err:
+        _LOGGER.debug("Connection test failed: %s", err)
+        errors["base"] = "cannot_connect"
+    except Exception:
+        _LOGGER.exception("Unexpected error while testing the connection")
+        errors["base"] = "unknown"
+    else:
+        if not plants:
+            errors["base"] = "no_plants"
+        shared = account_memory(hass, data).session
+        shared.token, shared.expires = session.token, session.expires
+    return (None if errors else client), plants, errors
+
+
+def _plant_selector(plants: list[Plant]) -> SelectSelector:
+    return SelectSelector(
+        SelectSelectorConfig(
+            options=[
+                SelectOptionDict(value=p.id, label=f"{p.name} ({p.id})")
+                for p in sorted(plants, key=lambda p: p.name)
+            ],
+            multiple=True,
+            mode=SelectSelectorMode.LIST,
+        )
+    )
+
+
+def _plant_options(plants: list[Plant], chosen: list[str]) -> dict[str, Any]:
+    return {
+        CONF_PLANTS: sorted(chosen),
+        CONF_EXCLUDED_PLANTS: sorted(p.id for p in plants if p.id not in chosen),
+    }
+
+
+class SolarCloudConfigFlow(ConfigFlow, domain=DOMAIN):
+    """Add a cloud account."""
+
+    VERSION = 1
+    MINOR_VERSION = 1
+
+    def __init__(self) -> None:
+        self._vendor: str = VENDOR_HUAWEI
+        self._data: dict[str, Any] = {}
+        self._plants: list[Plant] = []
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: SolarCloudConfigEntry) -> SolarCloudOptionsFlow:
+        """Options: which plants."""
+        return SolarCloudOptionsFlow()
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Choose the vendor."""
+        if user_input is not None:
+            self._vendor = user_input[CONF_VENDOR]
+            return await self.async_step_credentials()
+        return self.async_show_form(
+            step_id="user",
+            data_schema=vol.Schema(
+                {
+                    vol.Required(CONF_VENDOR, default=VENDORS[0]): SelectSelector(
+                        SelectSelectorConfig(
+                            options=list(VENDORS),
+                            translation_key="vendor",
+                            mode=SelectSelectorMode.LIST,
+                        )
+                    )
+                }
+            ),
+        )
+
+    async def async_step_credentials(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Server and credentials of the chosen vendor, tested before going on."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data, errors = await self._async_validate(user_input)
+            if not errors:
+                client = data.pop("_client")
+                await self.async_set_unique_id(client.account_id)
+                self._abort_if_unique_id_configured()
+                self._data = data
+                return await self.async_step_plants()
+        return self.async_show_form(
+            step_id="credentials",
+            data_schema=self.add_suggested_values_to_schema(
+                _credentials_schema(self._vendor, user_input or {}), user_input or {}
+            ),
+            errors=errors,
+            description_placeholders={"vendor": VENDOR_NAMES[self._vendor]},
+        )
+
+    async def _async_validate(
+        self, user_input: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        server = _normalise_server(str(user_input[CONF_SERVER]))
+        if server is None:
+            return {}, {CONF_SERVER: "invalid_url"}
+        data = {**user_input, CONF_VENDOR: self._vendor, CONF_SERVER: server}
+        data[CONF_USERNAME] = str(data[CONF_USERNAME]).strip()
+        client, plants, errors = await _async_test(self.hass, data)
+        if errors:
+            return {}, errors
+        self._plants = plants
+        return {**data, "_client": client}, {}
+
+    async def async_step_plants(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Choose the plants to add (all by default)."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            chosen = list(user_input[CONF_PLANTS])
+            if chosen:
+                return self.async_create_entry(
+                    title=f"{VENDOR_NAMES[self._vendor]} {self._data[CONF_USERNAME]}",
+                    data=self._data,
+                    options=_plant_options(self._plants, chosen),
+                )
+            errors["base"] = "no_plants_selected"
+        return self.async_show_form(
+            step_id="plants",
+            data_schema=vol.Schema(
+                {
+                    vol.Required(
+                        CONF_PLANTS, default=[p.id for p in self._plants]
+                    ): _plant_selector(self._plants)
+                }
+            ),
+            errors=errors,
+        )
+
+    async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
+        """The cloud refused the stored credentials."""
+        self._vendor = entry_data[CONF_VENDOR]
+        return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the secret again and test it."""
+        entry = self._get_reauth_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data = {**entry.data, **user_input}
+            _client, _plants, errors = await _async_test(self.hass, data)
+            if not errors:
+                return self.async_update_reload_and_abort(entry, data_updates=user_input)
+        return self.async_show_form(
+            step_id="reauth_confirm",
+            data_schema=vol.Schema(
+                {vol.Required(secret): _PASSWORD for secret in _SECRETS[self._vendor]}
+            ),
+            errors=errors,
+            description_placeholders={
+                "username": entry.data[CONF_USERNAME],
+                "server": entry.data[CONF_SERVER],
+            },
+        )
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Change the server or the credentials of an account."""
+        entry = self._get_reconfigure_entry()
+        self._vendor = entry.data[CONF_VENDOR]
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data, errors = await self._async_validate(user_input)
+            if not errors:
+                client = data.pop("_client")
+                await self.async_set_unique_id(client.account_id)
+                if client.account_id != entry.unique_id:
+                    self._abort_if_unique_id_configured()
+                return self.async_update_reload_and_abort(
+                    entry, unique_id=client.account_id, data=data
+                )
+        defaults = {**entry.data, **(user_input or {})}
+        return self.async_show_form(
+            step_id=SOURCE_RECONFIGURE,
+            data_schema=_credentials_schema(self._vendor, defaults),
+            errors=errors,
+            description_placeholders={"vendor": VENDOR_NAMES[self._vendor]},
+        )
+
+
+class SolarCloudOptionsFlow(OptionsFlowWithReload):
+    """Change which plants are polled."""
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Pick plants from the account's current list."""
+        entry: SolarCloudConfigEntry = self.config_entry
+        if entry.state is not ConfigEntryState.LOADED:
+            return self.async_abort(reason="not_loaded")
+        plants = list(entry.runtime_data.account.all_plants.values())
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            chosen = list(user_input[CONF_PLANTS])
+            if chosen:
+                return self.async_create_entry(data=_plant_options(plants, chosen))
+            errors["base"] = "no_plants_selected"
+        current = [p.id for p in plants if p.id in entry.runtime_data.account.plants]
+        return self.async_show_form(
+            step_id="init",
+            data_schema=vol.Schema(
+                {vol.Required(CONF_PLANTS, default=current): _plant_selector(plants)}
+            ),
+            errors=errors,
+        )

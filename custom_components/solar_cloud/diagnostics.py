@@ -1,0 +1,62 @@
+"""Diagnostics with every secret and personal detail redacted."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
+from homeassistant.core import HomeAssistant
+
+from .const import CONF_SYSTEM_CODE
+from .coordinator import SolarCloudConfigEntry
+
+TO_REDACT = {
+    CONF_USERNAME,
+    CONF_PASSWORD,
+    CONF_SYSTEM_CODE,
+    "token",
+    "address",
+    "latitude",
+    "longitude",
+    "unique_id",
+    "title",
+    "serial_number",
+    "device_serial_number",
+}
+
+
+async def async_get_config_entry_diagnostics(
+    hass: HomeAssistant, entry: SolarCloudConfigEntry
+) -> dict[str, Any]:
+    """The entry, the account's quota and session state, and the latest data per plant."""
+    runtime = entry.runtime_data
+    account = runtime.account
+    plants: dict[str, Any] = {}
+    for plant_id, coordinator in runtime.coordinators.items():
+        data = coordinator.data
+        plants[plant_id] = {
+            "last_update_success": coordinator.last_update_success,
+            "plant": asdict(data.plant) if data else None,
+            "devices": [asdict(d) for d in data.devices.values()] if data else [],
+            "readings": data.readings if data else None,
+            "device_readings": {k: asdict(v) for k, v in data.device_readings.items()}
+            if data
+            else None,
+            "alarms": [asdict(a) for a in data.alarms] if data and data.alarms else [],
+            "online": data.online if data else None,
+        }
+    return async_redact_data(
+        {
+            "entry": {
+                "title": entry.title,
+                "unique_id": entry.unique_id,
+                "data": dict(entry.data),
+                "options": dict(entry.options),
+            },
+            "account": account.diagnostics(),
+            "plants": plants,
+        },
+        TO_REDACT,
+    )

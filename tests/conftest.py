@@ -1,0 +1,112 @@
+"""Shared fixtures: the integration against a simulated cloud over loopback HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Generator
+from typing import Any
+from unittest.mock import patch
+
+import pytest
+from aiohttp.test_utils import TestServer
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
+from syrupy.assertion import SnapshotAssertion
+
+# Import our package before the test plugin imports its own ``custom_components``.
+import custom_components.solar_cloud  # noqa: F401
+from custom_components.solar_cloud.const import (
+    CONF_PLANTS,
+    CONF_SERVER,
+    CONF_SYSTEM_CODE,
+    CONF_VENDOR,
+    DOMAIN,
+    VENDOR_HUAWEI,
+)
+from tests.simulators.huawei import HuaweiSimulator
+
+USERNAME = "api_user"
+SYSTEM_CODE = "api_pass"
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Load custom integrations in every test."""
+
+
+@pytest.fixture
+def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """Snapshots with Home Assistant's serializer."""
+    return snapshot.use_extension(HomeAssistantSnapshotExtension)
+
+
+@pytest.fixture
+def entity_registry_enabled_by_default() -> Generator[None]:
+    """Create every entity enabled, including those disabled by default."""
+    with patch(
+        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
+        return_value=True,
+    ):
+        yield
+
+
+@pytest.fixture
+def sim_options() -> dict[str, Any]:
+    """Constructor options of the simulator; tests override this fixture."""
+    return {}
+
+
+@pytest.fixture
+def huawei_sim(sim_options: dict[str, Any]) -> HuaweiSimulator:
+    """A simulated FusionSolar cloud with one account."""
+    options = {"plants": 1, "username": USERNAME, "system_code": SYSTEM_CODE, **sim_options}
+    return HuaweiSimulator(**options)
+
+
+@pytest.fixture
+async def huawei_server(
+    socket_enabled: None, aiohttp_server: Callable[..., Any], huawei_sim: HuaweiSimulator
+) -> AsyncIterator[TestServer]:
+    """The simulator served on 127.0.0.1."""
+    server: TestServer = await aiohttp_server(huawei_sim.app)
+    return server
+
+
+@pytest.fixture
+def server_url(huawei_server: TestServer) -> str:
+    """Base URL of the simulator."""
+    return str(huawei_server.make_url("")).rstrip("/")
+
+
+def make_entry(server_url: str, plants: list[str] | None = None, **options: Any) -> MockConfigEntry:
+    """A config entry of the simulated account."""
+    host = server_url.split("://", 1)[1]
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=f"FusionSolar {USERNAME}",
+        unique_id=f"{VENDOR_HUAWEI}:{host}:{USERNAME}",
+        data={
+            CONF_VENDOR: VENDOR_HUAWEI,
+            CONF_SERVER: server_url,
+            "username": USERNAME,
+            CONF_SYSTEM_CODE: SYSTEM_CODE,
+        },
+        options={CONF_PLANTS: plants or [], **options} if plants is not None else options,
+        version=1,
+        minor_version=1,
+    )
+
+
+@pytest.fixture
+def config_entry(server_url: str, huawei_sim: HuaweiSimulator) -> MockConfigEntry:
+    """An entry for every plant of the simulated account."""
+    return make_entry(server_url, huawei_sim.plant_codes(USERNAME))
+
+
+@pytest.fixture
+async def loaded_entry(hass: HomeAssistant, config_entry: MockConfigEntry) -> MockConfigEntry:
+    """The entry, set up."""
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    return config_entry

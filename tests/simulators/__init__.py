@@ -1,0 +1,1 @@
+"""Fake vendor cloud servers used by the tests, the benchmark and the development scripts."""

@@ -1,0 +1,1625 @@
+"""Strict fake of the Huawei FusionSolar / SmartPVMS northbound ("thirdData") API.
+
+The simulator is an ``aiohttp.web`` application that follows the vendor document as closely
+as a fake can: the JSON envelope, the XSRF-TOKEN session (one live session per account, a
+30-minute idle expiry, lockout after repeated wrong passwords), the per-account flow control
+windows, parameter validation with the documented failCodes and every ``dataItemMap`` key of
+the real-time device types.
+
+Measurements are deterministic. Every plant follows a daily sun curve on local solar time;
+each plant's day is precomputed once at one-minute resolution (PV, house load, battery and
+grid flows plus their running integrals), so any clock value maps to the same answer and
+lifetime counters are closed-form: ``days since grid connection * daily total + today``.
+No state is kept between calls apart from sessions, flow control counters and test mutations.
+
+Typical use::
+
+    sim = HuaweiSimulator(plants=2, clock=fake_clock)
+    server = await aiohttp_server(sim.app)
+    sim.inject("fail_code:20056", path="getDevRealKpi")
+
+Run ``python -m tests.simulators.huawei --help`` for a standalone server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import secrets
+import sys
+import time
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Final
+
+import orjson
+from aiohttp import web
+
+__all__ = ["FAULT_KINDS", "HuaweiSimulator"]
+
+# ---------------------------------------------------------------------------------------------
+# Protocol constants
+# ---------------------------------------------------------------------------------------------
+
+API_PREFIX: Final = "/thirdData/"
+TOKEN_HEADER: Final = "XSRF-TOKEN"
+TOKEN_TTL: Final = 1800.0
+LOGIN_WINDOW: Final = 600.0
+LOGIN_LIMIT: Final = 5
+LOCKOUT_FAILURES: Final = 5
+LOCKOUT_SECONDS: Final = 1800.0
+MAX_ITEMS_PER_CALL: Final = 100
+PAGE_SIZES: Final = frozenset({10, 20, 30, 50, 100})
+DEFAULT_PAGE_SIZE: Final = 100
+MAX_ALARM_SPAN_MS: Final = 31 * 86_400_000
+LANGUAGES: Final = frozenset(
+    {"zh_CN", "en_US", "ja_JP", "it_IT", "nl_NL", "pt_BR", "de_DE", "fr_FR", "es_ES", "pl_PL"}
+)
+TOO_FREQUENT: Final = "ACCESS_FREQUENCY_IS_TOO_HIGH"
+RELOGIN_BODY: Final[dict[str, Any]] = {
+    "success": False,
+    "failCode": 305,
+    "immediately": True,
+    "message": "USER_MUST_RELOGIN",
+    "data": None,
+}
+
+# failCodes used by the simulator (chapter 8 of the vendor document).
+FC_RELOGIN: Final = 305
+FC_NO_PERMISSION: Final = 401
+FC_TOO_FREQUENT: Final = 407
+FC_DEVICE_TYPE_MISMATCH: Final = 20006
+FC_NO_PLANTS: Final = 20007
+FC_NO_DEVICES: Final = 20008
+FC_PLANTS_EMPTY: Final = 20010
+FC_DEVICES_EMPTY: Final = 20011
+FC_TIME_EMPTY: Final = 20012
+FC_BAD_DEVICE_TYPE: Final = 20013
+FC_TOO_MANY_PLANTS: Final = 20014
+FC_TOO_MANY_DEVICES: Final = 20016
+FC_BEGIN_AFTER_END: Final = 20023
+FC_LANGUAGE_EMPTY: Final = 20024
+FC_LANGUAGE_INVALID: Final = 20025
+FC_SPAN_TOO_LONG: Final = 20027
+FC_LOGIN_FAILED: Final = 20400
+FC_DAILY_CAP: Final = 20618
+FC_SNS_EMPTY: Final = 30001
+FC_PAGE_NO_EMPTY: Final = 30004
+FC_PAGE_SIZE_RANGE: Final = 30006
+FC_PAGE_NO_NEGATIVE: Final = 30021
+FC_BAD_PARAMETER: Final = 30030
+_MESSAGES: Final[dict[int, str]] = {FC_NO_PERMISSION: "Invalid access to current interface!"}
+
+# Device types.
+STRING_INVERTER: Final = 1
+EMI: Final = 10
+GRID_METER: Final = 17
+RESIDENTIAL_INVERTER: Final = 38
+BATTERY: Final = 39
+ESS: Final = 41
+POWER_SENSOR: Final = 47
+REALTIME_TYPES: Final = frozenset(
+    {STRING_INVERTER, EMI, GRID_METER, RESIDENTIAL_INVERTER, BATTERY, ESS, POWER_SENSOR}
+)
+_INVERTERS: Final = frozenset({STRING_INVERTER, RESIDENTIAL_INVERTER})
+_STORAGE: Final = frozenset({BATTERY, ESS})
+
+# Sliding flow-control windows (seconds) for the data endpoints; login/logout use LOGIN_*.
+_WINDOWS: Final[dict[str, float]] = {
+    "getStationList": 86_400.0,
+    "stations": 86_400.0,
+    "getStationRealKpi": 300.0,
+    "getDevList": 86_400.0,
+    "getDevRealKpi": 300.0,
+    "getAlarmList": 1_800.0,
+}
+
+# Fault kinds accepted by HuaweiSimulator.inject ("fail_code:<n>" is accepted as well).
+_REPLACING_FAULTS: Final = frozenset(
+    {"http_500", "http_502", "html", "malformed_json", "quota_gateway", "exception_body"}
+)
+_DATA_FAULTS: Final = frozenset({"null_values", "na_values", "missing_fields"})
+FAULT_KINDS: Final = _REPLACING_FAULTS | _DATA_FAULTS | {"timeout", "fail_code:<n>"}
+_MAP_ENDPOINTS: Final = frozenset({"getStationRealKpi", "getDevRealKpi"})
+_IDENTITY_KEYS: Final = frozenset({"plantCode", "stationCode", "id", "devId", "sn", "alarmId"})
+
+_HTML_ERROR: Final = (
+    "<!DOCTYPE html><html><head><title>{status} {reason}</title></head>"
+    "<body><h1>{status} {reason}</h1><hr><p>nginx</p></body></html>"
+)
+_HTML_LOGIN: Final = (
+    "<!DOCTYPE html><html><head><meta charset='utf-8'><title>FusionSolar</title></head>"
+    "<body><form action='/unisso/v2/validateUser.action' method='post'>"
+    "<input name='username'><input name='password' type='password'>"
+    "<p>Your session has expired. Please log in again.</p></form></body></html>"
+)
+
+# ---------------------------------------------------------------------------------------------
+# Data model: daily curves
+# ---------------------------------------------------------------------------------------------
+
+_MINUTES: Final = 1440
+_ORD_1970: Final = date(1970, 1, 1).toordinal()
+_BATTERY_KWH: Final = 10.0
+_BATTERY_MAX_KW: Final = 2.5
+_BATTERY_FLOOR: Final = 0.10
+_PRICE_PER_KWH: Final = 0.3
+_PEAK_IRRADIANCE: Final = 900.0  # W/m2 at solar noon
+_DEFAULT_CAUSE: Final = "The grid voltage exceeds the upper threshold."
+_DEFAULT_SUGGESTION: Final = "If the alarm persists, ask the grid operator to check the voltage."
+
+
+def _sun(hour: float) -> float:
+    """Normalised PV output: a half sine between 06:00 and 18:00 local solar time."""
+    if hour <= 6.0 or hour >= 18.0:
+        return 0.0
+    return math.sin(math.pi * (hour - 6.0) / 12.0)
+
+
+def _bump(hour: float, start: float, width: float, height: float) -> float:
+    """Raised-cosine bump of the given height over [start, start + width]."""
+    if not start <= hour <= start + width:
+        return 0.0
+    return height * (1.0 - math.cos(2.0 * math.pi * (hour - start) / width)) / 2.0
+
+
+def _house_load(hour: float) -> float:
+    """House consumption in kW: a base load plus a morning and a larger evening bump."""
+    return 0.4 + _bump(hour, 6.0, 3.0, 0.8) + _bump(hour, 17.0, 6.0, 2.0)
+
+
+def _cumulate(rates: Iterable[float]) -> tuple[float, ...]:
+    """Running integral in kWh at every minute boundary of per-minute constant kW rates."""
+    out = [0.0]
+    total = 0.0
+    for rate in rates:
+        total += rate / 60.0
+        out.append(total)
+    return tuple(out)
+
+
+_SUN: Final = tuple(_sun((m + 0.5) / 60.0) for m in range(_MINUTES))
+_SUN_HOURS: Final = _cumulate(_SUN)  # equivalent full-sun hours so far today
+_LOAD: Final = tuple(_house_load((m + 0.5) / 60.0) for m in range(_MINUTES))
+_LOAD_CUM: Final = _cumulate(_LOAD)
+
+
+@dataclass(frozen=True, slots=True)
+class _Profile:
+    """One plant day at one-minute resolution (powers in kW, energies in kWh)."""
+
+    battery_kwh: float
+    pv: tuple[float, ...]
+    charge: tuple[float, ...]
+    discharge: tuple[float, ...]
+    grid: tuple[float, ...]  # positive while importing
+    imported: tuple[float, ...]
+    exported: tuple[float, ...]
+    soc: tuple[float, ...]  # stored energy at the start of each minute
+    cum_pv: tuple[float, ...]
+    cum_charge: tuple[float, ...]
+    cum_discharge: tuple[float, ...]
+    cum_import: tuple[float, ...]
+    cum_export: tuple[float, ...]
+
+
+def _battery_day(
+    pv: tuple[float, ...], start: float, capacity: float
+) -> tuple[list[float], list[float], list[float], float]:
+    """Charge from surplus and cover deficits, within the power and state-of-charge limits."""
+    floor = capacity * _BATTERY_FLOOR
+    stored = start
+    charge: list[float] = []
+    discharge: list[float] = []
+    levels: list[float] = []
+    for minute in range(_MINUTES):
+        levels.append(stored)
+        surplus = pv[minute] - _LOAD[minute]
+        if surplus > 0.0:
+            power = max(0.0, min(surplus, _BATTERY_MAX_KW, (capacity - stored) * 60.0))
+            charge.append(power)
+            discharge.append(0.0)
+            stored += power / 60.0
+        else:
+            power = max(0.0, min(-surplus, _BATTERY_MAX_KW, (stored - floor) * 60.0))
+            charge.append(0.0)
+            discharge.append(power)
+            stored -= power / 60.0
+    return charge, discharge, levels, stored
+
+
+_PROFILES: dict[tuple[float, bool], _Profile] = {}
+
+
+def _profile(capacity_kwp: float, has_storage: bool) -> _Profile:
+    """Build (once per capacity) the periodic daily profile of a plant."""
+    key = (capacity_kwp, has_storage)
+    cached = _PROFILES.get(key)
+    if cached is not None:
+        return cached
+    pv = tuple(capacity_kwp * s for s in _SUN)
+    if has_storage:
+        stored = _BATTERY_KWH * _BATTERY_FLOOR
+        for _ in range(6):  # converge to the cycle that repeats every day
+            charge, discharge, levels, end = _battery_day(pv, stored, _BATTERY_KWH)
+            if abs(end - stored) < 1e-9:
+                break
+            stored = end
+        battery_kwh = _BATTERY_KWH
+    else:
+        charge = discharge = [0.0] * _MINUTES
+        levels = [0.0] * _MINUTES
+        battery_kwh = 0.0
+    grid = tuple(_LOAD[m] - pv[m] - discharge[m] + charge[m] for m in range(_MINUTES))
+    imported = tuple(max(0.0, g) for g in grid)
+    exported = tuple(max(0.0, -g) for g in grid)
+    profile = _Profile(
+        battery_kwh=battery_kwh,
+        pv=pv,
+        charge=tuple(charge),
+        discharge=tuple(discharge),
+        grid=grid,
+        imported=imported,
+        exported=exported,
+        soc=tuple(levels),
+        cum_pv=_cumulate(pv),
+        cum_charge=_cumulate(charge),
+        cum_discharge=_cumulate(discharge),
+        cum_import=_cumulate(imported),
+        cum_export=_cumulate(exported),
+    )
+    _PROFILES[key] = profile
+    return profile
+
+
+@dataclass(frozen=True, slots=True)
+class _Moment:
+    """A clock reading resolved to the plants' local solar day."""
+
+    now: float
+    ms: int
+    day: int  # local day number since 1970-01-01
+    minute: int
+    frac: float  # fraction of the current minute already elapsed
+    hour: float
+    month_start: int  # local day number of the first day of the month
+    open_ms: int  # latest 06:00 local (inverter start-up) as epoch milliseconds
+    close_ms: int  # latest 18:00 local (inverter shutdown) as epoch milliseconds
+
+
+def _energy(cum: tuple[float, ...], rate: tuple[float, ...], mo: _Moment, prior: int) -> float:
+    """Energy so far today; ``prior`` < 0 means the plant is not connected yet."""
+    if prior < 0:
+        return 0.0
+    return cum[mo.minute] + rate[mo.minute] * mo.frac / 60.0
+
+
+def _lifetime(cum: tuple[float, ...], today: float, prior: int) -> float:
+    return prior * cum[_MINUTES] + today if prior >= 0 else 0.0
+
+
+def _r(value: float) -> float:
+    return round(value, 3)
+
+
+# A device's small deterministic wobble: index (minute * 7 + seed) % 21 picks one of these.
+_WOBBLE: Final = tuple((j - 10) / 10.0 for j in range(21))
+_PHASE_VOLTS: Final = tuple(230.0 + 1.5 * w for w in _WOBBLE)
+_FREQUENCY: Final = tuple(_r(50.0 + 0.02 * w) for w in _WOBBLE)
+_LINE_SIDE: Final = tuple(
+    {
+        "ab_u": _r(v * 1.732), "bc_u": _r(v * 1.731), "ca_u": _r(v * 1.733),
+        "a_u": _r(v), "b_u": _r(v + 0.4), "c_u": _r(v - 0.3),
+    }
+    for v in _PHASE_VOLTS
+)  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# Data model: plants, devices, alarms
+# ---------------------------------------------------------------------------------------------
+
+
+def _inverter_keys(strings: int, mppts: int, *, mppt_total: bool) -> tuple[str, ...]:
+    keys = [
+        "inverter_state", "ab_u", "bc_u", "ca_u", "a_u", "b_u", "c_u", "a_i", "b_i", "c_i",
+        "efficiency", "temperature", "power_factor", "elec_freq", "active_power",
+        "reactive_power", "day_cap", "mppt_power",
+    ]  # fmt: skip
+    keys += [f"pv{n}_u" for n in range(1, strings + 1)]
+    keys += [f"pv{n}_i" for n in range(1, strings + 1)]
+    keys += ["total_cap", "open_time", "close_time"]
+    if mppt_total:
+        keys.append("mppt_total_cap")
+    keys += [f"mppt_{n}_cap" for n in range(1, mppts + 1)]
+    keys.append("run_state")
+    return tuple(keys)
+
+
+def _string_keys(count: int) -> tuple[tuple[str, str], ...]:
+    return tuple((f"pv{n}_u", f"pv{n}_i") for n in range(1, count + 1))
+
+
+_TARIFF_SPLIT: Final = (("peak", 0.35), ("power", 0.45), ("valley", 0.2), ("top", 0.0))
+_METER_KEYS: Final = (
+    "ab_u", "bc_u", "ca_u", "a_u", "b_u", "c_u", "a_i", "b_i", "c_i", "active_power",
+    "power_factor", "active_cap", "reactive_power", "reverse_active_cap",
+    "forward_reactive_cap", "reverse_reactive_cap", "active_power_a", "active_power_b",
+    "active_power_c", "reactive_power_a", "reactive_power_b", "reactive_power_c",
+    "total_apparent_power", "grid_frequency",
+    *(f"{d}_{kind}_{t}" for d, kind in (("reverse", "active"), ("positive", "active"),
+                                        ("reverse", "reactive"), ("positive", "reactive"))
+      for t, _ in _TARIFF_SPLIT),
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class _TypeSpec:
+    label: str
+    model: str
+    software: str
+    keys: tuple[str, ...]
+    weight: float = 0.0  # share weight of the plant's PV (inverters only)
+    string_keys: tuple[tuple[str, str], ...] = ()  # (voltage, current) keys of used strings
+    mppt_keys: tuple[str, ...] = ()  # MPPT energy keys in use
+
+
+_SPECS: Final[dict[int, _TypeSpec]] = {
+    RESIDENTIAL_INVERTER: _TypeSpec(
+        "Inverter", "SUN2000-10KTL-M1", "V100R001C10SPC133",
+        _inverter_keys(8, 4, mppt_total=False), weight=1.0,
+        string_keys=_string_keys(2), mppt_keys=("mppt_1_cap", "mppt_2_cap"),
+    ),
+    STRING_INVERTER: _TypeSpec(
+        "String inverter", "SUN2000-50KTL-M3", "V300R001C00SPC152",
+        _inverter_keys(24, 10, mppt_total=True), weight=2.0,
+        string_keys=_string_keys(8), mppt_keys=tuple(f"mppt_{n}_cap" for n in range(1, 5)),
+    ),
+    BATTERY: _TypeSpec(
+        "Battery", "LUNA2000-10-S0", "V100R002C00SPC105",
+        ("battery_status", "max_charge_power", "max_discharge_power", "ch_discharge_power",
+         "busbar_u", "battery_soc", "battery_soh", "ch_discharge_model", "charge_cap",
+         "discharge_cap", "run_state"),
+    ),
+    ESS: _TypeSpec(
+        "ESS", "LUNA2000-200KWH-2H1", "V100R023C00SPC110",
+        ("ch_discharge_power", "battery_soc", "battery_soh", "charge_cap", "discharge_cap",
+         "run_state"),
+    ),
+    POWER_SENSOR: _TypeSpec(
+        "Power sensor", "DTSU666-H", "V100R001C00",
+        ("meter_status", "meter_u", "meter_i", "active_power", "reactive_power",
+         "power_factor", "grid_frequency", "active_cap", "reverse_active_cap", "run_state"),
+    ),
+    GRID_METER: _TypeSpec("Grid meter", "DTSU666-HW", "V100R002C00", _METER_KEYS),
+    EMI: _TypeSpec(
+        "EMI", "EMI-WS100", "V100R001C00",
+        ("temperature", "pv_temperature", "wind_speed", "wind_direction", "radiant_total",
+         "radiant_line", "horiz_radiant_line", "horiz_radiant_total", "run_state"),
+    ),
+}  # fmt: skip
+
+# Status keys that have an "offline" value of their own; other keys turn null when offline.
+_OFFLINE_STATUS: Final = {"run_state": 0, "battery_status": 0, "meter_status": 0}
+
+
+@dataclass(slots=True, eq=False)
+class _Plant:
+    code: str
+    index: int
+    owner: str
+    capacity: float  # kWp
+    latitude: float
+    longitude: float
+    connection_day: int  # local day number of grid connection
+    connection_iso: str
+    devices: list[_Device] = field(default_factory=list)
+    profile: _Profile = field(default_factory=lambda: _profile(1.0, False))
+    has_inverter: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"Plant {self.index + 1}"
+
+
+@dataclass(slots=True, eq=False)
+class _Device:
+    id: int
+    type_id: int
+    spec: _TypeSpec
+    plant: _Plant
+    esn: str
+    name: str
+    seed: int
+    offline: bool = False
+    share: float = 0.0  # share of the plant's PV (inverters) or battery flows (storage)
+    hosts_battery: bool = False  # hybrid inverter that carries the battery flows
+    listing: dict[str, Any] = field(default_factory=dict)
+    base: dict[str, Any] = field(default_factory=dict)  # inverter answer skeleton
+
+
+@dataclass(slots=True, eq=False)
+class _Alarm:
+    alarm_id: int
+    plant: _Plant
+    device: _Device
+    name: str
+    cause: str
+    cause_id: int
+    suggestion: str
+    lev: int
+    alarm_type: int
+    raise_ms: int
+
+
+# ---------------------------------------------------------------------------------------------
+# Accounts, sessions, flow-control state, faults and request helpers
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True, eq=False)
+class _Account:
+    username: str
+    system_code: str
+    plants: dict[str, _Plant] = field(default_factory=dict)
+    type_counts: Counter[int] = field(default_factory=Counter)
+    token: str | None = None
+    token_expiry: float = -math.inf
+    failed_logins: deque[float] = field(default_factory=deque)
+    failed_total: int = 0
+    locked_until: float = -math.inf
+    windows: dict[str, deque[float]] = field(default_factory=dict)
+    daily: dict[str, tuple[int, int]] = field(default_factory=dict)
+    busy: set[str] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class _Fault:
+    kind: str
+    path: str | None
+    remaining: int
+    code: int = 0
+
+
+def _short(path: str) -> str:
+    """'/thirdData/getDevRealKpi' and 'getDevRealKpi' both become 'getDevRealKpi'."""
+    return path.removeprefix(API_PREFIX).strip("/")
+
+
+def _as_int(value: Any) -> int | None:
+    """Integers, or decimal strings as the vendor's JSON binding accepts them."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def _split(value: Any) -> list[str] | None:
+    """Comma-separated identifiers without blanks or duplicates; None when not a string."""
+    if not isinstance(value, str):
+        return None
+    return list(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
+
+
+def _ceil100(count: int) -> int:
+    return -(-count // MAX_ITEMS_PER_CALL)
+
+
+def _to_json(payload: Any, status: int = 200) -> web.Response:
+    """Compact JSON, as the vendor's servers send it."""
+    return web.Response(
+        body=orjson.dumps(payload), status=status, content_type="application/json", charset="utf-8"
+    )
+
+
+def _stringify(items: dict[str, Any]) -> dict[str, Any]:
+    return {k: None if v is None else str(v) for k, v in items.items()}
+
+
+_Result = tuple[int, Any]
+_Endpoint = Callable[[_Account, dict[str, Any], _Moment], _Result]
+
+
+class HuaweiSimulator:
+    """In-process northbound API server with test hooks; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        plants: int = 1,
+        username: str = "api_user",
+        system_code: str = "api_pass",
+        clock: Callable[[], float] | None = None,
+        string_inverter: bool = False,
+        grid_meter: bool = False,
+        emi: bool = False,
+        meter_power_unit: str = "kW",
+        legacy_only: bool = False,
+        string_values: bool = False,
+        timeout_delay: float = 2.0,
+        tz_offset_hours: float = 1.0,
+        daily_cap: Mapping[str, int] | None = None,
+    ) -> None:
+        if meter_power_unit not in ("kW", "W"):
+            raise ValueError("meter_power_unit must be 'kW' or 'W'")
+        # Looked up at each call, so a frozen test clock stands in for the wall clock.
+        self._clock: Callable[[], float] = clock or (lambda: time.time())
+        self.string_inverter = string_inverter
+        self.grid_meter = grid_meter
+        self.emi = emi
+        self.meter_power_unit = meter_power_unit
+        self.legacy_only = legacy_only
+        self.string_values = string_values
+        self.timeout_delay = timeout_delay
+        self.tz_offset_hours = tz_offset_hours
+        self._tz = timezone(timedelta(hours=tz_offset_hours))
+        self._daily_cap: dict[str, int] = {}
+        self.daily_cap = daily_cap or {}
+        self.default_username = username
+
+        self.calls: Counter[str] = Counter()
+        self.refusals: Counter[str] = Counter()
+        self.logins = 0
+        self.requests: list[tuple[float, str]] = []
+        self.requests_cap = 10_000
+
+        self._accounts: dict[str, _Account] = {}
+        self._tokens: dict[str, _Account] = {}
+        self._login_windows: dict[str, deque[float]] = {}
+        self._plants: dict[str, _Plant] = {}
+        self._devices: dict[int, _Device] = {}
+        self._devices_by_sn: dict[str, _Device] = {}
+        self._alarms: dict[int, _Alarm] = {}
+        self._faults: list[_Fault] = []
+        self._next_plant = 0
+        self._next_device = 100_000_001
+        self._next_alarm = 10_001
+        self._app: web.Application | None = None
+        self._endpoints: dict[str, _Endpoint] = {
+            "getStationList": self._ep_station_list,
+            "stations": self._ep_stations,
+            "getStationRealKpi": self._ep_station_kpi,
+            "getDevList": self._ep_dev_list,
+            "getDevRealKpi": self._ep_dev_kpi,
+            "getAlarmList": self._ep_alarms,
+        }
+        self._builders: dict[int, Callable[[_Device, _Moment], dict[str, Any]]] = {
+            RESIDENTIAL_INVERTER: self._inverter_items,
+            STRING_INVERTER: self._inverter_items,
+            BATTERY: self._battery_items,
+            ESS: self._battery_items,
+            POWER_SENSOR: self._sensor_items,
+            GRID_METER: self._meter_items,
+            EMI: self._emi_items,
+        }
+        self.add_account(username, system_code, plants=plants)
+
+    # -- configuration ------------------------------------------------------------------------
+
+    @property
+    def daily_cap(self) -> dict[str, int]:
+        """Per-endpoint cap of accepted calls per UTC day (beyond it: failCode 20618)."""
+        return self._daily_cap
+
+    @daily_cap.setter
+    def daily_cap(self, caps: Mapping[str, int]) -> None:
+        self._daily_cap = {_short(path): int(limit) for path, limit in caps.items()}
+
+    def now(self) -> float:
+        """The simulator's clock in seconds."""
+        return self._clock()
+
+    # -- accounts & sessions ------------------------------------------------------------------
+
+    def add_account(self, username: str, system_code: str, *, plants: int = 0) -> list[str]:
+        """Create an API account owning ``plants`` new plants; returns their codes."""
+        if username in self._accounts:
+            raise ValueError(f"account {username!r} already exists")
+        self._accounts[username] = _Account(username, system_code)
+        return [self.add_plant(username=username) for _ in range(plants)]
+
+    def set_password(self, username: str, system_code: str) -> None:
+        """Change an account's system code (the old one stops working at the next login)."""
+        self._account(username).system_code = system_code
+
+    def failed_logins(self, username: str | None = None) -> int:
+        """How many logins with a wrong system code the account has seen."""
+        return self._account(username).failed_total
+
+    def expire_tokens(self) -> None:
+        """Make every live token expire now."""
+        for account in self._accounts.values():
+            account.token_expiry = -math.inf
+
+    def kick_session(self, username: str | None = None) -> None:
+        """Simulate another client logging in: the live token is replaced by an unknown one."""
+        account = self._account(username)
+        self._revoke(account)
+        self._issue(account, self._clock())
+
+    def live_token(self, username: str | None = None) -> str | None:
+        """The account's current token, if it has one that has not expired."""
+        account = self._account(username)
+        if account.token is None or self._clock() >= account.token_expiry:
+            return None
+        return account.token
+
+    def reset_flow_control(self) -> None:
+        """Forget all flow-control windows, daily counts and login lockouts."""
+        self._login_windows.clear()
+        for account in self._accounts.values():
+            account.windows.clear()
+            account.daily.clear()
+            account.failed_logins.clear()
+            account.locked_until = -math.inf
+
+    def _account(self, username: str | None) -> _Account:
+        return self._accounts[username or self.default_username]
+
+    def _revoke(self, account: _Account) -> None:
+        if account.token is not None:
+            self._tokens.pop(account.token, None)
+        account.token = None
+
+    def _issue(self, account: _Account, now: float) -> str:
+        token = "x-" + secrets.token_hex(32)
+        account.token = token
+        account.token_expiry = now + TOKEN_TTL
+        self._tokens[token] = account
+        return token
+
+    def _session(self, request: web.Request, now: float) -> _Account | None:
+        token = request.headers.get(TOKEN_HEADER) or request.cookies.get(TOKEN_HEADER)
+        account = self._tokens.get(token) if token else None
+        if account is None:
+            return None
+        if now >= account.token_expiry:
+            self._revoke(account)
+            return None
+        return account
+
+    # -- flow control -------------------------------------------------------------------------
+
+    def _limit(self, account: _Account, name: str) -> int:
+        plants = len(account.plants)
+        if name in ("stations", "getStationList"):
+            return 24
+        if name == "getDevList":
+            return _ceil100(plants) + 24
+        if name == "getDevRealKpi":
+            return max(1, sum(_ceil100(n) for n in account.type_counts.values() if n > 0))
+        return max(1, _ceil100(plants))
+
+    @staticmethod
+    def _window_full(window: deque[float], now: float, length: float, limit: int) -> bool:
+        cutoff = now - length
+        while window and window[0] <= cutoff:
+            window.popleft()
+        return len(window) >= limit
+
+    def _daily_ok(self, account: _Account, name: str, now: float) -> bool:
+        cap = self._daily_cap.get(name)
+        if cap is None:
+            return True
+        today = int(now // 86_400)
+        day, count = account.daily.get(name, (today, 0))
+        if day != today:
+            count = 0
+        if count >= cap:
+            return False
+        account.daily[name] = (today, count + 1)
+        return True
+
+    def _admit(
+        self, account: _Account, name: str, now: float, params: dict[str, Any]
+    ) -> web.Response | None:
+        """Apply the sliding window and the daily cap; None when the call may proceed."""
+        length = _WINDOWS.get(name)
+        window: deque[float] | None = None
+        if length is not None:
+            window = account.windows.get(name)
+            if window is None:
+                window = account.windows[name] = deque()
+            if self._window_full(window, now, length, self._limit(account, name)):
+                return self._refuse(name, params, FC_TOO_FREQUENT)
+        if self._daily_cap and not self._daily_ok(account, name, now):
+            return self._refuse(name, params, FC_DAILY_CAP)
+        if window is not None:
+            window.append(now)
+        return None
+
+    def _refuse(self, name: str, params: dict[str, Any], code: int) -> web.Response:
+        self.refusals[name] += 1
+        data = TOO_FREQUENT if code == FC_TOO_FREQUENT else None
+        return self._envelope(params, code, data)
+
+    # -- data model: plants and devices -------------------------------------------------------
+
+    def add_plant(self, *, username: str | None = None, capacity_kwp: float | None = None) -> str:
+        """Add a plant (with inverter, battery and power sensor) to an account; returns its code."""
+        account = self._account(username)
+        index = self._next_plant
+        self._next_plant += 1
+        capacity = capacity_kwp if capacity_kwp is not None else 5.0 + (index * 7 % 21) * 0.5
+        connected = datetime(2022, 3, 1, 10, 0, tzinfo=self._tz) + timedelta(days=index % 365)
+        plant = _Plant(
+            code=f"NE={33_000_000 + index}",
+            index=index,
+            owner=account.username,
+            capacity=capacity,
+            latitude=round(52.0 + (index % 50) * 0.01, 6),
+            longitude=round(5.0 + (index // 50 % 50) * 0.01, 6),
+            connection_day=connected.date().toordinal() - _ORD_1970,
+            connection_iso=connected.isoformat(),
+        )
+        self._plants[plant.code] = plant
+        account.plants[plant.code] = plant
+        types = [RESIDENTIAL_INVERTER, BATTERY, POWER_SENSOR]
+        if self.string_inverter:
+            types.append(STRING_INVERTER)
+        if self.grid_meter:
+            types.append(GRID_METER)
+        if self.emi:
+            types.append(EMI)
+        for type_id in types:
+            self._attach_device(plant, type_id)
+        self._rebalance(plant)
+        return plant.code
+
+    def remove_plant(self, code: str) -> None:
+        """Delete a plant with its devices and alarms."""
+        plant = self._plants.pop(code)
+        account = self._accounts[plant.owner]
+        del account.plants[code]
+        for device in list(plant.devices):
+            self._detach_device(device)
+
+    def add_device(self, plant_code: str, dev_type_id: int) -> int:
+        """Add a device of a real-time capable type to a plant; returns its id."""
+        if dev_type_id not in _SPECS:
+            raise ValueError(f"unsupported device type {dev_type_id}")
+        plant = self._plants[plant_code]
+        device = self._attach_device(plant, dev_type_id)
+        self._rebalance(plant)
+        return device.id
+
+    def remove_device(self, dev_id: int) -> None:
+        device = self._devices[dev_id]
+        plant = device.plant
+        plant.devices.remove(device)
+        self._detach_device(device)
+        self._rebalance(plant)
+
+    def set_device_offline(self, dev_id: int, offline: bool = True) -> None:
+        """An offline device reports run_state 0 and null values."""
+        self._devices[dev_id].offline = offline
+
+    def plant_codes(self, username: str | None = None) -> list[str]:
+        return list(self._account(username).plants)
+
+    def device_ids(self, plant_code: str, dev_type_id: int | None = None) -> list[int]:
+        devices = self._plants[plant_code].devices
+        return [d.id for d in devices if dev_type_id is None or d.type_id == dev_type_id]
+
+    def _attach_device(self, plant: _Plant, type_id: int) -> _Device:
+        spec = _SPECS[type_id]
+        dev_id = self._next_device
+        self._next_device += 1
+        same = sum(1 for d in plant.devices if d.type_id == type_id)
+        esn = f"HV{plant.index:04d}{type_id:02d}{len(plant.devices) + 1:02d}{dev_id % 10_000:04d}"
+        name = f"{spec.label} {plant.index + 1}" + (f"-{same + 1}" if same else "")
+        device = _Device(dev_id, type_id, spec, plant, esn, name, seed=dev_id % 97)
+        inverter = type_id in _INVERTERS
+        device.listing = {
+            "id": dev_id,
+            "devDn": f"NE={dev_id}",
+            "devName": name,
+            "stationCode": plant.code,
+            "esnCode": esn,
+            "devTypeId": type_id,
+            "softwareVersion": spec.software,
+            "invType": spec.model if inverter else None,
+            "model": spec.model,
+            "optimizerNumber": 0 if inverter else None,
+            "longitude": plant.longitude,
+            "latitude": plant.latitude,
+        }
+        device.base = dict.fromkeys(spec.keys, 0)
+        device.base["run_state"] = 1
+        device.base["reactive_power"] = 0.0
+        plant.devices.append(device)
+        self._devices[dev_id] = device
+        self._devices_by_sn[esn] = device
+        self._accounts[plant.owner].type_counts[type_id] += 1
+        return device
+
+    def _detach_device(self, device: _Device) -> None:
+        del self._devices[device.id]
+        del self._devices_by_sn[device.esn]
+        self._accounts[device.plant.owner].type_counts[device.type_id] -= 1
+        for alarm_id in [a.alarm_id for a in self._alarms.values() if a.device is device]:
+            del self._alarms[alarm_id]
+
+    @staticmethod
+    def _rebalance(plant: _Plant) -> None:
+        """Split the plant's PV over its inverters and the battery flows over its storage."""
+        inverters = [d for d in plant.devices if d.type_id in _INVERTERS]
+        storage = [d for d in plant.devices if d.type_id in _STORAGE]
+        weights = sum(d.spec.weight for d in inverters)
+        for device in inverters:
+            device.share = device.spec.weight / weights
+            device.hosts_battery = False
+        for device in storage:
+            device.share = 1.0 / len(storage)
+        hybrid = next((d for d in inverters if d.type_id == RESIDENTIAL_INVERTER), None)
+        if hybrid is not None and storage:
+            hybrid.hosts_battery = True
+        plant.has_inverter = bool(inverters)
+        plant.profile = _profile(plant.capacity, bool(storage))
+
+    # -- data model: alarms -------------------------------------------------------------------
+
+    def raise_alarm(
+        self,
+        plant_code: str,
+        *,
+        name: str = "Grid overvoltage",
+        lev: int = 2,
+        alarm_type: int = 2,
+        cause: str = _DEFAULT_CAUSE,
+        cause_id: int = 1,
+        repair_suggestion: str = _DEFAULT_SUGGESTION,
+        dev_id: int | None = None,
+        raise_time_ms: int | None = None,
+        alarm_id: int | None = None,
+    ) -> int:
+        """Raise an active alarm on a plant (default device: its first inverter)."""
+        if not 1 <= lev <= 4 or not 0 <= alarm_type <= 5:
+            raise ValueError("lev must be 1..4 and alarm_type 0..5")
+        plant = self._plants[plant_code]
+        if dev_id is not None:
+            device = self._devices[dev_id]
+        else:
+            inverters = [d for d in plant.devices if d.type_id in _INVERTERS]
+            candidates = inverters or plant.devices
+            if not candidates:
+                raise ValueError(f"plant {plant_code} has no device to carry the alarm")
+            device = candidates[0]
+        if alarm_id is None:
+            alarm_id = self._next_alarm
+            self._next_alarm += 1
+        if alarm_id in self._alarms:
+            raise ValueError(f"alarm {alarm_id} is already active")
+        raised = raise_time_ms if raise_time_ms is not None else int(self._clock() * 1000)
+        self._alarms[alarm_id] = _Alarm(
+            alarm_id,
+            plant,
+            device,
+            name,
+            cause,
+            cause_id,
+            repair_suggestion,
+            lev,
+            alarm_type,
+            raised,
+        )
+        return alarm_id
+
+    def clear_alarm(self, alarm_id: int) -> None:
+        del self._alarms[alarm_id]
+
+    # -- data model: measurements -------------------------------------------------------------
+
+    def _moment(self, now: float) -> _Moment:
+        local = now + self.tz_offset_hours * 3600.0
+        day = math.floor(local / 86_400.0)
+        seconds = local - day * 86_400.0
+        minute = min(int(seconds // 60.0), _MINUTES - 1)
+        hour = seconds / 3600.0
+        midnight_ms = int((day * 86_400.0 - self.tz_offset_hours * 3600.0) * 1000)
+        opened = midnight_ms + 6 * 3_600_000
+        closed = midnight_ms + 18 * 3_600_000
+        return _Moment(
+            now=now,
+            ms=int(now * 1000),
+            day=day,
+            minute=minute,
+            frac=min(1.0, (seconds - minute * 60.0) / 60.0),
+            hour=hour,
+            month_start=day - date.fromordinal(_ORD_1970 + day).day + 1,
+            open_ms=opened if hour >= 6.0 else opened - 86_400_000,
+            close_ms=closed if hour >= 18.0 else closed - 86_400_000,
+        )
+
+    @staticmethod
+    def _wobble(device: _Device, mo: _Moment) -> int:
+        """Index into the wobble tables for this device and minute."""
+        return (mo.minute * 7 + device.seed) % 21
+
+    def _health(self, plant: _Plant) -> int:
+        if plant.devices and all(d.offline for d in plant.devices):
+            return 1
+        if any(a.plant is plant for a in self._alarms.values()):
+            return 2
+        return 3
+
+    def _plant_items(self, plant: _Plant, mo: _Moment) -> dict[str, Any]:
+        prof = plant.profile
+        prior = mo.day - plant.connection_day
+        yield_share = 1.0 if plant.has_inverter else 0.0
+        today = _energy(prof.cum_pv, prof.pv, mo, prior) * yield_share
+        month_days = min(mo.day - mo.month_start, max(prior, 0))
+        month = (month_days * prof.cum_pv[_MINUTES] * yield_share + today) if prior >= 0 else 0.0
+        total = _lifetime(prof.cum_pv, today, prior) * yield_share
+        load_today = _energy(_LOAD_CUM, _LOAD, mo, prior)
+        return {
+            "day_power": _r(today),
+            "month_power": _r(month),
+            "total_power": _r(total),
+            "day_income": _r(today * _PRICE_PER_KWH),
+            "total_income": _r(total * _PRICE_PER_KWH),
+            "real_health_state": self._health(plant),
+            "day_on_grid_energy": _r(_energy(prof.cum_export, prof.exported, mo, prior)),
+            "day_use_energy": _r(load_today),
+        }
+
+    def _inverter_items(self, device: _Device, mo: _Moment) -> dict[str, Any]:
+        plant = device.plant
+        prof = plant.profile
+        m = mo.minute
+        sun = _SUN[m]
+        share = device.share
+        prior = mo.day - plant.connection_day
+        pv_kw = prof.pv[m] * share
+        ac_kw = pv_kw
+        if device.hosts_battery:
+            ac_kw += prof.discharge[m] - prof.charge[m]
+        plant_today = _energy(prof.cum_pv, prof.pv, mo, prior)
+        total_cap = _lifetime(prof.cum_pv, plant_today, prior) * share
+        wobble = self._wobble(device, mo)
+        amps = round(ac_kw * 1000.0 / 3.0 / _PHASE_VOLTS[wobble], 3)
+        items = dict(device.base)
+        items.update(_LINE_SIDE[wobble])
+        items["a_i"] = items["b_i"] = items["c_i"] = amps
+        items["elec_freq"] = _FREQUENCY[wobble]
+        items["active_power"] = round(ac_kw, 3)
+        items["power_factor"] = 1.0 if ac_kw > 0.0 else 0.0
+        items["day_cap"] = round(plant_today * share, 3)
+        items["total_cap"] = round(total_cap, 3)
+        items["mppt_power"] = round(pv_kw, 3)
+        items["open_time"] = mo.open_ms
+        items["close_time"] = mo.close_ms
+        if sun > 0.0:
+            items["inverter_state"] = 512
+            items["efficiency"] = 98.3
+            items["temperature"] = round(22.0 + 23.0 * sun, 3)
+            string_amps = pv_kw * 1000.0 / len(device.spec.string_keys)
+            for n, (u_key, i_key) in enumerate(device.spec.string_keys):
+                volts = 340.0 + 60.0 * sun + n
+                items[u_key] = round(volts, 3)
+                items[i_key] = round(string_amps / volts, 3)
+        else:
+            items["inverter_state"] = 40960
+            items["temperature"] = 22.0
+        mppt_cap = round(total_cap / len(device.spec.mppt_keys), 3)
+        for key in device.spec.mppt_keys:
+            items[key] = mppt_cap
+        if "mppt_total_cap" in items:
+            items["mppt_total_cap"] = items["total_cap"]
+        return items
+
+    def _battery_items(self, device: _Device, mo: _Moment) -> dict[str, Any]:
+        plant = device.plant
+        prof = plant.profile
+        m = mo.minute
+        prior = mo.day - plant.connection_day
+        share = device.share
+        charge, discharge = prof.charge[m], prof.discharge[m]
+        stored = prof.soc[m] + (charge - discharge) * mo.frac / 60.0
+        soc = 100.0 * stored / prof.battery_kwh
+        charged = _energy(prof.cum_charge, prof.charge, mo, prior)
+        discharged = _energy(prof.cum_discharge, prof.discharge, mo, prior)
+        power_w = (charge - discharge) * 1000.0 * share
+        items: dict[str, Any] = {
+            "ch_discharge_power": _r(power_w),
+            "battery_soc": _r(soc),
+            "battery_soh": 99.0,
+            # The real-time reply's charge_cap / discharge_cap count the current day.
+            "charge_cap": _r(charged * share),
+            "discharge_cap": _r(discharged * share),
+            "run_state": 1,
+        }
+        if device.type_id == BATTERY:
+            items.update(
+                battery_status=2 if power_w != 0.0 else 1,
+                max_charge_power=_BATTERY_MAX_KW * 1000.0,
+                max_discharge_power=_BATTERY_MAX_KW * 1000.0,
+                busbar_u=_r(430.0 + 0.6 * soc),
+                ch_discharge_model=4,
+            )
+        return items
+
+    def _grid_energy(self, plant: _Plant, mo: _Moment) -> tuple[float, float]:
+        """Lifetime imported and exported energy of the plant's grid connection point."""
+        prof = plant.profile
+        prior = mo.day - plant.connection_day
+        imported = _energy(prof.cum_import, prof.imported, mo, prior)
+        exported = _energy(prof.cum_export, prof.exported, mo, prior)
+        return (
+            _lifetime(prof.cum_import, imported, prior),
+            _lifetime(prof.cum_export, exported, prior),
+        )
+
+    def _sensor_items(self, device: _Device, mo: _Moment) -> dict[str, Any]:
+        export_w = -device.plant.profile.grid[mo.minute] * 1000.0
+        wobble = self._wobble(device, mo)
+        volts = _PHASE_VOLTS[wobble]
+        imported, exported = self._grid_energy(device.plant, mo)
+        return {
+            "meter_status": 1,
+            "meter_u": _r(volts),
+            "meter_i": _r(abs(export_w) / volts),
+            "active_power": _r(export_w),
+            "reactive_power": 45.0,
+            "power_factor": 0.99,
+            "grid_frequency": _FREQUENCY[wobble],
+            "active_cap": _r(imported),
+            "reverse_active_cap": _r(exported),
+            "run_state": 1,
+        }
+
+    def _meter_items(self, device: _Device, mo: _Moment) -> dict[str, Any]:
+        export_kw = -device.plant.profile.grid[mo.minute]
+        scale = 1000.0 if self.meter_power_unit == "W" else 1.0
+        wobble = self._wobble(device, mo)
+        volts = _PHASE_VOLTS[wobble]
+        amps = abs(export_kw) * 1000.0 / 3.0 / volts
+        imported, exported = self._grid_energy(device.plant, mo)
+        forward_reactive = imported * 0.03
+        reverse_reactive = exported * 0.02
+        items: dict[str, Any] = {
+            **_LINE_SIDE[wobble],
+            "a_i": _r(amps * 1.02), "b_i": _r(amps), "c_i": _r(amps * 0.98),
+            "active_power": _r(export_kw * scale),
+            "power_factor": 0.99,
+            "active_cap": _r(imported),
+            "reactive_power": 0.05,
+            "reverse_active_cap": _r(exported),
+            "forward_reactive_cap": _r(forward_reactive),
+            "reverse_reactive_cap": _r(reverse_reactive),
+            "active_power_a": _r(export_kw * 0.34 * scale),
+            "active_power_b": _r(export_kw * 0.33 * scale),
+            "active_power_c": _r(export_kw * 0.33 * scale),
+            "reactive_power_a": 0.017, "reactive_power_b": 0.017, "reactive_power_c": 0.016,
+            "total_apparent_power": _r(abs(export_kw) / 0.99),
+            "grid_frequency": _FREQUENCY[wobble],
+        }  # fmt: skip
+        for tariff, part in _TARIFF_SPLIT:
+            items[f"reverse_active_{tariff}"] = _r(exported * part)
+            items[f"positive_active_{tariff}"] = _r(imported * part)
+            items[f"reverse_reactive_{tariff}"] = _r(reverse_reactive * part)
+            items[f"positive_reactive_{tariff}"] = _r(forward_reactive * part)
+        return items
+
+    def _emi_items(self, device: _Device, mo: _Moment) -> dict[str, Any]:
+        sun = _SUN[mo.minute]
+        sun_hours = _SUN_HOURS[mo.minute] + sun * mo.frac / 60.0
+        daily_mj = _PEAK_IRRADIANCE * sun_hours * 3600.0 / 1e6
+        air = 12.0 + 10.0 * sun
+        return {
+            "temperature": _r(air),
+            "pv_temperature": _r(air + 25.0 * sun),
+            "wind_speed": _r(3.5 + _WOBBLE[self._wobble(device, mo)]),
+            "wind_direction": 225.0,
+            "radiant_total": _r(daily_mj),
+            "radiant_line": _r(_PEAK_IRRADIANCE * sun),
+            "horiz_radiant_line": _r(0.8 * _PEAK_IRRADIANCE * sun),
+            "horiz_radiant_total": _r(0.8 * daily_mj),
+            "run_state": 1,
+        }
+
+    def _device_items(self, device: _Device, mo: _Moment) -> dict[str, Any]:
+        if device.offline:
+            items = dict.fromkeys(device.spec.keys)
+            for key, value in _OFFLINE_STATUS.items():
+                if key in items:
+                    items[key] = value
+        else:
+            items = self._builders[device.type_id](device, mo)
+        return _stringify(items) if self.string_values else items
+
+    # -- handlers -----------------------------------------------------------------------------
+
+    def _ep_station_list(self, account: _Account, body: dict[str, Any], mo: _Moment) -> _Result:
+        return 0, [
+            {
+                "stationCode": p.code,
+                "stationName": p.name,
+                "stationAddr": f"{p.index + 1} Solar Street, Sunville",
+                "capacity": round(p.capacity / 1000.0, 6),
+                "buildState": "2",
+                "combineType": "3",
+                "aidType": 1,
+                "stationLinkman": f"Owner {p.index + 1}",
+                "linkmanPho": f"+31 6 {10_000_000 + p.index}",
+            }
+            for p in account.plants.values()
+        ]
+
+    def _ep_stations(self, account: _Account, body: dict[str, Any], mo: _Moment) -> _Result:
+        if body.get("pageNo") in (None, ""):
+            return FC_PAGE_NO_EMPTY, None
+        page_no = _as_int(body["pageNo"])
+        if page_no is None:
+            return FC_BAD_PARAMETER, None
+        if page_no < 1:
+            return FC_PAGE_NO_NEGATIVE, None
+        raw_size = body.get("pageSize")
+        page_size = DEFAULT_PAGE_SIZE if raw_size is None else _as_int(raw_size)
+        if page_size not in PAGE_SIZES:
+            return FC_PAGE_SIZE_RANGE, None
+        plants = list(account.plants.values())
+        start = (page_no - 1) * page_size
+        return 0, {
+            "total": len(plants),
+            "pageCount": -(-len(plants) // page_size),
+            "pageNo": page_no,
+            "pageSize": page_size,
+            "list": [
+                {
+                    "plantCode": p.code,
+                    "plantName": p.name,
+                    "plantAddress": f"{p.index + 1} Solar Street, Sunville",
+                    "longitude": p.longitude,
+                    "latitude": p.latitude,
+                    "capacity": p.capacity,
+                    "contactPerson": f"Owner {p.index + 1}",
+                    "contactMethod": f"owner{p.index + 1}@example.com",
+                    "gridConnectionDate": p.connection_iso,
+                }
+                for p in plants[start : start + page_size]
+            ],
+        }
+
+    def _owned_plants(self, account: _Account, value: Any) -> _Result:
+        """Resolve a stationCodes string to (0, plants) or (failCode, None)."""
+        codes = _split(value)
+        if not codes:
+            return FC_PLANTS_EMPTY, None
+        if len(codes) > MAX_ITEMS_PER_CALL:
+            return FC_TOO_MANY_PLANTS, None
+        owned = account.plants
+        plants = [owned[c] for c in codes if c in owned]
+        if not plants:
+            return FC_NO_PLANTS, None
+        return 0, plants
+
+    def _ep_station_kpi(self, account: _Account, body: dict[str, Any], mo: _Moment) -> _Result:
+        code, plants = self._owned_plants(account, body.get("stationCodes"))
+        if code:
+            return code, None
+        out = []
+        for plant in plants:
+            items = self._plant_items(plant, mo)
+            out.append(
+                {
+                    "stationCode": plant.code,
+                    "dataItemMap": _stringify(items) if self.string_values else items,
+                }
+            )
+        return 0, out
+
+    def _ep_dev_list(self, account: _Account, body: dict[str, Any], mo: _Moment) -> _Result:
+        code, plants = self._owned_plants(account, body.get("stationCodes"))
+        if code:
+            return code, None
+        return 0, [dict(d.listing) for p in plants for d in p.devices]
+
+    def _ep_dev_kpi(self, account: _Account, body: dict[str, Any], mo: _Moment) -> _Result:
+        type_id = _as_int(body.get("devTypeId"))
+        if type_id not in REALTIME_TYPES:
+            return FC_BAD_DEVICE_TYPE, None
+        dev_ids = _split(body.get("devIds"))
+        sns = _split(body.get("sns"))
+        devices: list[_Device] = []
+        if dev_ids:
+            if len(dev_ids) > MAX_ITEMS_PER_CALL:
+                return FC_TOO_MANY_DEVICES, None
+            for raw in dev_ids:
+                number = _as_int(raw)
+                device = self._devices.get(number) if number is not None else None
+                if device is not None:
+                    devices.append(device)
+        elif sns:
+            if len(sns) > MAX_ITEMS_PER_CALL:
+                return FC_TOO_MANY_DEVICES, None
+            devices = [self._devices_by_sn[s] for s in sns if s in self._devices_by_sn]
+        else:
+            return (
+                FC_SNS_EMPTY if "sns" in body and "devIds" not in body else FC_DEVICES_EMPTY
+            ), None
+        devices = [d for d in devices if d.plant.owner == account.username]
+        if not devices:
+            return FC_NO_DEVICES, None
+        if any(d.type_id != type_id for d in devices):
+            return FC_DEVICE_TYPE_MISMATCH, None
+        return 0, [
+            {"devId": d.id, "sn": d.esn, "dataItemMap": self._device_items(d, mo)} for d in devices
+        ]
+
+    def _ep_alarms(self, account: _Account, body: dict[str, Any], mo: _Moment) -> _Result:
+        code, plants = self._owned_plants(account, body.get("stationCodes"))
+        if code == FC_NO_PLANTS:
+            plants = []
+        elif code:
+            return code, None
+        begin = _as_int(body.get("beginTime"))
+        end = _as_int(body.get("endTime"))
+        if begin is None or end is None:
+            return FC_TIME_EMPTY, None
+        language = body.get("language")
+        if language in (None, ""):
+            return FC_LANGUAGE_EMPTY, None
+        if language not in LANGUAGES:
+            return FC_LANGUAGE_INVALID, None
+        if begin > end:
+            return FC_BEGIN_AFTER_END, None
+        if end - begin > MAX_ALARM_SPAN_MS:
+            return FC_SPAN_TOO_LONG, None
+        if not plants:
+            return FC_NO_PLANTS, None
+        filters = {
+            key: {_as_int(v) for v in parts}
+            for key in ("status", "levels", "devTypes", "types")
+            if (parts := _split(body.get(key)))
+        }
+        if "status" in filters and 1 not in filters["status"]:
+            return 0, []
+        dev_name = body.get("devName") or None
+        wanted = {p.code for p in plants}
+        return 0, [
+            {
+                "stationCode": a.plant.code,
+                "stationName": a.plant.name,
+                "alarmId": a.alarm_id,
+                "alarmName": a.name,
+                "alarmCause": a.cause,
+                "causeId": a.cause_id,
+                "repairSuggestion": a.suggestion,
+                "devName": a.device.name,
+                "devTypeId": a.device.type_id,
+                "esnCode": a.device.esn,
+                "lev": a.lev,
+                "alarmType": a.alarm_type,
+                "status": 1,
+                "raiseTime": a.raise_ms,
+            }
+            for a in self._alarms.values()
+            if a.plant.code in wanted
+            and begin <= a.raise_ms <= end
+            and a.lev in filters.get("levels", (a.lev,))
+            and a.device.type_id in filters.get("devTypes", (a.device.type_id,))
+            and a.alarm_type in filters.get("types", (a.alarm_type,))
+            and dev_name in (None, a.device.name)
+        ]
+
+    def _login(self, body: dict[str, Any], now: float, params: dict[str, Any]) -> web.Response:
+        username = body.get("userName")
+        key = username if isinstance(username, str) else ""
+        window = self._login_windows.get(key)
+        if window is None:
+            window = self._login_windows[key] = deque()
+        if self._window_full(window, now, LOGIN_WINDOW, LOGIN_LIMIT):
+            return self._refuse("login", params, FC_TOO_FREQUENT)
+        account = self._accounts.get(key)
+        if account is not None and not self._daily_ok(account, "login", now):
+            return self._refuse("login", params, FC_DAILY_CAP)
+        window.append(now)
+        self.calls["login"] += 1
+        if account is None or now < account.locked_until:
+            return self._envelope(params, FC_LOGIN_FAILED)
+        if body.get("systemCode") != account.system_code:
+            account.failed_total += 1
+            failures = account.failed_logins
+            failures.append(now)
+            while failures and failures[0] <= now - LOGIN_WINDOW:
+                failures.popleft()
+            if len(failures) >= LOCKOUT_FAILURES:
+                account.locked_until = now + LOCKOUT_SECONDS
+                failures.clear()
+            return self._envelope(params, FC_LOGIN_FAILED)
+        account.failed_logins.clear()
+        self._revoke(account)
+        token = self._issue(account, now)
+        self.logins += 1
+        response = self._envelope(params, 0)
+        response.headers[TOKEN_HEADER] = token
+        response.set_cookie(TOKEN_HEADER, token, path="/")
+        return response
+
+    def _logout(
+        self, request: web.Request, body: dict[str, Any], now: float, params: dict[str, Any]
+    ) -> web.Response:
+        token = body.get("xsrfToken") or request.headers.get(TOKEN_HEADER)
+        account = self._tokens.get(token) if isinstance(token, str) else None
+        if account is None or now >= account.token_expiry:
+            return _to_json(RELOGIN_BODY)
+        window = self._login_windows.get(account.username)
+        if window is None:
+            window = self._login_windows[account.username] = deque()
+        if self._window_full(window, now, LOGIN_WINDOW, LOGIN_LIMIT):
+            return self._refuse("logout", params, FC_TOO_FREQUENT)
+        window.append(now)
+        self.calls["logout"] += 1
+        self._revoke(account)
+        return self._envelope(params, 0)
+
+    @staticmethod
+    def _envelope(
+        params: dict[str, Any], code: int, data: Any = None, message: str | None = None
+    ) -> web.Response:
+        return _to_json(
+            {
+                "success": code == 0,
+                "failCode": code,
+                "message": message if message is not None else _MESSAGES.get(code),
+                "params": params,
+                "data": data,
+            }
+        )
+
+    def _log(self, now: float, name: str) -> None:
+        requests = self.requests
+        requests.append((now, name))
+        if len(requests) > 2 * self.requests_cap:
+            del requests[: -self.requests_cap]
+
+    async def _dispatch(self, request: web.Request, name: str) -> web.Response:
+        now = self._clock()
+        self._log(now, name)
+        fault = self._take_fault(name, data=False) if self._faults else None
+        if fault is not None and fault.kind != "timeout":
+            return self._fault_response(fault, name, now)
+        delay = self.timeout_delay if fault is not None else 0.0
+        body = await self._read_body(request)
+        if body is None:
+            return _to_json(
+                {
+                    "exceptionId": "framwork.remote.Paramerror",
+                    "exceptionType": "ROA_EXFRAME_EXCEPTION",
+                    "reasonArgs": ["body"],
+                    "detailArgs": ["request body must be a JSON object"],
+                },
+                status=400,
+            )
+        if name in ("login", "logout"):
+            if delay:
+                await asyncio.sleep(delay)
+                now = self._clock()
+            params = {"currentTime": int(now * 1000)}
+            if name == "login":
+                return self._login(body, now, params)
+            return self._logout(request, body, now, params)
+        return await self._data_call(request, name, body, now, delay)
+
+    async def _data_call(
+        self, request: web.Request, name: str, body: dict[str, Any], now: float, delay: float
+    ) -> web.Response:
+        account = self._session(request, now)
+        if account is None:
+            return _to_json(RELOGIN_BODY)
+        params = dict(body)
+        params["currentTime"] = int(now * 1000)
+        if name in account.busy:
+            return self._refuse(name, params, FC_TOO_FREQUENT)
+        if name == "stations" and self.legacy_only:
+            return self._envelope(params, FC_NO_PERMISSION)
+        refusal = self._admit(account, name, now, params)
+        if refusal is not None:
+            return refusal
+        account.token_expiry = now + TOKEN_TTL
+        self.calls[name] += 1
+        account.busy.add(name)
+        try:
+            if delay:
+                await asyncio.sleep(delay)
+                now = self._clock()
+                params["currentTime"] = int(now * 1000)
+            code, data = self._endpoints[name](account, body, self._moment(now))
+        finally:
+            account.busy.discard(name)
+        if code == 0 and self._faults:
+            shaping = self._take_fault(name, data=True)
+            if shaping is not None:
+                data = self._shape(data, shaping.kind)
+        return self._envelope(params, code, data)
+
+    @staticmethod
+    async def _read_body(request: web.Request) -> dict[str, Any] | None:
+        raw = await request.read()
+        if not raw.strip():
+            return {}
+        try:
+            body = orjson.loads(raw)
+        except ValueError:
+            return None
+        return body if isinstance(body, dict) else None
+
+    @staticmethod
+    async def _not_found(request: web.Request) -> web.Response:
+        html = _HTML_ERROR.format(status=404, reason="Not Found")
+        return web.Response(status=404, text=html, content_type="text/html")
+
+    def make_app(self) -> web.Application:
+        """A new aiohttp application serving this simulator's state."""
+        app = web.Application()
+        for name in ("login", "logout", *self._endpoints):
+            app.router.add_post(API_PREFIX + name, self._handler(name))
+        app.router.add_route("*", "/{tail:.*}", self._not_found)
+        return app
+
+    @property
+    def app(self) -> web.Application:
+        """The simulator's application, created on first use."""
+        if self._app is None:
+            self._app = self.make_app()
+        return self._app
+
+    def _handler(self, name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def handle(request: web.Request) -> web.Response:
+            return await self._dispatch(request, name)
+
+        return handle
+
+    # -- faults -------------------------------------------------------------------------------
+
+    def inject(self, kind: str, *, path: str | None = None, count: int = 1) -> None:
+        """Answer the next ``count`` matching requests with a fault instead of normally.
+
+        Without ``path`` any endpoint except login matches; ``null_values`` and ``na_values``
+        then only match the endpoints that return a ``dataItemMap``. Data-shaping faults are
+        consumed by successful answers only, the other kinds by the next matching request.
+        """
+        code = 0
+        if kind.startswith("fail_code:"):
+            code = int(kind.partition(":")[2])
+        elif kind not in _REPLACING_FAULTS | _DATA_FAULTS | {"timeout"}:
+            raise ValueError(f"unknown fault kind {kind!r}")
+        if count < 1:
+            raise ValueError("count must be at least 1")
+        self._faults.append(_Fault(kind, _short(path) if path else None, count, code))
+
+    def clear_faults(self) -> None:
+        self._faults.clear()
+
+    def _take_fault(self, name: str, *, data: bool) -> _Fault | None:
+        for fault in self._faults:
+            if (fault.kind in _DATA_FAULTS) != data:
+                continue
+            if fault.path is None:
+                if name == "login":
+                    continue
+                if fault.kind in ("null_values", "na_values") and name not in _MAP_ENDPOINTS:
+                    continue
+            elif fault.path != name:
+                continue
+            fault.remaining -= 1
+            if fault.remaining <= 0:
+                self._faults.remove(fault)
+            return fault
+        return None
+
+    def _fault_response(self, fault: _Fault, name: str, now: float) -> web.Response:
+        kind = fault.kind
+        if fault.code:
+            if fault.code == FC_RELOGIN:
+                return _to_json(RELOGIN_BODY)
+            params = {"currentTime": int(now * 1000)}
+            if fault.code in (FC_TOO_FREQUENT, FC_DAILY_CAP):
+                return self._refuse(name, params, fault.code)
+            return self._envelope(params, fault.code)
+        if kind in ("http_500", "http_502"):
+            status = 500 if kind == "http_500" else 502
+            reason = "Internal Server Error" if status == 500 else "Bad Gateway"
+            html = _HTML_ERROR.format(status=status, reason=reason)
+            return web.Response(status=status, text=html, content_type="text/html")
+        if kind == "html":
+            return web.Response(status=200, text=_HTML_LOGIN, content_type="text/html")
+        if kind == "malformed_json":
+            return web.Response(
+                status=200,
+                text='{"success":true,"failCode":0,"params":{"currentTime":',
+                content_type="application/json",
+            )
+        if kind == "quota_gateway":
+            return _to_json(
+                {
+                    "errorCode": "49401021002",
+                    "exceptionInfo": f"Request is rejected by api quotaControl, key:/{name}_POST",
+                },
+                status=403,
+            )
+        return _to_json(
+            {
+                "exceptionId": "framwork.remote.SystemError",
+                "exceptionType": "ROA_EXFRAME_EXCEPTION",
+            },
+            status=500,
+        )
+
+    @staticmethod
+    def _shape(data: Any, kind: str) -> Any:
+        """Apply a data-shaping fault to a successful answer, building new objects."""
+        if isinstance(data, dict) and isinstance(data.get("list"), list):
+            return {**data, "list": HuaweiSimulator._shape(data["list"], kind)}
+        if not isinstance(data, list):
+            return data
+        filler = None if kind == "null_values" else "N/A"
+        shaped = []
+        for item in data:
+            if not isinstance(item, dict):
+                shaped.append(item)
+                continue
+            items = item.get("dataItemMap")
+            if isinstance(items, dict):
+                new_map = {} if kind == "missing_fields" else dict.fromkeys(items, filler)
+                shaped.append({**item, "dataItemMap": new_map})
+            elif kind == "missing_fields":
+                shaped.append({k: v for k, v in item.items() if k in _IDENTITY_KEYS})
+            else:
+                shaped.append({k: v if k in _IDENTITY_KEYS else filler for k, v in item.items()})
+        return shaped
+
+
+# ---------------------------------------------------------------------------------------------
+# Standalone server
+# ---------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run the fake Huawei northbound API server.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8990)
+    parser.add_argument("--plants", type=int, default=1)
+    parser.add_argument("--username", default="api_user")
+    parser.add_argument("--system-code", default="api_pass")
+    parser.add_argument("--string-inverter", action="store_true")
+    parser.add_argument("--grid-meter", action="store_true")
+    parser.add_argument("--emi", action="store_true")
+    parser.add_argument("--meter-power-unit", choices=("kW", "W"), default="kW")
+    parser.add_argument("--legacy-only", action="store_true")
+    parser.add_argument("--string-values", action="store_true")
+    parser.add_argument("--tz-offset-hours", type=float, default=1.0)
+    args = parser.parse_args(argv)
+    simulator = HuaweiSimulator(
+        plants=args.plants,
+        username=args.username,
+        system_code=args.system_code,
+        string_inverter=args.string_inverter,
+        grid_meter=args.grid_meter,
+        emi=args.emi,
+        meter_power_unit=args.meter_power_unit,
+        legacy_only=args.legacy_only,
+        string_values=args.string_values,
+        tz_offset_hours=args.tz_offset_hours,
+    )
+    sys.stdout.write(
+        f"Huawei northbound simulator: http://{args.host}:{args.port}\n"
+        f"  userName={args.username} systemCode={args.system_code}\n"
+        f"  plants: {', '.join(simulator.plant_codes())}\n"
+    )
+    sys.stdout.flush()
+    web.run_app(simulator.make_app(), host=args.host, port=args.port, print=None)
+
+
+if __name__ == "__main__":
+    main()
