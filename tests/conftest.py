@@ -80,7 +80,7 @@ def server_url(huawei_server: TestServer) -> str:
 
 def make_entry(server_url: str, plants: list[str] | None = None, **options: Any) -> MockConfigEntry:
     """A config entry of the simulated account."""
-    host = server_url.split("://", 1)[1]
+    host = "127.0.0.1"
     return MockConfigEntry(
         domain=DOMAIN,
         title=f"FusionSolar {USERNAME}",

@@ -295,9 +295,7 @@ async def test_timeout_then_recovery(
         await hass.async_add_executor_job(time.sleep, 0.01)
     await tick(hass, freezer, timedelta(seconds=2))
     assert _plant_power(hass, plant) == STATE_UNAVAILABLE
-    assert "no answer in time" in str(
-        loaded_state(hass, entry, plant).last_exception
-    )
+    assert "no answer in time" in str(loaded_state(hass, entry, plant).last_exception)
     await tick(hass, freezer)
     assert _plant_power(hass, plant) not in (STATE_UNAVAILABLE, STATE_UNKNOWN)
 

@@ -44,6 +44,9 @@ class SolarCloudData:
 
 type SolarCloudConfigEntry = ConfigEntry[SolarCloudData]
 
+# Data a round can do without; a missing permission for one of them is a repair issue.
+OPTIONAL_DATA = ("plant list", "device list", "alarm list")
+
 
 def permission_issue_id(vendor: str, what: str) -> str:
     """Repair issue id of a missing permission."""
@@ -146,6 +149,11 @@ class PlantCoordinator(DataUpdateCoordinator[PlantData]):
                 translation_placeholders={"error": str(err)},
             ) from err
         clear_permission_issue(self.hass, self.config_entry, vendor, "realtime data")
+        for what in OPTIONAL_DATA:
+            if (denied := self.account.permission_errors.get(what)) is not None:
+                raise_permission_issue(self.hass, self.config_entry, vendor, what, denied)
+            else:
+                clear_permission_issue(self.hass, self.config_entry, vendor, what)
         if data is None:
             raise UpdateFailed(
                 translation_domain=DOMAIN,

@@ -576,6 +576,7 @@ class HuaweiSimulator:
         self._tokens: dict[str, _Account] = {}
         self._login_windows: dict[str, deque[float]] = {}
         self._plants: dict[str, _Plant] = {}
+        self._kpi_overrides: dict[str, dict[str, Any]] = {}
         self._devices: dict[int, _Device] = {}
         self._devices_by_sn: dict[str, _Device] = {}
         self._alarms: dict[int, _Alarm] = {}
@@ -952,7 +953,28 @@ class HuaweiSimulator:
             return 2
         return 3
 
+    def override_kpi(self, plant_code: str, key: str, value: Any) -> None:
+        """Force one real-time KPI of a plant to ``value`` (a cloud glitch); None restores it."""
+        overrides = self._kpi_overrides.setdefault(plant_code, {})
+        if value is None:
+            overrides.pop(key, None)
+        else:
+            overrides[key] = value
+
+    def raw_kpis(self, plant_code: str) -> dict[str, dict[str, Any]]:
+        """The dataItemMap each device of a plant would answer now, keyed by device id."""
+        mo = self._moment(self._clock())
+        return {
+            str(device.id): self._device_items(device, mo)
+            for device in self._plants[plant_code].devices
+        }
+
     def _plant_items(self, plant: _Plant, mo: _Moment) -> dict[str, Any]:
+        items = self._computed_plant_items(plant, mo)
+        items.update(self._kpi_overrides.get(plant.code, {}))
+        return items
+
+    def _computed_plant_items(self, plant: _Plant, mo: _Moment) -> dict[str, Any]:
         prof = plant.profile
         prior = mo.day - plant.connection_day
         yield_share = 1.0 if plant.has_inverter else 0.0
@@ -1174,21 +1196,30 @@ class HuaweiSimulator:
             "pageCount": -(-len(plants) // page_size),
             "pageNo": page_no,
             "pageSize": page_size,
-            "list": [
-                {
-                    "plantCode": p.code,
-                    "plantName": p.name,
-                    "plantAddress": f"{p.index + 1} Solar Street, Sunville",
-                    "longitude": p.longitude,
-                    "latitude": p.latitude,
-                    "capacity": p.capacity,
-                    "contactPerson": f"Owner {p.index + 1}",
-                    "contactMethod": f"owner{p.index + 1}@example.com",
-                    "gridConnectionDate": p.connection_iso,
-                }
-                for p in plants[start : start + page_size]
-            ],
+            "list": [self._plant_listing(p) for p in plants[start : start + page_size]],
         }
+
+    @staticmethod
+    def _plant_listing(p: _Plant) -> dict[str, Any]:
+        return {
+            "plantCode": p.code,
+            "plantName": p.name,
+            "plantAddress": f"{p.index + 1} Solar Street, Sunville",
+            "longitude": p.longitude,
+            "latitude": p.latitude,
+            "capacity": p.capacity,
+            "contactPerson": f"Owner {p.index + 1}",
+            "contactMethod": f"owner{p.index + 1}@example.com",
+            "gridConnectionDate": p.connection_iso,
+        }
+
+    def raw_plants(self, username: str | None = None) -> list[dict[str, Any]]:
+        """The plant list entries the account would get from ``stations``."""
+        return [self._plant_listing(p) for p in self._account(username).plants.values()]
+
+    def serial_numbers(self, plant_code: str) -> list[str]:
+        """The ESN codes of a plant's devices."""
+        return [d.esn for d in self._plants[plant_code].devices]
 
     def _owned_plants(self, account: _Account, value: Any) -> _Result:
         """Resolve a stationCodes string to (0, plants) or (failCode, None)."""

@@ -545,7 +545,7 @@ def derive_plant_power(
 
 def account_id_for(server: str, username: str) -> str:
     """Unique id of an account: ``huawei_fusionsolar:<host>:<username>``."""
-    host = urlsplit(server).netloc.lower() or server.lower()
+    host = (urlsplit(server).hostname or server).lower()
     return f"{VENDOR}:{host}:{username.strip().lower()}"
 
 
