@@ -1,0 +1,303 @@
+"""Simulated days of polling against the vendor simulators, measured.
+
+Each run sets up one account with N plants (3 devices each: inverter, battery, power sensor)
+and lets one coordinator per plant poll it on the integration's own rhythm for D simulated
+days. The clock is virtual: it jumps from one due poll to the next, so a week takes minutes.
+The simulator runs in a child process on loopback and reads the same virtual clock, so the
+client's CPU time is measured apart from the simulator's.
+
+Printed per run: calls per endpoint per day against the vendor's allowance, real-time calls
+against the minimum that 5-minute freshness needs, rate-limit refusals, p95 data age, wall
+time to set up, client CPU time per poll round and peak memory. ``--json PATH`` writes the
+same figures as a list of runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import multiprocessing
+import resource
+import socket
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from multiprocessing.sharedctypes import Synchronized
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DAY = 86400.0
+# Monday 2026-06-01 00:00 UTC: a summer week.
+START = 1_780_272_000.0
+SAMPLE_EVERY = 60.0
+# Home Assistant schedules a coordinator's next refresh at the whole second in which the last
+# one ended, plus the interval, plus a fraction of a second fixed per coordinator.
+HA_OFFSET = (0.05, 0.5)
+
+
+@dataclass
+class Run:
+    """The figures of one run."""
+
+    vendor: str
+    plants: int
+    devices: int
+    days: float
+    calls: dict[str, float] = field(default_factory=dict)
+    calls_per_day: dict[str, float] = field(default_factory=dict)
+    allowance: dict[str, float] = field(default_factory=dict)
+    min_calls: float = 0.0
+    realtime_calls: float = 0.0
+    ratio: float = 0.0
+    refusals: int = 0
+    p95_age_s: float = 0.0
+    max_age_s: float = 0.0
+    rounds: int = 0
+    setup_s: float = 0.0
+    cpu_ms_per_poll: float = 0.0
+    peak_rss_mb: float = 0.0
+    wall_s: float = 0.0
+
+
+# -- the simulator process -----------------------------------------------------------------------
+
+
+def _serve(port: int, plants: int, now: Synchronized[float], ready: Any) -> None:
+    from aiohttp import web
+
+    from tests.simulators.huawei import HuaweiSimulator
+
+    sim = HuaweiSimulator(
+        plants=plants, username="bench", system_code="bench", clock=lambda: now.value
+    )
+
+    async def stats(request: web.Request) -> web.Response:
+        return web.json_response(
+            {"calls": dict(sim.calls), "refusals": dict(sim.refusals), "logins": sim.logins}
+        )
+
+    app = sim.make_app()
+    app.router.add_get("/_bench/stats", stats)
+
+    async def main() -> None:
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        ready.set()
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+# -- one run ----------------------------------------------------------------------------------
+
+
+def _allowances(plants: int, devices_by_type: dict[int, int]) -> dict[str, float]:
+    """The vendor document's allowances per day for this inventory."""
+    per_100 = math.ceil(plants / 100)
+    dev_calls = sum(math.ceil(n / 100) for n in devices_by_type.values())
+    return {
+        "login": 5 * 144,
+        "stations": 24,
+        "getDevList": per_100 + 24,
+        "getStationRealKpi": per_100 * 288,
+        "getDevRealKpi": dev_calls * 288,
+        "getAlarmList": per_100 * 48,
+    }
+
+
+async def _run(vendor: str, plants: int, days: float) -> Run:
+    import aiohttp
+
+    from custom_components.solar_cloud.api.account import AccountMemory, CloudAccount
+    from custom_components.solar_cloud.api.huawei import HuaweiClient
+    from custom_components.solar_cloud.api.quota import Quota
+
+    if vendor != "huawei_fusionsolar":
+        raise SystemExit(f"no simulator for {vendor} yet")
+    context = multiprocessing.get_context("fork")
+    now = context.Value("d", START)
+    ready = context.Event()
+    port = _free_port()
+    server = context.Process(target=_serve, args=(port, plants, now, ready), daemon=True)
+    server.start()
+    if not ready.wait(30):
+        raise SystemExit("the simulator did not start")
+
+    def clock() -> float:
+        return float(now.value)
+
+    def advance(to: float) -> None:
+        now.value = max(now.value, to)
+
+    async def sleep(seconds: float) -> None:
+        advance(clock() + seconds)
+        await asyncio.sleep(0)
+
+    run = Run(vendor=vendor, plants=plants, devices=0, days=days)
+    url = f"http://127.0.0.1:{port}"
+    wall_start = time.perf_counter()
+    try:
+        async with aiohttp.ClientSession() as session:
+            quota = Quota(clock=clock, sleep=sleep)
+            memory = AccountMemory(quota=quota)
+            client = HuaweiClient(
+                session,
+                url,
+                "bench",
+                "bench",
+                quota=quota,
+                session_state=memory.session,
+                clock=clock,
+            )
+            account = CloudAccount(client, memory=memory, clock=clock)
+            t0 = time.perf_counter()
+            await account.async_setup()
+            ids = sorted(account.plants)
+            await asyncio.gather(*(account.async_get_plant_data(p) for p in ids))
+            run.setup_s = round(time.perf_counter() - t0, 3)
+            run.devices = len(account.devices)
+            types: dict[int, int] = {}
+            for device in account.devices.values():
+                types[int(device.type_code)] = types.get(int(device.type_code), 0) + 1
+
+            end = START + days * DAY
+            offsets = {
+                p: HA_OFFSET[0] + (HA_OFFSET[1] - HA_OFFSET[0]) * (i % 97) / 97
+                for i, p in enumerate(ids)
+            }
+            due = {p: math.floor(clock()) + offsets[p] + account.period for p in ids}
+            ages: list[float] = []
+            next_sample = START + SAMPLE_EVERY
+            cpu = 0.0
+            failures = 0
+            while True:
+                step = min(due.values())
+                while next_sample <= min(step, end):
+                    if memory.realtime_at is not None:
+                        ages.append(next_sample - memory.realtime_at)
+                    next_sample += SAMPLE_EVERY
+                if step >= end:
+                    break
+                advance(step)
+                batch = [p for p in ids if due[p] <= step]
+                rounds_before = account.rounds
+                c0 = time.process_time()
+                results = await asyncio.gather(
+                    *(account.async_get_plant_data(p) for p in batch), return_exceptions=True
+                )
+                cpu += time.process_time() - c0 if account.rounds > rounds_before else 0.0
+                failures += sum(isinstance(r, BaseException) for r in results)
+                finished = math.floor(clock())
+                for p in batch:
+                    due[p] = finished + offsets[p] + account.period
+            run.rounds = account.rounds
+            async with session.get(f"{url}/_bench/stats") as response:
+                stats = await response.json()
+    finally:
+        server.kill()
+        server.join()
+    run.wall_s = round(time.perf_counter() - wall_start, 1)
+    calls: dict[str, int] = stats["calls"]
+    run.calls = {k: float(v) for k, v in sorted(calls.items())}
+    run.calls_per_day = {k: round(v / days, 1) for k, v in run.calls.items()}
+    run.allowance = _allowances(plants, types)
+    run.refusals = sum(stats["refusals"].values()) + failures
+    run.min_calls = float(
+        (math.ceil(plants / 100) + sum(math.ceil(n / 100) for n in types.values()))
+        * days
+        * DAY
+        / 300.0
+    )
+    run.realtime_calls = float(calls.get("getStationRealKpi", 0) + calls.get("getDevRealKpi", 0))
+    # Set-up's own round comes on top of the days' rounds.
+    run.ratio = round(run.realtime_calls / run.min_calls, 3)
+    ages.sort()
+    run.p95_age_s = round(ages[int(0.95 * (len(ages) - 1))], 1) if ages else 0.0
+    run.max_age_s = round(ages[-1], 1) if ages else 0.0
+    run.cpu_ms_per_poll = round(1000 * cpu / max(1, run.rounds - 1), 2)
+    run.peak_rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return run
+
+
+def _child(vendor: str, plants: int, days: float, out: Any) -> None:
+    out.send(asdict(asyncio.run(_run(vendor, plants, days))))
+
+
+def run_isolated(vendor: str, plants: int, days: float) -> dict[str, Any]:
+    """One run in a process of its own, so that its memory figure is its own."""
+    context = multiprocessing.get_context("fork")
+    parent, child = context.Pipe()
+    process = context.Process(target=_child, args=(vendor, plants, days, child))
+    process.start()
+    result: dict[str, Any] = parent.recv()
+    process.join()
+    return result
+
+
+def _print(run: dict[str, Any], out: Callable[[str], None]) -> None:
+    out(
+        f"\n{run['vendor']}: {run['plants']} plants, {run['devices']} devices, "
+        f"{run['days']:g} days ({run['rounds']} rounds, {run['wall_s']} s wall)"
+    )
+    out(f"  {'endpoint':<20} {'calls/day':>10} {'allowance/day':>14} {'use':>6}")
+    for name, per_day in run["calls_per_day"].items():
+        allowance = run["allowance"].get(name)
+        use = f"{100 * per_day / allowance:5.1f}%" if allowance else "     -"
+        out(f"  {name:<20} {per_day:>10.1f} {allowance or '-':>14} {use}")
+    out(
+        f"  real-time calls {run['realtime_calls']:.0f} / minimum {run['min_calls']:.0f} "
+        f"= {run['ratio']:.3f}"
+    )
+    out(f"  rate-limit refusals {run['refusals']}")
+    out(f"  data age p95 {run['p95_age_s']} s (max {run['max_age_s']} s)")
+    out(
+        f"  set-up {run['setup_s']} s, CPU {run['cpu_ms_per_poll']} ms per round, "
+        f"peak RSS {run['peak_rss_mb']} MB"
+    )
+
+
+def main() -> int:
+    """Run the benchmark."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--vendor", action="append", default=None, help="vendor key (repeatable)")
+    parser.add_argument(
+        "--plants", type=int, action="append", default=None, help="plant count (repeatable)"
+    )
+    parser.add_argument("--days", type=float, default=7.0)
+    parser.add_argument("--json", type=Path, default=None, help="write the runs to this file")
+    args = parser.parse_args()
+    vendors = args.vendor or ["huawei_fusionsolar"]
+    counts = args.plants or [1, 10, 100, 1000]
+    runs = []
+    for vendor in vendors:
+        for plants in counts:
+            run = run_isolated(vendor, plants, args.days)
+            _print(run, print)
+            runs.append(run)
+    if args.json:
+        args.json.write_text(json.dumps(runs, indent=2) + "\n")
+    worst = {
+        "refusals": sum(r["refusals"] for r in runs),
+        "ratio": max(r["ratio"] for r in runs),
+        "p95_age_s": max(r["p95_age_s"] for r in runs),
+    }
+    print(f"\nall runs: {json.dumps(worst)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
