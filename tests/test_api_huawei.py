@@ -486,3 +486,34 @@ async def test_memory_survives_a_new_account_object(
     assert dict(sim.calls) == before
     assert sim.logins == 1
     assert second.rate_limited
+
+
+async def test_memory_export_and_restore(
+    session: aiohttp.ClientSession, base_url: str, clock: FakeClock, sim: HuaweiSimulator
+) -> None:
+    """The memory survives a JSON round trip; a damaged copy is ignored, not fatal."""
+    import json
+
+    client = _client(session, base_url, clock)
+    memory = AccountMemory(quota=client.quota)
+    account = CloudAccount(client, memory=memory, clock=clock)
+    await account.async_setup()
+    sim.raise_alarm(sorted(account.plants)[0], name="Fan fault", lev=3)
+    await account.async_get_plant_data(sorted(account.plants)[0])
+    saved = json.loads(json.dumps(memory.export()))
+
+    restored = AccountMemory(quota=Quota(clock=clock, sleep=clock.sleep))
+    restored.restore(saved)
+    assert restored.plants == memory.plants
+    assert restored.devices == memory.devices
+    assert restored.devices_for == memory.devices_for
+    assert restored.realtime == memory.realtime
+    assert restored.alarms == memory.alarms
+    assert restored.session.token == memory.session.token
+    # The calls of the last window still count after the restore.
+    restored.quota.set_allowance("getStationRealKpi", client.quota.allowance("getStationRealKpi"))
+    assert restored.quota.remaining("getStationRealKpi") == 0
+
+    damaged = AccountMemory()
+    damaged.restore({"plants": [{"no": "such field"}], "quota": {"x": "y"}})
+    assert damaged.plants is None

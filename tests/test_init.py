@@ -444,3 +444,41 @@ async def test_alarms_feed_problem_sensor(
     ]
     assert state.attributes["alarms"][0]["severity"] == "critical"
     assert hass.states.get(_entity_id(hass, f":{plant}:plant:alarm_count")).state == "2"
+
+
+async def test_restart_within_the_window_sends_nothing_early(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    huawei_sim: HuaweiSimulator,
+    freezer: FrozenDateTimeFactory,
+    hass_storage: dict[str, Any],
+) -> None:
+    """After a restart the saved budget, session and answers are used: no early call, no 407."""
+    from custom_components.solar_cloud.memory import STORAGE_KEY, async_load_memories
+
+    plant = huawei_sim.plant_codes(USERNAME)[0]
+    await tick(hass, freezer)
+    before = _plant_power(hass, plant)
+    # The delayed save happens.
+    await tick(hass, freezer, timedelta(seconds=31))
+    assert STORAGE_KEY in hass_storage
+    saved = hass_storage[STORAGE_KEY]["data"]["accounts"]
+    assert len(saved) == 1
+
+    # "Restart": unload, forget everything in memory, load it back from storage.
+    assert await hass.config_entries.async_unload(loaded_entry.entry_id)
+    hass.data.pop(DOMAIN)
+    await async_load_memories(hass)
+    calls = dict(huawei_sim.calls)
+    assert await hass.config_entries.async_setup(loaded_entry.entry_id)
+    await hass.async_block_till_done()
+
+    assert loaded_entry.state is ConfigEntryState.LOADED
+    assert dict(huawei_sim.calls) == calls
+    assert sum(huawei_sim.refusals.values()) == 0
+    assert _plant_power(hass, plant) == before
+    # Once the window has passed, polling goes on with the same session.
+    logins = huawei_sim.logins
+    await tick(hass, freezer)
+    assert huawei_sim.calls["getStationRealKpi"] == calls["getStationRealKpi"] + 1
+    assert huawei_sim.logins == logins

@@ -10,11 +10,12 @@ from typing import Any
 from homeassistant.const import CONF_USERNAME, Platform
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
-from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.dispatcher import async_dispatcher_send
+from homeassistant.helpers.typing import ConfigType
 
-from .api.account import AccountMemory, CloudAccount, InventoryChange
+from .api.account import CloudAccount, InventoryChange
 from .api.errors import AuthError, PermissionDeniedError, SolarCloudError
 from .api.huawei import HuaweiClient
 from .api.models import VendorClient
@@ -37,10 +38,13 @@ from .coordinator import (
     raise_permission_issue,
 )
 from .entity import plant_identifier, signal_new_plant
+from .memory import account_memory, async_load_memories, schedule_save
 
 _LOGGER = logging.getLogger(__name__)
 
 PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
 
 _HUAWEI_LANGUAGES = {
     "zh": "zh_CN",
@@ -55,14 +59,14 @@ _HUAWEI_LANGUAGES = {
 }
 
 
-def account_memory(hass: HomeAssistant, data: Mapping[str, Any]) -> AccountMemory:
-    """The state of an account that outlives reloads: call budget, session, last answers."""
-    vendor = data[CONF_VENDOR]
-    key = f"{vendor}:{data[CONF_SERVER]}:{data[CONF_USERNAME]}".lower()
-    memories: dict[str, AccountMemory] = hass.data.setdefault(DOMAIN, {})
-    if key not in memories:
-        memories[key] = AccountMemory()
-    return memories[key]
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Load what the accounts remembered before Home Assistant last stopped.
+
+    Calls made in the last minutes still count against the vendor's windows, and the last
+    answers can be shown at once instead of calling again too early.
+    """
+    await async_load_memories(hass)
+    return True
 
 
 def create_client(
@@ -149,6 +153,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: SolarCloudConfigEntry) -
 async def async_unload_entry(hass: HomeAssistant, entry: SolarCloudConfigEntry) -> bool:
     """Unload an account."""
     unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    schedule_save(hass)
     if unloaded:
         for unsubscribe in entry.runtime_data.unsubscribe:
             unsubscribe()

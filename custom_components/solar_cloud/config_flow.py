@@ -27,7 +27,7 @@ from homeassistant.helpers.selector import (
     TextSelectorType,
 )
 
-from . import account_memory, create_client
+from . import create_client
 from .api.errors import AuthError, PermissionDeniedError, RateLimitedError, SolarCloudError
 from .api.huawei import SERVERS as HUAWEI_SERVERS
 from .api.models import Plant, VendorClient
@@ -44,6 +44,7 @@ from .const import (
     VENDORS,
 )
 from .coordinator import SolarCloudConfigEntry
+from .memory import account_memory
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -25,6 +25,7 @@ from .api.errors import (
 )
 from .api.models import PlantData, VendorClient
 from .const import DOMAIN, ISSUE_ACCOUNT_SHARED
+from .memory import schedule_save
 
 if TYPE_CHECKING:
     from .api.account import InventoryChange
@@ -149,6 +150,7 @@ class PlantCoordinator(DataUpdateCoordinator[PlantData]):
                 translation_placeholders={"error": str(err)},
             ) from err
         clear_permission_issue(self.hass, self.config_entry, vendor, "realtime data")
+        schedule_save(self.hass)
         for what in OPTIONAL_DATA:
             if (denied := self.account.permission_errors.get(what)) is not None:
                 raise_permission_issue(self.hass, self.config_entry, vendor, what, denied)

@@ -20,11 +20,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
 
 from .errors import AuthError, PermissionDeniedError, RateLimitedError, SolarCloudError
-from .models import Alarm, Device, Plant, PlantData, PollPlan, RealtimeData, VendorClient
+from .models import (
+    Alarm,
+    AlarmSeverity,
+    Device,
+    DeviceKind,
+    DeviceReadings,
+    Plant,
+    PlantData,
+    PollPlan,
+    RealtimeData,
+    VendorClient,
+)
 from .quota import Clock, Quota, Session, wall_clock
 
 _LOGGER = logging.getLogger(__name__)
@@ -65,6 +78,104 @@ class AccountMemory:
     realtime_at: float | None = None
     alarms: dict[str, list[Alarm]] | None = None
     alarms_due: float = 0.0
+
+    def export(self) -> dict[str, Any]:
+        """A JSON-ready copy, so that a restart neither logs in nor calls again too early.
+
+        It holds the session token: store it where the credentials are stored, never log it.
+        """
+        return {
+            "quota": self.quota.export(),
+            "session": {"token": self.session.token, "expires": self.session.expires},
+            "plants": None
+            if self.plants is None
+            else [_encode(asdict(p)) for p in self.plants.values()],
+            "plants_due": self.plants_due,
+            "devices": None
+            if self.devices is None
+            else [_encode(asdict(d)) for d in self.devices.values()],
+            "devices_for": sorted(self.devices_for),
+            "devices_due": self.devices_due,
+            "realtime": {pid: _encode(asdict(r)) for pid, r in self.realtime.items()},
+            "realtime_at": self.realtime_at,
+            "alarms": None
+            if self.alarms is None
+            else {pid: [_encode(asdict(a)) for a in alarms] for pid, alarms in self.alarms.items()},
+            "alarms_due": self.alarms_due,
+        }
+
+    def restore(self, data: Mapping[str, Any]) -> None:
+        """Take back what ``export`` returned; anything unreadable is left out."""
+        try:
+            self.quota.restore(data.get("quota") or {})
+            session = data.get("session") or {}
+            if isinstance(session.get("token"), str):
+                self.session.token = session["token"]
+                self.session.expires = float(session.get("expires") or 0.0)
+            if data.get("plants") is not None:
+                plants = [_plant(_decode(item)) for item in data["plants"]]
+                self.plants = {p.id: p for p in plants}
+                self.plants_due = float(data.get("plants_due") or 0.0)
+            if data.get("devices") is not None:
+                devices = [_device(_decode(item)) for item in data["devices"]]
+                self.devices = {d.id: d for d in devices}
+                self.devices_for = frozenset(data.get("devices_for") or ())
+                self.devices_due = float(data.get("devices_due") or 0.0)
+            self.realtime = {
+                pid: _realtime(_decode(item)) for pid, item in (data.get("realtime") or {}).items()
+            }
+            realtime_at = data.get("realtime_at")
+            self.realtime_at = float(realtime_at) if realtime_at is not None else None
+            if data.get("alarms") is not None:
+                self.alarms = {
+                    pid: [_alarm(_decode(a)) for a in alarms]
+                    for pid, alarms in data["alarms"].items()
+                }
+                self.alarms_due = float(data.get("alarms_due") or 0.0)
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            _LOGGER.debug("Ignoring the saved state of an account: %s", err)
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return {"$dt": value.isoformat()}
+    if isinstance(value, dict):
+        return {k: _encode(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_encode(v) for v in value]
+    return value
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"$dt"}:
+            return datetime.fromisoformat(value["$dt"])
+        return {k: _decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return value
+
+
+def _plant(data: dict[str, Any]) -> Plant:
+    return Plant(**data)
+
+
+def _device(data: dict[str, Any]) -> Device:
+    return Device(**{**data, "kind": DeviceKind(data["kind"])})
+
+
+def _alarm(data: dict[str, Any]) -> Alarm:
+    severity = data.get("severity")
+    return Alarm(**{**data, "severity": AlarmSeverity(severity) if severity else None})
+
+
+def _realtime(data: dict[str, Any]) -> RealtimeData:
+    return RealtimeData(
+        plant=dict(data["plant"]),
+        devices={k: DeviceReadings(**v) for k, v in data["devices"].items()},
+        online=data.get("online"),
+        data_time=data.get("data_time"),
+    )
 
 
 type InventoryListener = Callable[[InventoryChange], None]

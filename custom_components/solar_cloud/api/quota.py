@@ -18,11 +18,14 @@ import asyncio
 import time
 from bisect import insort
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from .errors import RateLimitedError
+
+DAY = 86400.0
 
 type Clock = Callable[[], float]
 type Sleep = Callable[[float], Awaitable[None]]
@@ -169,6 +172,31 @@ class Quota:
         finally:
             if lock is not None:
                 lock.release()
+
+    def export(self) -> dict[str, dict[str, Any]]:
+        """The counted calls and blocks, to be restored after a restart."""
+        now = self._clock()
+        out: dict[str, dict[str, Any]] = {}
+        for name, state in self._endpoints.items():
+            self._prune(state, now)
+            if state.sent or state.blocked_until > now:
+                out[name] = {"sent": list(state.sent), "blocked_until": state.blocked_until}
+        return out
+
+    def restore(self, data: Mapping[str, Any]) -> None:
+        """Take back what ``export`` returned: calls made before a restart still count."""
+        for name, saved in data.items():
+            if not isinstance(saved, Mapping):
+                continue
+            state = self._endpoints.get(name)
+            if state is None:
+                # The allowance is set when the client sizes it; until then nothing limits.
+                state = self._endpoints[name] = _Endpoint(Allowance(1_000_000, DAY))
+            stamps = [float(t) for t in saved.get("sent", []) if isinstance(t, int | float)]
+            state.sent = sorted(set(state.sent) | set(stamps))
+            blocked = saved.get("blocked_until", 0.0)
+            if isinstance(blocked, int | float):
+                state.blocked_until = max(state.blocked_until, float(blocked))
 
     def snapshot(self) -> dict[str, dict[str, float | int]]:
         """Counters for diagnostics and benchmarks."""

@@ -1,0 +1,71 @@
+"""Each account's memory (call budget, session, last answers), kept across reloads and restarts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from homeassistant.const import CONF_USERNAME
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.storage import Store
+
+from .api.account import AccountMemory
+from .const import CONF_SERVER, CONF_VENDOR, DOMAIN
+
+STORAGE_KEY = f"{DOMAIN}.accounts"
+STORAGE_VERSION = 1
+# Seconds between a change and its save; pending saves are written when Home Assistant stops.
+SAVE_DELAY = 30
+
+
+@dataclass
+class DomainData:
+    """What the integration keeps for all entries: each account's memory, and its storage."""
+
+    memories: dict[str, AccountMemory]
+    store: Store[dict[str, Any]]
+
+
+def _domain_data(hass: HomeAssistant) -> DomainData:
+    if DOMAIN not in hass.data:
+        hass.data[DOMAIN] = DomainData(
+            memories={}, store=Store(hass, STORAGE_VERSION, STORAGE_KEY, private=True)
+        )
+    data: DomainData = hass.data[DOMAIN]
+    return data
+
+
+def account_memory(hass: HomeAssistant, data: Mapping[str, Any]) -> AccountMemory:
+    """The state of an account that outlives reloads and restarts."""
+    vendor = data[CONF_VENDOR]
+    key = f"{vendor}:{data[CONF_SERVER]}:{data[CONF_USERNAME]}".lower()
+    memories = _domain_data(hass).memories
+    if key not in memories:
+        memories[key] = AccountMemory()
+    return memories[key]
+
+
+@callback
+def schedule_save(hass: HomeAssistant) -> None:
+    """Save every account's memory soon (and at the latest when Home Assistant stops)."""
+    domain = _domain_data(hass)
+    domain.store.async_delay_save(
+        lambda: {"accounts": {key: m.export() for key, m in domain.memories.items()}},
+        SAVE_DELAY,
+    )
+
+
+async def async_load_memories(hass: HomeAssistant) -> None:
+    """Load what the accounts remembered before Home Assistant last stopped.
+
+    Calls made in the last minutes still count against the vendor's windows, and the last
+    answers can be shown at once instead of calling again too early.
+    """
+    domain = _domain_data(hass)
+    saved = await domain.store.async_load() or {}
+    for key, state in (saved.get("accounts") or {}).items():
+        if key not in domain.memories and isinstance(state, dict):
+            memory = AccountMemory()
+            memory.restore(state)
+            domain.memories[key] = memory
