@@ -19,34 +19,15 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components.solar_cloud.const import CONF_EXCLUDED_PLANTS, CONF_PLANTS, DOMAIN
+from tests.common import POLL, entity_id, state, tick
 from tests.conftest import USERNAME, make_entry
 from tests.simulators.huawei import HuaweiSimulator
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
-POLL = timedelta(minutes=5, seconds=1)
-
-
-async def tick(
-    hass: HomeAssistant, freezer: FrozenDateTimeFactory, delta: timedelta = POLL
-) -> None:
-    """Move the clock and let every refresh that falls due finish."""
-    freezer.tick(delta)
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done(wait_background_tasks=True)
-
-
-def _entity_id(hass: HomeAssistant, unique_id_suffix: str) -> str:
-    registry = er.async_get(hass)
-    matches = [
-        e.entity_id for e in registry.entities.values() if e.unique_id.endswith(unique_id_suffix)
-    ]
-    assert len(matches) == 1, (unique_id_suffix, matches)
-    return matches[0]
-
 
 def _plant_power(hass: HomeAssistant, plant: str) -> str:
-    return hass.states.get(_entity_id(hass, f":{plant}:plant:pv_power")).state
+    return state(hass, f":{plant}:plant:pv_power").state
 
 
 async def test_setup_and_unload(
@@ -318,10 +299,10 @@ async def test_missing_values_are_unknown(
     huawei_sim.inject(kind, path="/thirdData/getDevRealKpi", count=3)
     await tick(hass, freezer)
     assert _plant_power(hass, plant) == STATE_UNKNOWN
-    soc = hass.states.get(_entity_id(hass, f":{plant}:plant:battery_soc"))
+    soc = hass.states.get(entity_id(hass, f":{plant}:plant:battery_soc"))
     assert soc.state == STATE_UNKNOWN
     # The plant's own KPIs came through.
-    energy = hass.states.get(_entity_id(hass, f":{plant}:plant:energy_today"))
+    energy = hass.states.get(entity_id(hass, f":{plant}:plant:energy_today"))
     assert energy.state not in (STATE_UNAVAILABLE, STATE_UNKNOWN)
 
 
@@ -387,7 +368,7 @@ async def test_devices_appear_and_vanish(
     plan = loaded_entry.runtime_data.account.plan
     await tick(hass, freezer, timedelta(seconds=plan.devices + 1))
     await hass.async_block_till_done(wait_background_tasks=True)
-    meter_power = hass.states.get(_entity_id(hass, f":{plant}:{meter}:grid_import_power"))
+    meter_power = hass.states.get(entity_id(hass, f":{plant}:{meter}:grid_import_power"))
     assert meter_power is not None
     assert meter_power.state not in (STATE_UNAVAILABLE, STATE_UNKNOWN)
     names = {
@@ -423,7 +404,7 @@ async def test_alarms_feed_problem_sensor(
 ) -> None:
     """Alarms are read every 30 minutes and shown on the plant's problem sensor."""
     plant = huawei_sim.plant_codes(USERNAME)[0]
-    problem_id = _entity_id(hass, f":{plant}:plant:problem")
+    problem_id = entity_id(hass, f":{plant}:plant:problem")
     assert hass.states.get(problem_id).state == "off"
     huawei_sim.raise_alarm(plant, name="Grid overvoltage", lev=2)
     huawei_sim.raise_alarm(plant, name="Low insulation resistance", lev=1)
@@ -443,7 +424,7 @@ async def test_alarms_feed_problem_sensor(
         "Grid overvoltage",
     ]
     assert state.attributes["alarms"][0]["severity"] == "critical"
-    assert hass.states.get(_entity_id(hass, f":{plant}:plant:alarm_count")).state == "2"
+    assert hass.states.get(entity_id(hass, f":{plant}:plant:alarm_count")).state == "2"
 
 
 async def test_restart_within_the_window_sends_nothing_early(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN, Platform
@@ -12,6 +10,7 @@ from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry, snapshot_platform
 from syrupy.assertion import SnapshotAssertion
 
+from tests.common import state, tick
 from tests.conftest import USERNAME
 from tests.simulators.huawei import HuaweiSimulator
 
@@ -22,15 +21,8 @@ NOON = "2026-06-21 11:00:00+00:00"
 ALL_DEVICES = {"grid_meter": True, "string_inverter": True, "emi": True}
 
 
-def _state(hass: HomeAssistant, suffix: str) -> Any:
-    registry = er.async_get(hass)
-    matches = [e.entity_id for e in registry.entities.values() if e.unique_id.endswith(suffix)]
-    assert len(matches) == 1, (suffix, matches)
-    return hass.states.get(matches[0])
-
-
 def _value(hass: HomeAssistant, suffix: str) -> float:
-    return float(_state(hass, suffix).state)
+    return float(state(hass, suffix).state)
 
 
 @pytest.fixture
@@ -102,7 +94,7 @@ async def test_units_are_converted(
     assert _value(hass, f":{inverter}:pv_power") == pytest.approx(
         float(raw[inverter]["active_power"]) * 1000, abs=0.01
     )
-    assert _state(hass, f":{inverter}:pv_power").attributes["unit_of_measurement"] == "W"
+    assert state(hass, f":{inverter}:pv_power").attributes["unit_of_measurement"] == "W"
     # Power sensor: W already; positive is export.
     sensor_w = float(raw[sensor]["active_power"])
     assert _value(hass, f":{sensor}:grid_export_power") == pytest.approx(max(sensor_w, 0))
@@ -132,7 +124,7 @@ async def test_units_are_converted(
     assert _value(hass, f":{meter}:grid_export_energy_total") == pytest.approx(
         float(raw[meter]["reverse_active_cap"])
     )
-    status = _state(hass, f":{inverter}:inverter_status")
+    status = state(hass, f":{inverter}:inverter_status")
     assert status.state == "running"
 
 
@@ -149,7 +141,7 @@ async def test_plant_power_flows_balance(
     load = _value(hass, f":{plant}:plant:load_power")
     assert pv > 0
     assert load == pytest.approx(pv + grid_in - grid_out + battery, abs=0.5)
-    energy = _state(hass, f":{plant}:plant:energy_total")
+    energy = state(hass, f":{plant}:plant:energy_total")
     assert energy.attributes["state_class"] == "total_increasing"
     assert energy.attributes["device_class"] == "energy"
     assert energy.attributes["unit_of_measurement"] == "kWh"
@@ -163,17 +155,15 @@ async def test_offline_device(
     freezer: FrozenDateTimeFactory,
 ) -> None:
     """An offline device is a state (online off, values unknown), not an error."""
-    from tests.test_init import tick
-
     plant = huawei_sim.plant_codes(USERNAME)[0]
     inverter = huawei_sim.device_ids(plant, 38)[0]
-    assert _state(hass, f":{inverter}:online").state == "on"
+    assert state(hass, f":{inverter}:online").state == "on"
     huawei_sim.set_device_offline(inverter)
     await tick(hass, freezer)
-    assert _state(hass, f":{inverter}:online").state == "off"
-    assert _state(hass, f":{inverter}:pv_power").state == STATE_UNKNOWN
-    assert _state(hass, f":{inverter}:inverter_status").state == "offline"
-    assert _state(hass, f":{plant}:plant:energy_today").state not in (
+    assert state(hass, f":{inverter}:online").state == "off"
+    assert state(hass, f":{inverter}:pv_power").state == STATE_UNKNOWN
+    assert state(hass, f":{inverter}:inverter_status").state == "offline"
+    assert state(hass, f":{plant}:plant:energy_today").state not in (
         STATE_UNAVAILABLE,
         STATE_UNKNOWN,
     )
@@ -187,8 +177,6 @@ async def test_lifetime_counter_glitch_is_ignored(
     freezer: FrozenDateTimeFactory,
 ) -> None:
     """A lifetime total that reads 0 for one poll keeps its last value (no false reset)."""
-    from tests.test_init import tick
-
     plant = huawei_sim.plant_codes(USERNAME)[0]
     before = _value(hass, f":{plant}:plant:energy_total")
     huawei_sim.override_kpi(plant, "total_power", 0)

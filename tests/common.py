@@ -1,0 +1,39 @@
+"""Helpers shared by the tests."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.core import HomeAssistant, State
+from homeassistant.helpers import entity_registry as er
+from pytest_homeassistant_custom_component.common import async_fire_time_changed
+
+# One poll period and a second.
+POLL = timedelta(minutes=5, seconds=1)
+
+
+async def tick(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, delta: timedelta = POLL
+) -> None:
+    """Move the clock and let every refresh that falls due finish."""
+    freezer.tick(delta)
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+def entity_id(hass: HomeAssistant, unique_id_suffix: str) -> str:
+    """The one entity whose unique id ends with ``unique_id_suffix``."""
+    registry = er.async_get(hass)
+    matches = [
+        e.entity_id for e in registry.entities.values() if e.unique_id.endswith(unique_id_suffix)
+    ]
+    assert len(matches) == 1, (unique_id_suffix, matches)
+    return matches[0]
+
+
+def state(hass: HomeAssistant, unique_id_suffix: str) -> State:
+    """The state of that entity."""
+    found = hass.states.get(entity_id(hass, unique_id_suffix))
+    assert found is not None, unique_id_suffix
+    return found
