@@ -225,7 +225,7 @@ async def test_login_once_for_concurrent_calls(
 
 
 async def test_login_refused(
-    session: aiohttp.ClientSession, base_url: str, clock: FakeClock
+    session: aiohttp.ClientSession, base_url: str, clock: FakeClock, sim: HuaweiSimulator
 ) -> None:
     """A wrong system code is an AuthError; the login budget is not burnt in a loop."""
     client = HuaweiClient(
@@ -239,6 +239,15 @@ async def test_login_refused(
     with pytest.raises(AuthError) as err:
         await client.async_login()
     assert err.value.code == "20400"
+    # Asking again at once does not send the same wrong password again ...
+    with pytest.raises(AuthError):
+        await client.async_login()
+    assert sim.failed_logins(USERNAME) == 1
+    # ... until the lock-out period has passed.
+    clock.now += 31 * 60
+    with pytest.raises(AuthError):
+        await client.async_login()
+    assert sim.failed_logins(USERNAME) == 2
 
 
 async def test_login_rate_limited(
@@ -517,3 +526,26 @@ async def test_memory_export_and_restore(
     damaged = AccountMemory()
     damaged.restore({"plants": [{"no": "such field"}], "quota": {"x": "y"}})
     assert damaged.plants is None
+
+
+def test_data_time_moves_only_with_new_values(clock: FakeClock) -> None:
+    """The last data time is when the values last changed, so a stalled logger shows."""
+    from datetime import UTC, datetime
+
+    from custom_components.solar_cloud.api.models import DeviceReadings, RealtimeData
+
+    client = HuaweiClient(None, "https://x", "u", "p", clock=clock)  # type: ignore[arg-type]
+    first = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+    later = datetime(2026, 6, 1, 12, 5, tzinfo=UTC)
+
+    def reply(power: float, at: datetime) -> RealtimeData:
+        return RealtimeData(
+            plant={"energy_today": 3.0},
+            devices={"1": DeviceReadings(values={"pv_power": power}, online=True)},
+            data_time=at,
+        )
+
+    assert client._data_time("p", reply(100.0, first)) == first
+    assert client._data_time("p", reply(100.0, later)) == first
+    assert client._data_time("p", reply(120.0, later)) == later
+    assert client._data_time("p", RealtimeData()) is None

@@ -254,31 +254,40 @@ async def test_reconfigure(
     assert loaded_entry.state is ConfigEntryState.LOADED
 
 
-async def test_reconfigure_to_another_account(
-    hass: HomeAssistant, loaded_entry: MockConfigEntry, server_url: str, huawei_sim: HuaweiSimulator
+async def test_reconfigure_keeps_the_account(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    server_url: str,
+    huawei_sim: HuaweiSimulator,
+    aiohttp_server: Any,
 ) -> None:
-    """Switching to an account of its own updates the unique id; to a configured one aborts."""
+    """Another account is refused; a new server name for the same account keeps every id."""
     huawei_sim.add_account("second", "second-code", plants=1)
-    huawei_sim.add_account("third", "third-code", plants=1)
-    host = "127.0.0.1"
-    MockConfigEntry(domain=DOMAIN, unique_id=f"{VENDOR_HUAWEI}:{host}:third", data={}).add_to_hass(
-        hass
-    )
-
-    result = await loaded_entry.start_reconfigure_flow(hass)
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], _credentials(server_url, username="third", system_code="third-code")
-    )
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "already_configured"
-
+    unique_id = loaded_entry.unique_id
     result = await loaded_entry.start_reconfigure_flow(hass)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], _credentials(server_url, username="second", system_code="second-code")
     )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "wrong_account"
+
+    # The same cloud under another address.
+    other = await aiohttp_server(huawei_sim.make_app())
+    logins = huawei_sim.logins
+    other_name = str(other.make_url("")).rstrip("/")
+    result = await loaded_entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _credentials(other_name)
+    )
     await hass.async_block_till_done()
+    assert result.get("errors") is None
     assert result["reason"] == "reconfigure_successful"
-    assert loaded_entry.unique_id == f"{VENDOR_HUAWEI}:{host}:second"
+    assert loaded_entry.data[CONF_SERVER] == other_name
+    assert loaded_entry.unique_id == unique_id
+    assert loaded_entry.state is ConfigEntryState.LOADED
+    # The connection test's login serves the reloaded entry: no second login, no early call.
+    assert huawei_sim.logins == logins + 1
+    assert sum(huawei_sim.refusals.values()) == 0
 
 
 @pytest.mark.parametrize("sim_options", [{"plants": 2}])

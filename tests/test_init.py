@@ -136,6 +136,7 @@ async def test_legacy_plant_list(
     assert loaded_entry.runtime_data.client.diagnostics()["legacy_station_list"] is True
 
 
+@pytest.mark.parametrize("sim_options", [{"plants": 6}])
 async def test_reauth_after_password_change(
     hass: HomeAssistant,
     loaded_entry: MockConfigEntry,
@@ -149,7 +150,11 @@ async def test_reauth_after_password_change(
     flows = hass.config_entries.flow.async_progress()
     assert [f["context"]["source"] for f in flows] == [SOURCE_REAUTH]
     assert loaded_entry.state is ConfigEntryState.LOADED
-    # One failed login, not a storm that would lock the account.
+    # One failed login for six plants, not a storm that would lock the account; and none more
+    # while the coordinators keep polling.
+    assert huawei_sim.failed_logins(USERNAME) == 1
+    await tick(hass, freezer)
+    await tick(hass, freezer)
     assert huawei_sim.failed_logins(USERNAME) == 1
 
 
@@ -463,3 +468,13 @@ async def test_restart_within_the_window_sends_nothing_early(
     await tick(hass, freezer)
     assert huawei_sim.calls["getStationRealKpi"] == calls["getStationRealKpi"] + 1
     assert huawei_sim.logins == logins
+
+
+async def test_removing_the_entry_forgets_the_account(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    """A deleted entry leaves no session token or data behind."""
+    assert hass.data[DOMAIN].memories
+    assert await hass.config_entries.async_remove(loaded_entry.entry_id)
+    await hass.async_block_till_done()
+    assert hass.data[DOMAIN].memories == {}

@@ -128,19 +128,34 @@ async def test_units_are_converted(
     assert status.state == "running"
 
 
-@pytest.mark.usefixtures("noon")
-async def test_plant_power_flows_balance(
-    hass: HomeAssistant, loaded_entry: MockConfigEntry, huawei_sim: HuaweiSimulator
+@pytest.mark.parametrize("moment", [NOON, "2026-06-21 19:00:00+00:00", "2026-06-21 02:00:00+00:00"])
+async def test_plant_power_flows(
+    hass: HomeAssistant,
+    server_url: str,
+    huawei_sim: HuaweiSimulator,
+    freezer: FrozenDateTimeFactory,
+    moment: str,
 ) -> None:
-    """Load = PV + import - export + battery discharge - battery charge."""
+    """The plant's load is the true house load at noon, in the evening and at night.
+
+    In the evening the battery behind the hybrid inverter covers the house: its flow is part
+    of the inverter's AC power and must not count twice, nor count as solar production.
+    """
+    from tests.conftest import make_entry
+
+    freezer.move_to(moment)
+    entry = make_entry(server_url, huawei_sim.plant_codes(USERNAME))
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
     plant = huawei_sim.plant_codes(USERNAME)[0]
+    truth = huawei_sim.house_load_w()
+    assert _value(hass, f":{plant}:plant:load_power") == pytest.approx(truth, rel=0.02, abs=5)
     pv = _value(hass, f":{plant}:plant:pv_power")
-    grid_in = _value(hass, f":{plant}:plant:grid_import_power")
-    grid_out = _value(hass, f":{plant}:plant:grid_export_power")
-    battery = _value(hass, f":{plant}:plant:battery_power")
-    load = _value(hass, f":{plant}:plant:load_power")
-    assert pv > 0
-    assert load == pytest.approx(pv + grid_in - grid_out + battery, abs=0.5)
+    if moment != NOON:
+        assert pv == 0
+    else:
+        assert pv > 0
     energy = state(hass, f":{plant}:plant:energy_total")
     assert energy.attributes["state_class"] == "total_increasing"
     assert energy.attributes["device_class"] == "energy"

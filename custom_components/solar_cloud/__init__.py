@@ -38,7 +38,7 @@ from .coordinator import (
     raise_permission_issue,
 )
 from .entity import plant_identifier, signal_new_plant
-from .memory import account_memory, async_load_memories, schedule_save
+from .memory import account_memory, async_load_memories, forget_memory, schedule_save
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -160,6 +160,11 @@ async def async_unload_entry(hass: HomeAssistant, entry: SolarCloudConfigEntry) 
         for coordinator in entry.runtime_data.coordinators.values():
             await coordinator.async_shutdown()
     return unloaded
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: SolarCloudConfigEntry) -> None:
+    """The entry was deleted: forget the account's saved session and answers."""
+    forget_memory(hass, entry.data)
 
 
 async def async_remove_config_entry_device(

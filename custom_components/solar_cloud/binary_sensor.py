@@ -82,6 +82,8 @@ class ProblemSensor(SolarCloudEntity, BinarySensorEntity):
     """On while the plant has an active alarm; the alarms are in the attributes."""
 
     entity_description = PROBLEM
+    # The alarm texts are long and change with every alarm: keep them out of the recorder.
+    _unrecorded_attributes = frozenset({"alarms"})
 
     def __init__(self, coordinator: PlantCoordinator) -> None:
         super().__init__(coordinator, None, PROBLEM.key)

@@ -44,7 +44,7 @@ from .const import (
     VENDORS,
 )
 from .coordinator import SolarCloudConfigEntry
-from .memory import account_memory
+from .memory import account_memory, move_memory
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -122,6 +122,7 @@ async def _async_test(
             errors["base"] = "no_plants"
         shared = account_memory(hass, data).session
         shared.token, shared.expires = session.token, session.expires
+        shared.refused = None
     return (None if errors else client), plants, errors
 
 
@@ -280,13 +281,13 @@ class SolarCloudConfigFlow(ConfigFlow, domain=DOMAIN):
         if user_input is not None:
             data, errors = await self._async_validate(user_input)
             if not errors:
-                client = data.pop("_client")
-                await self.async_set_unique_id(client.account_id)
-                if client.account_id != entry.unique_id:
-                    self._abort_if_unique_id_configured()
-                return self.async_update_reload_and_abort(
-                    entry, unique_id=client.account_id, data=data
-                )
+                data.pop("_client")
+                # Another account would be another entry; a new server for the same account
+                # keeps the entry's unique id, so its entities keep theirs.
+                if data[CONF_USERNAME].lower() != str(entry.data[CONF_USERNAME]).lower():
+                    return self.async_abort(reason="wrong_account")
+                move_memory(self.hass, entry.data, data)
+                return self.async_update_reload_and_abort(entry, data=data)
         defaults = {**entry.data, **(user_input or {})}
         return self.async_show_form(
             step_id=SOURCE_RECONFIGURE,

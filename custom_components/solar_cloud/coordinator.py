@@ -150,6 +150,9 @@ class PlantCoordinator(DataUpdateCoordinator[PlantData]):
                 translation_placeholders={"error": str(err)},
             ) from err
         clear_permission_issue(self.hass, self.config_entry, vendor, "realtime data")
+        ir.async_delete_issue(
+            self.hass, DOMAIN, f"{ISSUE_ACCOUNT_SHARED}_{self.config_entry.entry_id}"
+        )
         schedule_save(self.hass)
         for what in OPTIONAL_DATA:
             if (denied := self.account.permission_errors.get(what)) is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.components.diagnostics import REDACTED, async_redact_data
 from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 
@@ -38,7 +38,8 @@ async def async_get_config_entry_diagnostics(
         data = coordinator.data
         plants[plant_id] = {
             "last_update_success": coordinator.last_update_success,
-            "plant": asdict(data.plant) if data else None,
+            # Plant names are often the owner's name.
+            "plant": {**asdict(data.plant), "name": REDACTED} if data else None,
             "devices": [asdict(d) for d in data.devices.values()] if data else [],
             "readings": data.readings if data else None,
             "device_readings": {k: asdict(v) for k, v in data.device_readings.items()}

@@ -112,6 +112,11 @@ def async_setup_platform_entities(
         def add_new() -> None:
             if coordinator.data is None:
                 return
+            # A device that left has lost its entities; if it comes back it gets them anew.
+            devices = coordinator.data.devices
+            known.difference_update(
+                {(dev, key) for dev, key in known if dev is not None and dev not in devices}
+            )
             if new := list(factory(coordinator, known)):
                 add_entities(new)
 

@@ -36,14 +36,42 @@ def _domain_data(hass: HomeAssistant) -> DomainData:
     return data
 
 
+def _key(data: Mapping[str, Any]) -> str:
+    return f"{data[CONF_VENDOR]}:{data[CONF_SERVER]}:{data[CONF_USERNAME]}".lower()
+
+
 def account_memory(hass: HomeAssistant, data: Mapping[str, Any]) -> AccountMemory:
     """The state of an account that outlives reloads and restarts."""
-    vendor = data[CONF_VENDOR]
-    key = f"{vendor}:{data[CONF_SERVER]}:{data[CONF_USERNAME]}".lower()
+    key = _key(data)
     memories = _domain_data(hass).memories
     if key not in memories:
         memories[key] = AccountMemory()
     return memories[key]
+
+
+@callback
+def move_memory(hass: HomeAssistant, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
+    """The account is now reached at another server: its budget and answers go with it."""
+    memories = _domain_data(hass).memories
+    fresh = memories.get(_key(new))
+    if (memory := memories.pop(_key(old), None)) is not None:
+        if fresh is not None and fresh is not memory:
+            # The connection test logged in at the new address: keep that session and count
+            # its calls.
+            memory.session.token, memory.session.expires = (
+                fresh.session.token,
+                fresh.session.expires,
+            )
+            memory.quota.restore(fresh.quota.export())
+        memories[_key(new)] = memory
+        schedule_save(hass)
+
+
+@callback
+def forget_memory(hass: HomeAssistant, data: Mapping[str, Any]) -> None:
+    """Drop what was kept of an account whose entry was deleted (its session token too)."""
+    if _domain_data(hass).memories.pop(_key(data), None) is not None:
+        schedule_save(hass)
 
 
 @callback

@@ -42,7 +42,7 @@ _DEVICE_CLASSES: dict[Quantity, SensorDeviceClass | None] = {
     Quantity.IRRADIANCE: SensorDeviceClass.IRRADIANCE,
     Quantity.IRRADIATION: None,
     Quantity.WIND_SPEED: SensorDeviceClass.WIND_SPEED,
-    Quantity.ANGLE: None,
+    Quantity.ANGLE: SensorDeviceClass.WIND_DIRECTION,
     Quantity.ENUM: SensorDeviceClass.ENUM,
     Quantity.COUNT: None,
     Quantity.TIMESTAMP: SensorDeviceClass.TIMESTAMP,
@@ -70,6 +70,9 @@ def _state_class(metric: Metric) -> SensorStateClass | None:
         return None
     if quantity is Quantity.MONEY:
         return SensorStateClass.TOTAL if metric.accumulation is Accumulation.LIFETIME else None
+    if quantity is Quantity.ANGLE:
+        # Averaging angles needs the circular mean.
+        return SensorStateClass.MEASUREMENT_ANGLE
     if metric.accumulation is Accumulation.INSTANT:
         return SensorStateClass.MEASUREMENT
     return SensorStateClass.TOTAL_INCREASING

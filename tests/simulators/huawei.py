@@ -961,6 +961,10 @@ class HuaweiSimulator:
         else:
             overrides[key] = value
 
+    def house_load_w(self) -> float:
+        """The true house consumption now, in W (the same profile for every plant)."""
+        return _LOAD[self._moment(self._clock()).minute] * 1000.0
+
     def raw_kpis(self, plant_code: str) -> dict[str, dict[str, Any]]:
         """The dataItemMap each device of a plant would answer now, keyed by device id."""
         mo = self._moment(self._clock())

@@ -260,12 +260,17 @@ class CloudAccount:
         """Read plants and devices, from memory when it is recent enough."""
         now = self._clock()
         memory = self.memory
-        if memory.plants is None or now >= memory.plants_due:
+        if memory.plants is None:
             await self.client.async_login()
             await self._fetch_plants(now)
+        elif now >= memory.plants_due:
+            # A list from before is good enough when the cloud cannot give a new one now.
+            await self._optional("plant list", self._fetch_plants(now))
         self._apply()
-        if self._devices_stale(now):
+        if memory.devices is None or not set(self.plants) <= memory.devices_for:
             await self._fetch_devices(now)
+        elif now >= memory.devices_due:
+            await self._optional("device list", self._fetch_devices(now))
         self._apply()
 
     def add_listener(self, listener: InventoryListener) -> Callable[[], None]:

@@ -21,6 +21,7 @@ ceil(plants/100) + 24 / day; getAlarmList ceil(plants/100) / 30 min. The same do
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import math
@@ -75,6 +76,9 @@ TOKEN_LIFETIME: Final = 30 * 60.0
 # Renew a little before the documented 30 minutes so a call never races the expiry.
 TOKEN_MARGIN: Final = 5 * 60.0
 ALARM_LOOKBACK: Final = timedelta(days=30)
+# After a refused login the same credentials wait this long: five wrong logins within ten
+# minutes lock the account for thirty.
+LOGIN_BACKOFF: Final = 30 * 60.0
 # Seconds a request may take before it counts as failed.
 REQUEST_TIMEOUT = 30.0
 
@@ -518,7 +522,12 @@ def derive_plant_power(
     meters = (DeviceKind.GRID_METER,)
     if not any(d.kind is DeviceKind.GRID_METER for d in devices):
         meters = (DeviceKind.POWER_SENSOR,)
-    plant["pv_power"] = _sum(values(inverters, "pv_power"))
+    # An inverter's AC power includes the flow of a battery behind it (hybrid inverters), so
+    # the plant's production is its PV input (DC) power; AC power where DC is missing.
+    dc = values(inverters, "dc_power")
+    ac = values(inverters, "pv_power")
+    complete_dc = dc and all(isinstance(v, int | float) for v in dc)
+    plant["pv_power"] = _sum(dc if complete_dc else ac)
     for key in ("battery_charge_power", "battery_discharge_power", "battery_power"):
         plant[key] = _sum(values(storage, key))
     socs = [v for v in values(storage, "battery_soc") if isinstance(v, int | float)]
@@ -529,11 +538,17 @@ def derive_plant_power(
         plant[key] = _sum(values(storage, key))
     for key in ("grid_import_energy_total", "grid_export_energy_total"):
         plant[key] = _sum(values(meters, key))
-    pv = plant["pv_power"]
+    # House load: what the inverters deliver (battery included) plus the grid's net flow; a
+    # stand-alone energy storage system (ESS, 41) is not behind an inverter and adds its own.
+    inverter_ac = _sum(ac)
     grid_in, grid_out = plant["grid_import_power"], plant["grid_export_power"]
-    if isinstance(pv, float) and isinstance(grid_in, float) and isinstance(grid_out, float):
-        battery = plant["battery_power"]
-        load = pv + grid_in - grid_out + (battery if isinstance(battery, float) else 0.0)
+    if (
+        isinstance(inverter_ac, float)
+        and isinstance(grid_in, float)
+        and isinstance(grid_out, float)
+    ):
+        ess = _sum(values((DeviceKind.ENERGY_STORAGE,), "battery_power")) or 0.0
+        load = inverter_ac + grid_in - grid_out + ess
         plant["load_power"] = round(max(load, 0.0), 3)
     for key in [k for k, v in plant.items() if v is None]:
         del plant[key]
@@ -584,8 +599,10 @@ class HuaweiClient:
         self._timeout = aiohttp.ClientTimeout(total=timeout or REQUEST_TIMEOUT)
         self.language = language if language in LANGUAGES else "en_US"
         self._sess = session_state or Session()
+        self._digest = hashlib.sha256(f"{username}\0{system_code}".encode()).hexdigest()
         self._legacy_station_list = False
         self._meter_factor: dict[str, float] = {}
+        self._changes: dict[str, tuple[int, datetime]] = {}
         self.logins = 0
         self.session_takeovers = 0
         self.last_error: str | None = None
@@ -650,7 +667,19 @@ class HuaweiClient:
             # Whoever waited for the lock finds the session the first caller opened.
             if self._token_valid():
                 return
-            await self._login()
+            refused = self._sess.refused
+            if (
+                refused is not None
+                and refused[0] == self._digest
+                and self._clock() - refused[1] < LOGIN_BACKOFF
+            ):
+                raise AuthError("login refused a moment ago; not trying again yet", code=refused[2])
+            try:
+                await self._login()
+            except AuthError as err:
+                self._sess.refused = (self._digest, self._clock(), err.code or "?")
+                raise
+            self._sess.refused = None
 
     async def _login(self) -> None:
         async with self.quota.slot(E_LOGIN, max_wait=MAX_WAIT[E_LOGIN]):
@@ -882,8 +911,10 @@ class HuaweiClient:
                     "/thirdData/getDevList",
                     {"stationCodes": ",".join(chunk)},
                 )
-            except _NoResourcesError:
-                continue
+            except _NoResourcesError as err:
+                # None of these plants is known any more: the plant list is out of date. An
+                # empty answer here would remove every device; keep the previous list instead.
+                raise ProtocolError("getDevList: unknown plants", code=err.code) from err
             if not isinstance(data, list):
                 raise ProtocolError("getDevList: data is not a list", code="shape")
             devices.extend(d for item in data if (d := self._device(item)) is not None)
@@ -942,13 +973,37 @@ class HuaweiClient:
         for type_id in sorted(by_type):
             for batch in _chunks(by_type[type_id]):
                 await self._device_kpis(type_id, batch, result)
+        by_plant: dict[str, list[Device]] = {}
+        for device in devices:
+            by_plant.setdefault(device.plant_id, []).append(device)
         for plant_id, realtime in result.items():
-            derive_plant_power(
-                realtime.plant,
-                [d for d in devices if d.plant_id == plant_id],
-                realtime.devices,
-            )
+            derive_plant_power(realtime.plant, by_plant.get(plant_id, []), realtime.devices)
+            realtime.data_time = self._data_time(plant_id, realtime)
         return result
+
+    def _data_time(self, plant_id: str, realtime: RealtimeData) -> datetime | None:
+        """When the cloud last received new data from the plant.
+
+        The real-time replies carry no collection time, so this is the cloud's time of the
+        first reply in which any of the plant's values changed: a data logger that stops
+        reporting shows here as a time that no longer moves.
+        """
+        if realtime.data_time is None:
+            return None
+        fingerprint = hash(
+            (
+                tuple(sorted((k, str(v)) for k, v in realtime.plant.items())),
+                tuple(
+                    (dev, tuple(sorted((k, str(v)) for k, v in r.values.items())))
+                    for dev, r in sorted(realtime.devices.items())
+                ),
+            )
+        )
+        previous = self._changes.get(plant_id)
+        if previous is not None and previous[0] == fingerprint:
+            return previous[1]
+        self._changes[plant_id] = (fingerprint, realtime.data_time)
+        return realtime.data_time
 
     async def _device_kpis(
         self, type_id: int, devices: Sequence[Device], result: dict[str, RealtimeData]

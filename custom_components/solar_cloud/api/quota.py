@@ -225,6 +225,10 @@ class Session:
     token: str | None = None
     expires: float = 0.0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # The last refused login: a digest of the credentials, when, and the vendor's code. The same
+    # credentials are not tried again for a while, so that many plants polling cannot lock the
+    # account with a burst of wrong passwords.
+    refused: tuple[str, float, str] | None = None
 
     def valid(self, now: float) -> bool:
         """Whether the token may still be used."""
