@@ -274,6 +274,7 @@ async def test_reconfigure_keeps_the_account(
     # The same cloud under another address.
     other = await aiohttp_server(huawei_sim.make_app())
     logins = huawei_sim.logins
+    plant_lists = huawei_sim.calls["stations"]
     other_name = str(other.make_url("")).rstrip("/")
     result = await loaded_entry.start_reconfigure_flow(hass)
     result = await hass.config_entries.flow.async_configure(
@@ -287,6 +288,7 @@ async def test_reconfigure_keeps_the_account(
     assert loaded_entry.state is ConfigEntryState.LOADED
     # The connection test's login serves the reloaded entry: no second login, no early call.
     assert huawei_sim.logins == logins + 1
+    assert huawei_sim.calls["stations"] == plant_lists + 1
     assert sum(huawei_sim.refusals.values()) == 0
 
 

@@ -31,7 +31,7 @@ from . import create_client
 from .api.errors import AuthError, PermissionDeniedError, RateLimitedError, SolarCloudError
 from .api.huawei import SERVERS as HUAWEI_SERVERS
 from .api.models import Plant, VendorClient
-from .api.quota import Session
+from .api.quota import Session, wall_clock
 from .const import (
     CONF_EXCLUDED_PLANTS,
     CONF_PLANTS,
@@ -120,9 +120,12 @@ async def _async_test(
     else:
         if not plants:
             errors["base"] = "no_plants"
-        shared = account_memory(hass, data).session
-        shared.token, shared.expires = session.token, session.expires
-        shared.refused = None
+        memory = account_memory(hass, data)
+        memory.session.token, memory.session.expires = session.token, session.expires
+        memory.session.refused = None
+        # Setting up right after the test needs the same list: don't ask the cloud twice.
+        memory.plants = {p.id: p for p in plants}
+        memory.plants_due = wall_clock() + client.plan(plants, []).plants
     return (None if errors else client), plants, errors
 
 
