@@ -26,7 +26,7 @@ import json
 import logging
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from http.cookies import CookieError, SimpleCookie
 from typing import Any, Final
@@ -54,6 +54,19 @@ from .models import (
     RealtimeData,
 )
 from .quota import Allowance, Clock, Quota, Session, wall_clock
+from .values import (
+    DAY,
+    chunks,
+    ms_to_datetime,
+    parse_iso,
+    scaled,
+    seconds_to_next_utc_day,
+    split_power,
+    text,
+    to_float,
+    to_int,
+    total,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -71,7 +84,6 @@ SERVERS: Final[dict[str, str]] = {
 MAX_IDS: Final = 100
 REALTIME_PERIOD: Final = 300.0
 ALARM_PERIOD: Final = 1800.0
-DAY: Final = 86400.0
 TOKEN_LIFETIME: Final = 30 * 60.0
 # Renew a little before the documented 30 minutes so a call never races the expiry.
 TOKEN_MARGIN: Final = 5 * 60.0
@@ -196,72 +208,6 @@ LANGUAGES: Final = frozenset(
 
 
 # ---------------------------------------------------------------------------------------------
-# Value normalisation
-
-
-def to_float(value: object) -> float | None:
-    """A number from whatever the cloud sent: numbers, numeric strings, null, "N/A", ""."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        result = float(value)
-    elif isinstance(value, str):
-        text = value.strip()
-        if not text or text.upper() in {"N/A", "NA", "NULL", "NONE", "-", "--"}:
-            return None
-        try:
-            result = float(text)
-        except ValueError:
-            return None
-    else:
-        return None
-    return result if math.isfinite(result) else None
-
-
-def to_int(value: object) -> int | None:
-    """An integer code from a number or a numeric string."""
-    number = to_float(value)
-    return None if number is None else int(number)
-
-
-def _scaled(value: float | None, factor: float) -> float | None:
-    return None if value is None else round(value * factor, 6)
-
-
-def _ms_to_datetime(value: object) -> datetime | None:
-    number = to_float(value)
-    if number is None or number <= 0:
-        return None
-    try:
-        return datetime.fromtimestamp(number / 1000, UTC)
-    except (OverflowError, OSError, ValueError):
-        return None
-
-
-def _parse_iso(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        return None
-
-
-def _text(value: object) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip()
-    return text or None
-
-
-def _split_power(signed: float | None, positive_key: str, negative_key: str) -> dict[str, Reading]:
-    """Split a signed power into two non-negative ones."""
-    if signed is None:
-        return {positive_key: None, negative_key: None}
-    return {positive_key: max(signed, 0.0), negative_key: max(-signed, 0.0)}
-
-
-# ---------------------------------------------------------------------------------------------
 # Units of the grid meter's active power
 #
 # The vendor document gives the grid meter's (devTypeId 17) active power in kW; platforms from
@@ -326,16 +272,16 @@ _TARIFF_BUCKETS: Final[dict[str, str]] = {
 
 def _map_inverter(data: Mapping[str, object]) -> tuple[dict[str, Reading], bool | None]:
     out: dict[str, Reading] = {new: to_float(data.get(old)) for old, new in _COMMON_AC.items()}
-    out["pv_power"] = _scaled(to_float(data.get("active_power")), 1000.0)
-    out["dc_power"] = _scaled(to_float(data.get("mppt_power")), 1000.0)
-    out["reactive_power"] = _scaled(to_float(data.get("reactive_power")), 1000.0)
+    out["pv_power"] = scaled(to_float(data.get("active_power")), 1000.0)
+    out["dc_power"] = scaled(to_float(data.get("mppt_power")), 1000.0)
+    out["reactive_power"] = scaled(to_float(data.get("reactive_power")), 1000.0)
     out["energy_today"] = to_float(data.get("day_cap"))
     out["energy_total"] = to_float(data.get("total_cap"))
     out["efficiency"] = to_float(data.get("efficiency"))
     out["temperature"] = to_float(data.get("temperature"))
     out["grid_frequency"] = to_float(data.get("elec_freq"))
-    out["startup_time"] = _ms_to_datetime(data.get("open_time"))
-    out["shutdown_time"] = _ms_to_datetime(data.get("close_time"))
+    out["startup_time"] = ms_to_datetime(data.get("open_time"))
+    out["shutdown_time"] = ms_to_datetime(data.get("close_time"))
     if "mppt_total_cap" in data:
         out["dc_energy_total"] = to_float(data.get("mppt_total_cap"))
     for number in range(1, 37):
@@ -356,7 +302,7 @@ def _map_inverter(data: Mapping[str, object]) -> tuple[dict[str, Reading], bool 
 def _map_battery(data: Mapping[str, object]) -> tuple[dict[str, Reading], bool | None]:
     # ch_discharge_power: W, positive while charging, negative while discharging.
     power = to_float(data.get("ch_discharge_power"))
-    out: dict[str, Reading] = _split_power(power, "battery_charge_power", "battery_discharge_power")
+    out: dict[str, Reading] = split_power(power, "battery_charge_power", "battery_discharge_power")
     out["battery_power"] = None if power is None else -power
     out["battery_soc"] = to_float(data.get("battery_soc"))
     out["battery_soh"] = _percent(to_float(data.get("battery_soh")))
@@ -399,26 +345,26 @@ def _map_meter(data: Mapping[str, object], factor: float) -> tuple[dict[str, Rea
     if "meter_u" in data:
         out["phase_a_voltage"] = to_float(data.get("meter_u"))
         out["phase_a_current"] = to_float(data.get("meter_i"))
-    power = _scaled(to_float(data.get("active_power")), factor)
-    out.update(_split_power(power, "grid_export_power", "grid_import_power"))
+    power = scaled(to_float(data.get("active_power")), factor)
+    out.update(split_power(power, "grid_export_power", "grid_import_power"))
     out["grid_power"] = None if power is None else -power
     for phase in ("a", "b", "c"):
         if f"active_power_{phase}" in data:
-            out[f"phase_{phase}_power"] = _scaled(
+            out[f"phase_{phase}_power"] = scaled(
                 to_float(data.get(f"active_power_{phase}")), factor
             )
         if f"reactive_power_{phase}" in data:
-            out[f"phase_{phase}_reactive_power"] = _scaled(
+            out[f"phase_{phase}_reactive_power"] = scaled(
                 to_float(data.get(f"reactive_power_{phase}")), 1000.0
             )
     # Reactive power: kVar on the grid meter, Var on the power sensor.
     reactive_factor = 1000.0 if "meter_u" not in data else 1.0
-    out["reactive_power"] = _scaled(to_float(data.get("reactive_power")), reactive_factor)
+    out["reactive_power"] = scaled(to_float(data.get("reactive_power")), reactive_factor)
     out["grid_frequency"] = to_float(data.get("grid_frequency"))
     out["grid_import_energy_total"] = to_float(data.get("active_cap"))
     out["grid_export_energy_total"] = to_float(data.get("reverse_active_cap"))
     if "total_apparent_power" in data:
-        out["apparent_power"] = _scaled(to_float(data.get("total_apparent_power")), 1000.0)
+        out["apparent_power"] = scaled(to_float(data.get("total_apparent_power")), 1000.0)
     if "forward_reactive_cap" in data:
         out["grid_import_reactive_energy_total"] = to_float(data.get("forward_reactive_cap"))
         out["grid_export_reactive_energy_total"] = to_float(data.get("reverse_reactive_cap"))
@@ -499,11 +445,6 @@ def map_station_kpi(
     return out, online
 
 
-def _sum(values: Iterable[Reading]) -> float | None:
-    numbers = [v for v in values if isinstance(v, int | float)]
-    return round(sum(numbers), 3) if numbers else None
-
-
 def derive_plant_power(
     plant: dict[str, Reading],
     devices: Sequence[Device],
@@ -527,27 +468,27 @@ def derive_plant_power(
     dc = values(inverters, "dc_power")
     ac = values(inverters, "pv_power")
     complete_dc = dc and all(isinstance(v, int | float) for v in dc)
-    plant["pv_power"] = _sum(dc if complete_dc else ac)
+    plant["pv_power"] = total(dc if complete_dc else ac)
     for key in ("battery_charge_power", "battery_discharge_power", "battery_power"):
-        plant[key] = _sum(values(storage, key))
+        plant[key] = total(values(storage, key))
     socs = [v for v in values(storage, "battery_soc") if isinstance(v, int | float)]
     plant["battery_soc"] = round(sum(socs) / len(socs), 1) if socs else None
     for key in ("grid_import_power", "grid_export_power"):
-        plant[key] = _sum(values(meters, key))
+        plant[key] = total(values(meters, key))
     for key in ("battery_charge_energy_today", "battery_discharge_energy_today"):
-        plant[key] = _sum(values(storage, key))
+        plant[key] = total(values(storage, key))
     for key in ("grid_import_energy_total", "grid_export_energy_total"):
-        plant[key] = _sum(values(meters, key))
+        plant[key] = total(values(meters, key))
     # House load: what the inverters deliver (battery included) plus the grid's net flow; a
     # stand-alone energy storage system (ESS, 41) is not behind an inverter and adds its own.
-    inverter_ac = _sum(ac)
+    inverter_ac = total(ac)
     grid_in, grid_out = plant["grid_import_power"], plant["grid_export_power"]
     if (
         isinstance(inverter_ac, float)
         and isinstance(grid_in, float)
         and isinstance(grid_out, float)
     ):
-        ess = _sum(values((DeviceKind.ENERGY_STORAGE,), "battery_power")) or 0.0
+        ess = total(values((DeviceKind.ENERGY_STORAGE,), "battery_power")) or 0.0
         load = inverter_ac + grid_in - grid_out + ess
         plant["load_power"] = round(max(load, 0.0), 3)
     for key in [k for k, v in plant.items() if v is None]:
@@ -562,14 +503,6 @@ def account_id_for(server: str, username: str) -> str:
     """Unique id of an account: ``huawei_fusionsolar:<host>:<username>``."""
     host = (urlsplit(server).hostname or server).lower()
     return f"{VENDOR}:{host}:{username.strip().lower()}"
-
-
-def _chunks[T](items: Sequence[T], size: int = MAX_IDS) -> list[Sequence[T]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
-
-
-def _seconds_to_next_utc_day(now: float) -> float:
-    return DAY - (now % DAY) + 60.0
 
 
 class HuaweiClient:
@@ -721,20 +654,20 @@ class HuaweiClient:
             async with self._session.post(
                 url, json=dict(payload), headers=headers, timeout=self._timeout
             ) as response:
-                text = await response.text()
+                raw = await response.text()
         except TimeoutError as err:
             raise TransientError(f"{path}: no answer in time", code="timeout") from err
         except aiohttp.ClientError as err:
             raise TransientError(f"{path}: {type(err).__name__}", code="network") from err
-        return response, self._decode(path, response.status, text)
+        return response, self._decode(path, response.status, raw)
 
-    def _decode(self, path: str, status: int, text: str) -> Any:
+    def _decode(self, path: str, status: int, raw: str) -> Any:
         try:
-            body = json.loads(text) if text else None
+            body = json.loads(raw) if raw else None
         except ValueError:
             body = None
             if status < 500:
-                _LOGGER.debug("%s answered HTTP %s with no JSON: %.300s", path, status, text)
+                _LOGGER.debug("%s answered HTTP %s with no JSON: %.300s", path, status, raw)
                 if status == 429:
                     raise RateLimitedError(
                         f"{path}: HTTP 429", retry_after=60.0, code="http_429"
@@ -753,7 +686,7 @@ class HuaweiClient:
         if status >= 500:
             raise TransientError(f"{path}: HTTP {status}", code=f"http_{status}")
         if status >= 400 or not isinstance(body, dict):
-            _LOGGER.debug("%s: unexpected reply (HTTP %s): %.300s", path, status, text)
+            _LOGGER.debug("%s: unexpected reply (HTTP %s): %.300s", path, status, raw)
             raise ProtocolError(f"{path}: unexpected reply (HTTP {status})", code=status)
         return body
 
@@ -766,7 +699,7 @@ class HuaweiClient:
             return
         if code is None:
             raise ProtocolError(f"{endpoint}: reply without failCode", code="no_fail_code")
-        message = _text(body.get("message")) or _text(body.get("data"))
+        message = text(body.get("message")) or text(body.get("data"))
         self.errors[str(code)] += 1
         self.last_error = f"{endpoint}: {code}"
         if code in _RELOGIN_CODES:
@@ -792,7 +725,7 @@ class HuaweiClient:
                 vendor_message=message,
             )
         if code == _DAILY_CAP_CODE:
-            retry = _seconds_to_next_utc_day(self._clock())
+            retry = seconds_to_next_utc_day(self._clock())
             self.quota.block(endpoint, retry)
             raise RateLimitedError(
                 f"{endpoint}: daily call limit reached",
@@ -836,7 +769,7 @@ class HuaweiClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _server_time(self, params: Mapping[str, Any]) -> datetime:
-        return _ms_to_datetime(params.get("currentTime")) or datetime.fromtimestamp(
+        return ms_to_datetime(params.get("currentTime")) or datetime.fromtimestamp(
             self._clock(), UTC
         )
 
@@ -864,16 +797,16 @@ class HuaweiClient:
             if not isinstance(data, Mapping):
                 raise ProtocolError("stations: data is not an object", code="shape")
             for item in data.get("list") or []:
-                if isinstance(item, Mapping) and (code := _text(item.get("plantCode"))):
+                if isinstance(item, Mapping) and (code := text(item.get("plantCode"))):
                     plants.append(
                         Plant(
                             id=code,
-                            name=_text(item.get("plantName")) or code,
-                            address=_text(item.get("plantAddress")),
+                            name=text(item.get("plantName")) or code,
+                            address=text(item.get("plantAddress")),
                             latitude=to_float(item.get("latitude")),
                             longitude=to_float(item.get("longitude")),
                             capacity_kw=to_float(item.get("capacity")),
-                            grid_connection_date=_parse_iso(item.get("gridConnectionDate")),
+                            grid_connection_date=parse_iso(item.get("gridConnectionDate")),
                         )
                     )
             page_count = to_int(data.get("pageCount")) or 1
@@ -887,13 +820,13 @@ class HuaweiClient:
             raise ProtocolError("getStationList: data is not a list", code="shape")
         plants: list[Plant] = []
         for item in data:
-            if isinstance(item, Mapping) and (code := _text(item.get("stationCode"))):
+            if isinstance(item, Mapping) and (code := text(item.get("stationCode"))):
                 capacity_mw = to_float(item.get("capacity"))
                 plants.append(
                     Plant(
                         id=code,
-                        name=_text(item.get("stationName")) or code,
-                        address=_text(item.get("stationAddr")),
+                        name=text(item.get("stationName")) or code,
+                        address=text(item.get("stationAddr")),
                         capacity_kw=None if capacity_mw is None else capacity_mw * 1000,
                     )
                 )
@@ -904,7 +837,7 @@ class HuaweiClient:
     async def async_get_devices(self, plants: Sequence[Plant]) -> list[Device]:
         """Every device of the given plants (``getDevList``, 100 plants per call)."""
         devices: list[Device] = []
-        for chunk in _chunks([p.id for p in plants]):
+        for chunk in chunks([p.id for p in plants], MAX_IDS):
             try:
                 data, _ = await self._call(
                     E_DEV_LIST,
@@ -924,20 +857,20 @@ class HuaweiClient:
     def _device(item: object) -> Device | None:
         if not isinstance(item, Mapping):
             return None
-        dev_id = _text(item.get("id"))
-        plant_id = _text(item.get("stationCode"))
+        dev_id = text(item.get("id"))
+        plant_id = text(item.get("stationCode"))
         type_id = to_int(item.get("devTypeId"))
         if dev_id is None or plant_id is None or type_id is None:
             return None
         return Device(
             id=dev_id,
             plant_id=plant_id,
-            name=_text(item.get("devName")) or dev_id,
+            name=text(item.get("devName")) or dev_id,
             kind=DEVICE_TYPES.get(type_id, DeviceKind.OTHER),
             type_code=str(type_id),
-            model=_text(item.get("model")) or _text(item.get("invType")),
-            serial_number=_text(item.get("esnCode")),
-            sw_version=_text(item.get("softwareVersion")),
+            model=text(item.get("model")) or text(item.get("invType")),
+            serial_number=text(item.get("esnCode")),
+            sw_version=text(item.get("softwareVersion")),
         )
 
     # -- real-time ----------------------------------------------------------------------------
@@ -947,7 +880,7 @@ class HuaweiClient:
     ) -> dict[str, RealtimeData]:
         """One round: plant KPIs (100 per call), then device KPIs per type (100 per call)."""
         result: dict[str, RealtimeData] = {p.id: RealtimeData() for p in plants}
-        for chunk in _chunks([p.id for p in plants]):
+        for chunk in chunks([p.id for p in plants], MAX_IDS):
             try:
                 data, params = await self._call(
                     E_STATION_KPI,
@@ -960,7 +893,7 @@ class HuaweiClient:
             for item in data if isinstance(data, list) else []:
                 if not isinstance(item, Mapping):
                     continue
-                target = result.get(_text(item.get("stationCode")) or "")
+                target = result.get(text(item.get("stationCode")) or "")
                 kpi = item.get("dataItemMap")
                 if target is None or not isinstance(kpi, Mapping):
                     continue
@@ -971,7 +904,7 @@ class HuaweiClient:
             if device.plant_id in result and int(device.type_code) in DEVICE_TYPES:
                 by_type.setdefault(int(device.type_code), []).append(device)
         for type_id in sorted(by_type):
-            for batch in _chunks(by_type[type_id]):
+            for batch in chunks(by_type[type_id], MAX_IDS):
                 await self._device_kpis(type_id, batch, result)
         by_plant: dict[str, list[Device]] = {}
         for device in devices:
@@ -1021,7 +954,7 @@ class HuaweiClient:
         for item in data if isinstance(data, list) else []:
             if not isinstance(item, Mapping):
                 continue
-            device = by_id.get(_text(item.get("devId")) or "")
+            device = by_id.get(text(item.get("devId")) or "")
             kpi = item.get("dataItemMap")
             if device is None or not isinstance(kpi, Mapping):
                 continue
@@ -1042,7 +975,7 @@ class HuaweiClient:
         result: dict[str, list[Alarm]] = {p.id: [] for p in plants}
         end = self._clock()
         begin = end - ALARM_LOOKBACK.total_seconds() + 60
-        for chunk in _chunks([p.id for p in plants]):
+        for chunk in chunks([p.id for p in plants], MAX_IDS):
             try:
                 data, _ = await self._call(
                     E_ALARMS,
@@ -1066,7 +999,7 @@ class HuaweiClient:
     def _alarm(item: object) -> Alarm | None:
         if not isinstance(item, Mapping):
             return None
-        plant_id = _text(item.get("stationCode"))
+        plant_id = text(item.get("stationCode"))
         if plant_id is None:
             return None
         status = to_int(item.get("status"))
@@ -1074,18 +1007,18 @@ class HuaweiClient:
             return None
         level = to_int(item.get("lev"))
         category = to_int(item.get("alarmType"))
-        serial = _text(item.get("esnCode"))
-        alarm_id = _text(item.get("alarmId")) or "?"
-        raised = _ms_to_datetime(item.get("raiseTime"))
+        serial = text(item.get("esnCode"))
+        alarm_id = text(item.get("alarmId")) or "?"
+        raised = ms_to_datetime(item.get("raiseTime"))
         return Alarm(
             id=f"{alarm_id}:{serial or ''}:{int(raised.timestamp()) if raised else ''}",
             plant_id=plant_id,
-            name=_text(item.get("alarmName")) or f"Alarm {alarm_id}",
+            name=text(item.get("alarmName")) or f"Alarm {alarm_id}",
             severity=None if level is None else SEVERITIES.get(level),
             raised_at=raised,
-            cause=_text(item.get("alarmCause")),
-            repair_suggestion=_text(item.get("repairSuggestion")),
-            device_name=_text(item.get("devName")),
+            cause=text(item.get("alarmCause")),
+            repair_suggestion=text(item.get("repairSuggestion")),
+            device_name=text(item.get("devName")),
             device_serial_number=serial,
             category=None if category is None else ALARM_CATEGORIES.get(category),
         )
