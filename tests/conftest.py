@@ -16,14 +16,19 @@ from syrupy.assertion import SnapshotAssertion
 # Import our package before the test plugin imports its own ``custom_components``.
 import custom_components.solar_cloud  # noqa: F401
 from custom_components.solar_cloud.const import (
+    CONF_ACCESS_KEY,
+    CONF_APP_KEY,
     CONF_PLANTS,
+    CONF_RSA_PUBLIC_KEY,
     CONF_SERVER,
     CONF_SYSTEM_CODE,
     CONF_VENDOR,
     DOMAIN,
     VENDOR_HUAWEI,
+    VENDOR_SUNGROW,
 )
 from tests.simulators.huawei import HuaweiSimulator
+from tests.simulators.sungrow import SungrowSimulator
 
 USERNAME = "api_user"
 SYSTEM_CODE = "api_pass"
@@ -110,3 +115,59 @@ async def loaded_entry(hass: HomeAssistant, config_entry: MockConfigEntry) -> Mo
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
     return config_entry
+
+
+# -- iSolarCloud -------------------------------------------------------------------------------
+
+SUNGROW_USER = "owner@example.com"
+SUNGROW_PASSWORD = "secret"
+
+
+@pytest.fixture
+def sungrow_options() -> dict[str, Any]:
+    """Constructor options of the iSolarCloud simulator; tests override this fixture."""
+    return {}
+
+
+@pytest.fixture
+def sungrow_sim(sungrow_options: dict[str, Any]) -> SungrowSimulator:
+    """A simulated iSolarCloud gateway with one account and one plant.
+
+    The burst limit counts calls per second of the (frozen) test clock, so it is off here.
+    """
+    options = {"plants": 1, "username": SUNGROW_USER, "password": SUNGROW_PASSWORD}
+    simulator = SungrowSimulator(**{**options, **sungrow_options})
+    simulator.burst_limit = None
+    return simulator
+
+
+@pytest.fixture
+async def sungrow_url(
+    socket_enabled: None, aiohttp_server: Callable[..., Any], sungrow_sim: SungrowSimulator
+) -> str:
+    """Base URL of the iSolarCloud simulator on 127.0.0.1."""
+    server: TestServer = await aiohttp_server(sungrow_sim.app)
+    return str(server.make_url("")).rstrip("/")
+
+
+def make_sungrow_entry(
+    url: str, sim: SungrowSimulator, *, encrypted: bool = False
+) -> MockConfigEntry:
+    """A config entry of the simulated iSolarCloud account, every plant selected."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=f"iSolarCloud {SUNGROW_USER}",
+        unique_id=f"{VENDOR_SUNGROW}:127.0.0.1:{SUNGROW_USER}",
+        data={
+            CONF_VENDOR: VENDOR_SUNGROW,
+            CONF_SERVER: url,
+            CONF_APP_KEY: sim.appkey,
+            CONF_ACCESS_KEY: sim.access_key,
+            "username": SUNGROW_USER,
+            "password": SUNGROW_PASSWORD,
+            CONF_RSA_PUBLIC_KEY: sim.public_key_b64url if encrypted else "",
+        },
+        options={CONF_PLANTS: [str(p) for p in sim.plant_ids()]},
+        version=1,
+        minor_version=1,
+    )

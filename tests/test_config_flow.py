@@ -52,7 +52,7 @@ async def _start(hass: HomeAssistant) -> dict[str, Any]:
         result["flow_id"], {CONF_VENDOR: VENDOR_HUAWEI}
     )
     assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "credentials"
+    assert result["step_id"] == VENDOR_HUAWEI
     return result
 
 
@@ -139,7 +139,7 @@ async def test_credential_errors_then_recovery(
         result["flow_id"], _credentials(server_url)
     )
     assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "credentials"
+    assert result["step_id"] == VENDOR_HUAWEI
     assert result["errors"] == {"base": error}
     freezer.tick(timedelta(minutes=11))
     result = await hass.config_entries.flow.async_configure(

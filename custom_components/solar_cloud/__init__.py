@@ -7,7 +7,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from homeassistant.const import CONF_USERNAME, Platform
+from homeassistant.const import CONF_PASSWORD, CONF_USERNAME, Platform
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv, device_registry as dr
@@ -20,14 +20,19 @@ from .api.errors import AuthError, PermissionDeniedError, SolarCloudError
 from .api.huawei import HuaweiClient
 from .api.models import VendorClient
 from .api.quota import Session
+from .api.sungrow import SungrowClient
 from .const import (
+    CONF_ACCESS_KEY,
+    CONF_APP_KEY,
     CONF_EXCLUDED_PLANTS,
     CONF_PLANTS,
+    CONF_RSA_PUBLIC_KEY,
     CONF_SERVER,
     CONF_SYSTEM_CODE,
     CONF_VENDOR,
     DOMAIN,
     VENDOR_HUAWEI,
+    VENDOR_SUNGROW,
 )
 from .coordinator import (
     PlantCoordinator,
@@ -69,6 +74,21 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     return True
 
 
+_SUNGROW_LANGUAGES = {
+    "zh": "_zh_CN",
+    "ja": "_ja_JP",
+    "es": "_es_ES",
+    "de": "_de_DE",
+    "pt": "_pt_BR",
+    "fr": "_fr_FR",
+    "it": "_it_IT",
+    "ko": "_ko_KR",
+    "nl": "_nl_NL",
+    "pl": "_pl_PL",
+    "vi": "_vi_VN",
+}
+
+
 def create_client(
     hass: HomeAssistant, data: Mapping[str, Any], session_state: Session | None = None
 ) -> VendorClient:
@@ -90,6 +110,19 @@ def create_client(
             quota=memory.quota,
             session_state=session_state or memory.session,
             language=language,
+        )
+    if vendor == VENDOR_SUNGROW:
+        return SungrowClient(
+            session,
+            data[CONF_SERVER],
+            data[CONF_APP_KEY],
+            data[CONF_ACCESS_KEY],
+            data[CONF_USERNAME],
+            data[CONF_PASSWORD],
+            rsa_public_key=data.get(CONF_RSA_PUBLIC_KEY) or None,
+            quota=memory.quota,
+            session_state=session_state or memory.session,
+            language=_SUNGROW_LANGUAGES.get(hass.config.language.split("-")[0], "_en_US"),
         )
     msg = f"unsupported vendor {vendor}"
     raise ValueError(msg)

@@ -15,7 +15,7 @@ from homeassistant.config_entries import (
     ConfigFlowResult,
     OptionsFlowWithReload,
 )
-from homeassistant.const import CONF_USERNAME
+from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.selector import (
     SelectOptionDict,
@@ -32,15 +32,20 @@ from .api.errors import AuthError, PermissionDeniedError, RateLimitedError, Sola
 from .api.huawei import SERVERS as HUAWEI_SERVERS
 from .api.models import Plant, VendorClient
 from .api.quota import Session, wall_clock
+from .api.sungrow import SERVERS as SUNGROW_SERVERS
 from .const import (
+    CONF_ACCESS_KEY,
+    CONF_APP_KEY,
     CONF_EXCLUDED_PLANTS,
     CONF_PLANTS,
+    CONF_RSA_PUBLIC_KEY,
     CONF_SERVER,
     CONF_SYSTEM_CODE,
     CONF_VENDOR,
     DOMAIN,
     VENDOR_HUAWEI,
     VENDOR_NAMES,
+    VENDOR_SUNGROW,
     VENDORS,
 )
 from .coordinator import SolarCloudConfigEntry
@@ -51,9 +56,19 @@ _LOGGER = logging.getLogger(__name__)
 _PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
 _TEXT = TextSelector()
 
+_MULTILINE = TextSelector(TextSelectorConfig(multiline=True))
+
 # Per vendor: the secret fields (asked again on reauth) and the known servers.
-_SECRETS: dict[str, tuple[str, ...]] = {VENDOR_HUAWEI: (CONF_SYSTEM_CODE,)}
-_SERVERS: dict[str, dict[str, str]] = {VENDOR_HUAWEI: HUAWEI_SERVERS}
+_SECRETS: dict[str, tuple[str, ...]] = {
+    VENDOR_HUAWEI: (CONF_SYSTEM_CODE,),
+    VENDOR_SUNGROW: (CONF_PASSWORD,),
+}
+_SERVERS: dict[str, dict[str, str]] = {
+    VENDOR_HUAWEI: HUAWEI_SERVERS,
+    VENDOR_SUNGROW: SUNGROW_SERVERS,
+}
+# Codes of a wrong app key or access key (as opposed to a wrong user or password).
+_APP_CODES = frozenset({"E00000", "E911", "E912", "E914"})
 
 
 def _server_selector(vendor: str) -> SelectSelector:
@@ -70,15 +85,26 @@ def _server_selector(vendor: str) -> SelectSelector:
 
 def _credentials_schema(vendor: str, defaults: Mapping[str, Any]) -> vol.Schema:
     first_server = next(iter(_SERVERS[vendor]))
-    return vol.Schema(
-        {
-            vol.Required(
-                CONF_SERVER, default=defaults.get(CONF_SERVER, first_server)
-            ): _server_selector(vendor),
-            vol.Required(CONF_USERNAME, default=defaults.get(CONF_USERNAME, "")): _TEXT,
-            vol.Required(CONF_SYSTEM_CODE): _PASSWORD,
-        }
-    )
+    fields: dict[Any, Any] = {
+        vol.Required(
+            CONF_SERVER, default=defaults.get(CONF_SERVER, first_server)
+        ): _server_selector(vendor),
+    }
+    if vendor == VENDOR_SUNGROW:
+        fields[vol.Required(CONF_APP_KEY, default=defaults.get(CONF_APP_KEY, ""))] = _TEXT
+        fields[vol.Required(CONF_ACCESS_KEY)] = _PASSWORD
+        fields[vol.Required(CONF_USERNAME, default=defaults.get(CONF_USERNAME, ""))] = _TEXT
+        fields[vol.Required(CONF_PASSWORD)] = _PASSWORD
+        fields[
+            vol.Optional(
+                CONF_RSA_PUBLIC_KEY,
+                description={"suggested_value": defaults.get(CONF_RSA_PUBLIC_KEY, "")},
+            )
+        ] = _MULTILINE
+    else:
+        fields[vol.Required(CONF_USERNAME, default=defaults.get(CONF_USERNAME, ""))] = _TEXT
+        fields[vol.Required(CONF_SYSTEM_CODE)] = _PASSWORD
+    return vol.Schema(fields)
 
 
 def _normalise_server(server: str) -> str | None:
@@ -99,14 +125,22 @@ async def _async_test(
     succeeds, the account keeps that session so that setting up does not log in again.
     """
     session = Session()
-    client = create_client(hass, data, session)
     errors: dict[str, str] = {}
     plants: list[Plant] = []
     try:
+        client = create_client(hass, data, session)
+    except ValueError:
+        return None, plants, {CONF_RSA_PUBLIC_KEY: "invalid_rsa_key"}
+    try:
         await client.async_login()
         plants = await client.async_get_plants()
-    except AuthError:
-        errors["base"] = "invalid_auth"
+    except AuthError as err:
+        if err.code == "E902":
+            errors["base"] = "encryption_required"
+        elif err.code in _APP_CODES:
+            errors["base"] = "invalid_app"
+        else:
+            errors["base"] = "invalid_auth"
     except PermissionDeniedError:
         errors["base"] = "permission"
     except RateLimitedError:
@@ -170,7 +204,7 @@ class SolarCloudConfigFlow(ConfigFlow, domain=DOMAIN):
         """Choose the vendor."""
         if user_input is not None:
             self._vendor = user_input[CONF_VENDOR]
-            return await self.async_step_credentials()
+            return await self._async_step_credentials()
         return self.async_show_form(
             step_id="user",
             data_schema=vol.Schema(
@@ -186,7 +220,21 @@ class SolarCloudConfigFlow(ConfigFlow, domain=DOMAIN):
             ),
         )
 
-    async def async_step_credentials(
+    async def async_step_huawei_fusionsolar(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """FusionSolar server and northbound account."""
+        self._vendor = VENDOR_HUAWEI
+        return await self._async_step_credentials(user_input)
+
+    async def async_step_sungrow_isolarcloud(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """iSolarCloud gateway, developer app keys and account."""
+        self._vendor = VENDOR_SUNGROW
+        return await self._async_step_credentials(user_input)
+
+    async def _async_step_credentials(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Server and credentials of the chosen vendor, tested before going on."""
@@ -200,7 +248,7 @@ class SolarCloudConfigFlow(ConfigFlow, domain=DOMAIN):
                 self._data = data
                 return await self.async_step_plants()
         return self.async_show_form(
-            step_id="credentials",
+            step_id=self._vendor,
             data_schema=self.add_suggested_values_to_schema(
                 _credentials_schema(self._vendor, user_input or {}), user_input or {}
             ),

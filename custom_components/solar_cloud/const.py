@@ -9,15 +9,19 @@ DOMAIN: Final = "solar_cloud"
 CONF_VENDOR: Final = "vendor"
 CONF_SERVER: Final = "server"
 CONF_SYSTEM_CODE: Final = "system_code"
+CONF_APP_KEY: Final = "app_key"
+CONF_ACCESS_KEY: Final = "access_key"
+CONF_RSA_PUBLIC_KEY: Final = "rsa_public_key"
 CONF_PLANTS: Final = "plants"
 # Plants the user left out when choosing; plants the cloud lists later and that are in neither
 # list are new and are added automatically.
 CONF_EXCLUDED_PLANTS: Final = "excluded_plants"
 
 VENDOR_HUAWEI: Final = "huawei_fusionsolar"
-VENDORS: Final = (VENDOR_HUAWEI,)
-VENDOR_NAMES: Final = {VENDOR_HUAWEI: "FusionSolar"}
-MANUFACTURERS: Final = {VENDOR_HUAWEI: "Huawei"}
+VENDOR_SUNGROW: Final = "sungrow_isolarcloud"
+VENDORS: Final = (VENDOR_HUAWEI, VENDOR_SUNGROW)
+VENDOR_NAMES: Final = {VENDOR_HUAWEI: "FusionSolar", VENDOR_SUNGROW: "iSolarCloud"}
+MANUFACTURERS: Final = {VENDOR_HUAWEI: "Huawei", VENDOR_SUNGROW: "Sungrow"}
 
 ISSUE_PERMISSION: Final = "permission_{vendor}_{what}"
 ISSUE_ACCOUNT_SHARED: Final = "account_shared"

@@ -9,13 +9,16 @@ from homeassistant.components.diagnostics import REDACTED, async_redact_data
 from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 
-from .const import CONF_SYSTEM_CODE
+from .const import CONF_ACCESS_KEY, CONF_APP_KEY, CONF_RSA_PUBLIC_KEY, CONF_SYSTEM_CODE
 from .coordinator import SolarCloudConfigEntry
 
 TO_REDACT = {
     CONF_USERNAME,
     CONF_PASSWORD,
     CONF_SYSTEM_CODE,
+    CONF_APP_KEY,
+    CONF_ACCESS_KEY,
+    CONF_RSA_PUBLIC_KEY,
     "token",
     "address",
     "latitude",

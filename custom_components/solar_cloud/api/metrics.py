@@ -80,6 +80,9 @@ INVERTER_STATES: tuple[str, ...] = (
     "testing",
     "no_irradiation",
     "communication_lost",
+    "forced",
+    "off_grid",
+    "external_dispatch",
     "offline",
     "unknown",
 )
@@ -168,6 +171,8 @@ _CATALOG: tuple[Metric, ...] = (
     _m("battery_discharge_power", Quantity.POWER, W),
     _m("battery_power", Quantity.POWER, W),
     _m("battery_voltage", Quantity.VOLTAGE, V, diagnostic=True),
+    _m("battery_current", Quantity.CURRENT, A, diagnostic=True, enabled=False),
+    _m("battery_temperature", Quantity.TEMPERATURE, "°C", diagnostic=True),
     _m("battery_max_charge_power", Quantity.POWER, W, diagnostic=True, enabled=False),
     _m("battery_max_discharge_power", Quantity.POWER, W, diagnostic=True, enabled=False),
     _m("battery_charge_energy_today", Quantity.ENERGY, KWH, _D),

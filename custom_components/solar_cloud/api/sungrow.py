@@ -1,0 +1,920 @@
+"""Sungrow iSolarCloud OpenAPI (V1) client.
+
+Protocol in short: every call is a POST to ``<gateway>/openapi/<name>`` with the headers
+``sys_code: 901``, ``x-access-key`` and a JSON body carrying ``appkey``, ``token`` and ``lang``.
+``/openapi/login`` with ``user_account`` and ``user_password`` returns a token that lasts 24 hours
+and is extended by every call, so one login serves for as long as the integration keeps polling.
+
+When the account's app has an RSA public key, every call is encrypted: a fresh 16-character AES
+key per call travels RSA-encrypted in ``x-random-secret-key``, the body (with a fresh
+``api_key_param`` nonce and timestamp) is AES-encrypted hex, and so is the reply; errors the
+gateway cannot encrypt come back as plain JSON (see ``crypto``).
+
+Replies share an envelope ``{req_serial_num, result_code ("1" = success), result_msg,
+result_data}``; values come as strings in base units (W, Wh, V, A) with SOC and SOH as 0-1
+fractions, and are converted to the metric vocabulary here.
+
+Allowance: the app's plan caps calls per hour (2000 on the basic plan) and optionally per day;
+``getOpenApiCallInfo`` tells the real caps and is read at set-up and hourly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import aiohttp
+from Crypto.PublicKey.RSA import RsaKey
+
+from .crypto import decrypt_response, encrypt_request, load_rsa_public_key
+from .errors import (
+    AuthError,
+    PermissionDeniedError,
+    ProtocolError,
+    RateLimitedError,
+    SolarCloudError,
+    TransientError,
+)
+from .models import (
+    Alarm,
+    AlarmSeverity,
+    Device,
+    DeviceKind,
+    DeviceReadings,
+    Plant,
+    PollPlan,
+    Reading,
+    RealtimeData,
+)
+from .quota import Allowance, Clock, Quota, Session, wall_clock
+from .values import (
+    DAY,
+    HOUR,
+    chunks,
+    seconds_to_next_hour,
+    seconds_to_next_utc_day,
+    split_power,
+    text,
+    to_float,
+    to_int,
+    total,
+)
+
+_LOGGER = logging.getLogger(__name__)
+
+VENDOR: Final = "sungrow_isolarcloud"
+
+# The gateways of the vendor document's appendix.
+SERVERS: Final[dict[str, str]] = {
+    "https://gateway.isolarcloud.eu": "Europe",
+    "https://gateway.isolarcloud.com.hk": "International",
+    "https://augateway.isolarcloud.com": "Australia",
+    "https://gateway.isolarcloud.com": "China",
+}
+
+SYS_CODE: Final = "901"
+TOKEN_LIFETIME: Final = DAY
+TOKEN_MARGIN: Final = HOUR
+# After a refused login the same credentials wait this long (accounts lock after wrong
+# passwords).
+LOGIN_BACKOFF: Final = 30 * 60.0
+REQUEST_TIMEOUT = 30.0
+REALTIME_PERIOD: Final = 300.0
+ALARM_PERIOD: Final = 1800.0
+# Plan until getOpenApiCallInfo tells the real caps.
+DEFAULT_HOURLY_CAP: Final = 2000
+# Share of the caps this integration allows itself (the rest is headroom for the user's
+# other tools and for retries).
+CAP_SHARE: Final = 0.9
+PAGE_SIZE: Final = 100
+MAX_KEYS: Final = 50
+MAX_POINTS: Final = 100
+
+E_LOGIN: Final = "login"
+E_HOUR: Final = "calls per hour"
+E_DAY: Final = "calls per day"
+
+T_PV_INVERTER: Final = 1
+T_METER: Final = 7
+T_PLANT: Final = 11
+T_STORAGE: Final = 14
+T_BATTERY: Final = 43
+
+DEVICE_TYPES: Final[dict[int, DeviceKind]] = {
+    T_PV_INVERTER: DeviceKind.INVERTER,
+    T_STORAGE: DeviceKind.ENERGY_STORAGE,
+    T_BATTERY: DeviceKind.BATTERY,
+    T_METER: DeviceKind.GRID_METER,
+}
+
+_WH = 0.001  # Wh -> kWh
+_FRACTION = 100.0  # 0-1 -> %
+
+# point id -> (metric key, factor). Values arrive in W, Wh, V, A and 0-1 fractions.
+STORAGE_POINTS: Final[dict[str, tuple[str, float]]] = {
+    "13011": ("pv_power", 1.0),
+    "13003": ("dc_power", 1.0),
+    "13119": ("load_power", 1.0),
+    "13141": ("battery_soc", _FRACTION),
+    "13142": ("battery_soh", _FRACTION),
+    "13143": ("battery_temperature", 1.0),
+    "13138": ("battery_voltage", 1.0),
+    "13139": ("battery_current", 1.0),
+    "13028": ("battery_charge_energy_today", _WH),
+    "13029": ("battery_discharge_energy_today", _WH),
+    "13034": ("battery_charge_energy_total", _WH),
+    "13035": ("battery_discharge_energy_total", _WH),
+    "13122": ("grid_export_energy_today", _WH),
+    "13125": ("grid_export_energy_total", _WH),
+    "13147": ("grid_import_energy_today", _WH),
+    "13148": ("grid_import_energy_total", _WH),
+    "13112": ("energy_today", _WH),
+    "13134": ("energy_total", _WH),
+    "13199": ("load_energy_today", _WH),
+    "13130": ("load_energy_total", _WH),
+}
+# Unsigned pairs, split into signed and unsigned keys below.
+P_BATTERY_CHARGE: Final = "13126"
+P_BATTERY_DISCHARGE: Final = "13150"
+P_FEED_IN: Final = "13121"
+P_PURCHASED: Final = "13149"
+P_RUNNING_STATE: Final = "13146"
+
+BATTERY_POINTS: Final[dict[str, tuple[str, float]]] = {
+    "58601": ("battery_voltage", 1.0),
+    "58602": ("battery_current", 1.0),
+    "58603": ("battery_temperature", 1.0),
+    "58604": ("battery_soc", _FRACTION),
+    "58605": ("battery_soh", _FRACTION),
+    "58606": ("battery_charge_energy_total", _WH),
+    "58607": ("battery_discharge_energy_total", _WH),
+}
+METER_POINTS: Final[dict[str, tuple[str, float]]] = {
+    "8030": ("grid_import_energy_total", _WH),
+    "8031": ("grid_export_energy_total", _WH),
+}
+P_METER_POWER: Final = "8018"
+PLANT_POINTS: Final[dict[str, tuple[str, float]]] = {
+    "83033": ("pv_power", 1.0),
+    "83106": ("load_power", 1.0),
+    "83022": ("energy_today", _WH),
+    "83024": ("energy_total", _WH),
+    "83102": ("grid_import_energy_today", _WH),
+    "83105": ("grid_import_energy_total", _WH),
+    "83072": ("grid_export_energy_today", _WH),
+    "83075": ("grid_export_energy_total", _WH),
+    "83118": ("load_energy_today", _WH),
+    "83124": ("load_energy_total", _WH),
+    "83252": ("battery_soc", _FRACTION),
+    "83322": ("battery_charge_energy_today", _WH),
+    "83323": ("battery_discharge_energy_today", _WH),
+    "83324": ("battery_charge_energy_total", _WH),
+    "83325": ("battery_discharge_energy_total", _WH),
+}
+# getPVInverterRealTimeData answers with these named points.
+PV_POINTS: Final[dict[str, tuple[str, float]]] = {
+    "p24": ("pv_power", 1.0),
+    "p14": ("dc_power", 1.0),
+    "p1": ("energy_today", _WH),
+    "p2": ("energy_total", _WH),
+    "p15": ("line_ab_voltage", 1.0),
+    "p16": ("line_bc_voltage", 1.0),
+    "p17": ("line_ca_voltage", 1.0),
+    "p18": ("phase_a_voltage", 1.0),
+    "p19": ("phase_b_voltage", 1.0),
+    "p20": ("phase_c_voltage", 1.0),
+    "p21": ("phase_a_current", 1.0),
+    "p22": ("phase_b_current", 1.0),
+    "p23": ("phase_c_current", 1.0),
+    "p27": ("grid_frequency", 1.0),
+    "p4": ("temperature", 1.0),
+}
+# String inputs 1-10: (voltage point, current point).
+PV_STRINGS: Final[tuple[tuple[str, str], ...]] = (
+    ("p5", "p6"),
+    ("p7", "p8"),
+    ("p9", "p10"),
+    ("p45", "p46"),
+    ("p47", "p48"),
+    ("p49", "p50"),
+    ("p51", "p52"),
+    ("p53", "p54"),
+    ("p55", "p56"),
+    ("p57", "p58"),
+)
+# Running state of an energy-storage inverter (point 13146).
+RUNNING_STATES: Final[dict[int, str]] = {
+    0: "running",
+    2048: "forced",
+    4096: "off_grid",
+    16384: "external_dispatch",
+    32768: "shutdown",
+}
+FAULT_LEVELS: Final[dict[int, AlarmSeverity]] = {
+    1: AlarmSeverity.CRITICAL,
+    2: AlarmSeverity.MAJOR,
+    3: AlarmSeverity.MINOR,
+    4: AlarmSeverity.WARNING,
+}
+FAULT_TYPES: Final[dict[int, str]] = {1: "fault", 2: "alarm", 3: "prompt", 4: "advice"}
+
+# result_code -> class. Codes shown in the form (wrong appkey, access key) are AuthError.
+_AUTH_CODES: Final = frozenset({"E00000", "E911", "E912", "E914", "E902"})
+_PERMISSION_CODES: Final = frozenset({"E00001", "E918", "E919"})
+_RELOGIN_CODES: Final = frozenset({"E00003", "E900"})
+_HOURLY_CODES: Final = frozenset({"E999"})
+_DAILY_CODES: Final = frozenset({"E998"})
+_BUSY_CODES: Final = frozenset({"E901", "E903"})
+_TRANSIENT_CODES: Final = frozenset({"-1", "000", "011"})
+
+
+def account_id_for(server: str, username: str) -> str:
+    """Unique id of an account: ``sungrow_isolarcloud:<host>:<username>``."""
+    host = (urlsplit(server).hostname or server).lower()
+    return f"{VENDOR}:{host}:{username.strip().lower()}"
+
+
+def _fraction_or_percent(value: float | None, factor: float) -> float | None:
+    """SOC and SOH come as 0-1 fractions; tolerate a model that already sends percent."""
+    if value is None:
+        return None
+    if factor == _FRACTION and value > 1.0:
+        return round(value, 3)
+    return round(value * factor, 6)
+
+
+def map_points(
+    points: Mapping[str, object], table: Mapping[str, tuple[str, float]]
+) -> dict[str, Reading]:
+    """Convert the points of ``table`` found in a reply (``p<id>`` or bare ids)."""
+    out: dict[str, Reading] = {}
+    for point, (key, factor) in table.items():
+        raw = points.get(point) if point.startswith("p") else points.get(f"p{point}")
+        if raw is None and not point.startswith("p") and f"p{point}" not in points:
+            continue
+        out[key] = _fraction_or_percent(to_float(raw), factor)
+    return out
+
+
+def _point(points: Mapping[str, object], point: str) -> float | None:
+    return to_float(points.get(f"p{point}"))
+
+
+def map_storage(points: Mapping[str, object]) -> dict[str, Reading]:
+    """Energy-storage inverter (device type 14)."""
+    out = map_points(points, STORAGE_POINTS)
+    charge = _point(points, P_BATTERY_CHARGE)
+    discharge = _point(points, P_BATTERY_DISCHARGE)
+    out.update(_pair(charge, discharge, "battery_charge_power", "battery_discharge_power"))
+    out["battery_power"] = _signed(discharge, charge)
+    feed_in = _point(points, P_FEED_IN)
+    purchased = _point(points, P_PURCHASED)
+    out.update(_pair(feed_in, purchased, "grid_export_power", "grid_import_power"))
+    out["grid_power"] = _signed(purchased, feed_in)
+    state = to_int(points.get(f"p{P_RUNNING_STATE}"))
+    out["inverter_status"] = None if state is None else RUNNING_STATES.get(state, "unknown")
+    return out
+
+
+def _pair(
+    first: float | None, second: float | None, first_key: str, second_key: str
+) -> dict[str, Reading]:
+    return {first_key: first, second_key: second}
+
+
+def _signed(positive: float | None, negative: float | None) -> float | None:
+    if positive is None or negative is None:
+        return None
+    return round(positive - negative, 3)
+
+
+def map_meter(points: Mapping[str, object]) -> dict[str, Reading]:
+    """Meter (device type 7): the active power is signed, positive while importing."""
+    out = map_points(points, METER_POINTS)
+    power = _point(points, P_METER_POWER)
+    out["grid_power"] = power
+    out.update(split_power(power, "grid_import_power", "grid_export_power"))
+    return out
+
+
+def map_pv_inverter(points: Mapping[str, object]) -> dict[str, Reading]:
+    """PV inverter (device type 1) from getPVInverterRealTimeData."""
+    out = map_points(points, PV_POINTS)
+    for number, (volts, amps) in enumerate(PV_STRINGS, start=1):
+        # Unused inputs come as null: no entities for strings that are not wired.
+        if points.get(volts) is not None or points.get(amps) is not None:
+            out[f"pv{number}_voltage"] = to_float(points.get(volts))
+            out[f"pv{number}_current"] = to_float(points.get(amps))
+    return out
+
+
+def parse_device_time(value: object, zone: timezone | None) -> datetime | None:
+    """``yyyyMMddHHmmss`` in the plant's time zone."""
+    raw = text(value)
+    if raw is None or len(raw) != 14 or not raw.isdigit():
+        return None
+    try:
+        naive = datetime.strptime(raw, "%Y%m%d%H%M%S")
+    except ValueError:
+        return None
+    return naive.replace(tzinfo=zone or UTC)
+
+
+def parse_zone(value: object) -> timezone | None:
+    """Plant time zones come as offsets such as ``GMT+8``, ``UTC+01:00`` or ``+0530``."""
+    raw = (text(value) or "").upper().replace("GMT", "").replace("UTC", "").strip()
+    if not raw:
+        return None
+    sign = -1 if raw.startswith("-") else 1
+    digits = raw.lstrip("+-").replace(":", "")
+    if not digits.isdigit():
+        return None
+    hours, minutes = (int(digits), 0) if len(digits) <= 2 else (int(digits[:-2]), int(digits[-2:]))
+    if hours > 14 or minutes >= 60:
+        return None
+    return timezone(sign * timedelta(hours=hours, minutes=minutes))
+
+
+class SungrowClient:
+    """Client of one iSolarCloud account (V1 OpenAPI)."""
+
+    vendor = VENDOR
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        server: str,
+        app_key: str,
+        access_key: str,
+        username: str,
+        password: str,
+        *,
+        rsa_public_key: str | None = None,
+        quota: Quota | None = None,
+        session_state: Session | None = None,
+        clock: Clock | None = None,
+        timeout: float | None = None,
+        language: str = "_en_US",
+    ) -> None:
+        self._session = session
+        self._server = server.rstrip("/")
+        self._app_key = app_key.strip()
+        self._access_key = access_key.strip()
+        self._username = username
+        self._password = password
+        self._public_key: RsaKey | None = (
+            load_rsa_public_key(rsa_public_key) if rsa_public_key else None
+        )
+        self.quota = quota or Quota(clock=clock or wall_clock)
+        self._clock: Clock = clock or self.quota.clock
+        self._timeout = aiohttp.ClientTimeout(total=timeout or REQUEST_TIMEOUT)
+        self.language = language
+        self._sess = session_state or Session()
+        self._digest = hashlib.sha256(f"{app_key}\0{username}\0{password}".encode()).hexdigest()
+        self._zones: dict[str, timezone | None] = {}
+        self._time_offset = 0.0
+        self._caps_checked = 0.0
+        self.hourly_cap = DEFAULT_HOURLY_CAP
+        self.daily_cap: int | None = None
+        self.logins = 0
+        self.last_error: str | None = None
+        self.errors: Counter[str] = Counter()
+        self._set_caps(DEFAULT_HOURLY_CAP, None)
+        self.quota.set_allowance(E_LOGIN, Allowance(5, 600.0))
+
+    # -- identity -----------------------------------------------------------------------------
+
+    @property
+    def account_id(self) -> str:
+        """``sungrow_isolarcloud:<host>:<username>``."""
+        return account_id_for(self._server, self._username)
+
+    @property
+    def encrypted(self) -> bool:
+        """Whether calls are encrypted."""
+        return self._public_key is not None
+
+    # -- allowances ---------------------------------------------------------------------------
+
+    def _set_caps(self, hourly: int, daily: int | None) -> None:
+        self.hourly_cap, self.daily_cap = hourly, daily
+        self.quota.set_allowance(E_HOUR, Allowance(max(1, int(hourly * CAP_SHARE)), HOUR))
+        if daily:
+            self.quota.set_allowance(E_DAY, Allowance(max(1, int(daily * CAP_SHARE)), DAY))
+
+    def calls_per_round(self, plants: Sequence[Plant], devices: Sequence[Device]) -> int:
+        """Requests one real-time round sends."""
+        counts = Counter(int(d.type_code) for d in devices)
+        calls = math.ceil(len(plants) / MAX_KEYS)
+        for type_id in (T_PV_INVERTER, T_STORAGE, T_BATTERY, T_METER):
+            calls += math.ceil(counts.get(type_id, 0) / MAX_KEYS)
+        return max(1, calls)
+
+    def plan(self, plants: Sequence[Plant], devices: Sequence[Device]) -> PollPlan:
+        """The poll rhythm that keeps a round every 5 minutes within the hourly cap.
+
+        A round costs one call per 50 plants and per 50 devices of each polled type; alarms
+        one call per page every 30 minutes; the lists every 6 hours.
+        """
+        per_round = self.calls_per_round(plants, devices)
+        budget = max(1, int(self.hourly_cap * CAP_SHARE)) - 4  # alarms and lists
+        rounds_per_hour = max(1, budget // per_round)
+        realtime = max(REALTIME_PERIOD, HOUR / rounds_per_hour)
+        return PollPlan(realtime=realtime, alarms=ALARM_PERIOD, devices=DAY / 4, plants=DAY / 4)
+
+    # -- transport ----------------------------------------------------------------------------
+
+    def _token_valid(self) -> bool:
+        return self._sess.valid(self._clock())
+
+    async def async_login(self) -> None:
+        """Make sure a valid token exists; log in only when none does (single flight)."""
+        if self._token_valid():
+            return
+        async with self._sess.lock:
+            if self._token_valid():
+                return
+            refused = self._sess.refused
+            if (
+                refused is not None
+                and refused[0] == self._digest
+                and self._clock() - refused[1] < LOGIN_BACKOFF
+            ):
+                raise AuthError("login refused a moment ago; not trying again yet", code=refused[2])
+            try:
+                await self._login()
+            except AuthError as err:
+                self._sess.refused = (self._digest, self._clock(), err.code or "?")
+                raise
+            self._sess.refused = None
+
+    async def _login(self) -> None:
+        async with self.quota.slot(E_LOGIN):
+            data = await self._request(
+                "login",
+                {"user_account": self._username, "user_password": self._password},
+                token=None,
+            )
+        if not isinstance(data, Mapping):
+            raise ProtocolError("login: no result", code="shape")
+        state = text(data.get("login_state"))
+        if state != "1":
+            messages = {
+                "-1": "the account does not exist",
+                "0": "wrong password",
+                "2": "the account is locked after wrong passwords",
+                "5": "the account is locked by the administrator",
+            }
+            raise AuthError(
+                f"login refused: {messages.get(state or '', 'unknown state')}",
+                code=f"login_state_{state}",
+            )
+        token = text(data.get("token"))
+        if not token:
+            raise ProtocolError("login answered without a token", code="no_token")
+        self.logins += 1
+        self._sess.token = token
+        self._sess.expires = self._clock() + TOKEN_LIFETIME - TOKEN_MARGIN
+        _LOGGER.debug("Logged in to %s", self._server)
+
+    def _headers(self) -> dict[str, str]:
+        return {
+            "Content-Type": "application/json;charset=UTF-8",
+            "sys_code": SYS_CODE,
+            "x-access-key": self._access_key,
+            "lang": self.language,
+        }
+
+    async def _request(self, name: str, body: Mapping[str, Any], *, token: str | None) -> Any:
+        """One HTTP request through the hourly budget; returns ``result_data``."""
+        payload: dict[str, Any] = {**body, "appkey": self._app_key, "lang": self.language}
+        if token is not None:
+            payload["token"] = token
+        headers = self._headers()
+        aes_key: str | None = None
+        if self._public_key is not None:
+            secret, data, aes_key = encrypt_request(
+                self._public_key,
+                payload,
+                timestamp_ms=int((self._clock() + self._time_offset) * 1000),
+            )
+            headers["x-random-secret-key"] = secret
+        else:
+            data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+        url = f"{self._server}/openapi/{name}"
+        async with self.quota.slot(E_HOUR):
+            if self.daily_cap:
+                # Counted against the day as well; the hour's slot holds the request.
+                async with self.quota.slot(E_DAY):
+                    pass
+            try:
+                async with self._session.post(
+                    url, data=data.encode(), headers=headers, timeout=self._timeout
+                ) as response:
+                    raw = await response.text()
+                    status = response.status
+            except TimeoutError as err:
+                raise TransientError(f"{name}: no answer in time", code="timeout") from err
+            except aiohttp.ClientError as err:
+                raise TransientError(f"{name}: {type(err).__name__}", code="network") from err
+        return self._decode(name, status, raw, aes_key)
+
+    def _decode(self, name: str, status: int, raw: str, aes_key: str | None) -> Any:
+        if status >= 500:
+            raise TransientError(f"{name}: HTTP {status}", code=f"http_{status}")
+        try:
+            body = decrypt_response(aes_key, raw) if aes_key else json.loads(raw)
+        except ValueError:
+            _LOGGER.debug("%s: reply could not be read (HTTP %s): %.200s", name, status, raw)
+            raise ProtocolError(f"{name}: reply is not JSON (HTTP {status})", code=status) from None
+        if status >= 400 or not isinstance(body, Mapping):
+            raise ProtocolError(f"{name}: unexpected reply (HTTP {status})", code=status)
+        code = text(body.get("result_code"))
+        if code == "1":
+            return body.get("result_data")
+        message = text(body.get("result_msg"))
+        raise self._error(name, code or "?", message)
+
+    def _error(self, name: str, code: str, message: str | None) -> SolarCloudError:
+        self.errors[code] += 1
+        self.last_error = f"{name}: {code}"
+        now = self._clock()
+        if code in _RELOGIN_CODES:
+            return _TokenRejectedError(code)
+        if code in _AUTH_CODES:
+            return AuthError(f"{name}: refused ({code})", code=code, vendor_message=message)
+        if code in _PERMISSION_CODES:
+            return PermissionDeniedError(
+                f"{name}: not permitted ({code})", code=code, vendor_message=message
+            )
+        if code == "E916":
+            self.quota.block(E_LOGIN, 600.0)
+            return RateLimitedError(f"{name}: logging in too often", retry_after=600.0, code=code)
+        if code in _HOURLY_CODES:
+            retry = seconds_to_next_hour(now)
+            self.quota.block(E_HOUR, retry)
+            return RateLimitedError(
+                f"{name}: hourly call cap reached", retry_after=retry, code=code
+            )
+        if code in _DAILY_CODES:
+            retry = seconds_to_next_utc_day(now)
+            self.quota.block(E_HOUR, retry)
+            return RateLimitedError(f"{name}: call cap reached", retry_after=retry, code=code)
+        if code in _BUSY_CODES:
+            self.quota.block(E_HOUR, 60.0)
+            return RateLimitedError(f"{name}: too many calls ({code})", retry_after=60.0, code=code)
+        if code == "E913":
+            return _ClockSkewError(code)
+        if code in _TRANSIENT_CODES:
+            return TransientError(f"{name}: cloud error ({code})", code=code)
+        return ProtocolError(f"{name}: request refused ({code})", code=code)
+
+    async def _call(self, name: str, body: Mapping[str, Any]) -> Any:
+        """A business call; on a rejected token log in once and retry once."""
+        synced = False
+        for attempt in (1, 2, 3):
+            await self.async_login()
+            token = self._sess.token
+            try:
+                data = await self._request(name, body, token=token)
+            except _TokenRejectedError as err:
+                self._sess.drop(token)
+                if attempt >= 2:
+                    raise AuthError(
+                        f"{name}: token refused again ({err.code})", code=err.code
+                    ) from err
+                continue
+            except _ClockSkewError as err:
+                if synced:
+                    raise ProtocolError(f"{name}: clock still refused", code=err.code) from err
+                synced = True
+                await self._sync_time()
+                continue
+            if self._sess.token == token:
+                self._sess.expires = self._clock() + TOKEN_LIFETIME - TOKEN_MARGIN
+            return data
+        raise ProtocolError(f"{name}: gave up", code="retries")  # pragma: no cover
+
+    async def _sync_time(self) -> None:
+        """E913: measure the gateway's clock (``GET /timestamp``) and send its time."""
+        try:
+            async with self._session.get(
+                f"{self._server}/timestamp", timeout=self._timeout
+            ) as response:
+                raw = (await response.text()).strip()
+        except (TimeoutError, aiohttp.ClientError) as err:
+            raise TransientError("timestamp: no answer", code="timeout") from err
+        value = to_float(raw)
+        if value is None:
+            try:
+                value = to_float(json.loads(raw).get("result_data"))
+            except (ValueError, AttributeError):
+                value = None
+        if value is None:
+            raise ProtocolError("timestamp: unreadable", code="shape")
+        self._time_offset = value / 1000.0 - self._clock()
+
+    # -- quota --------------------------------------------------------------------------------
+
+    async def async_check_caps(self) -> None:
+        """Read the app's real hourly and daily caps (set-up, then at most hourly)."""
+        if self._caps_checked and self._clock() - self._caps_checked < HOUR:
+            return
+        data = await self._call("getOpenApiCallInfo", {})
+        self._caps_checked = self._clock()
+        if not isinstance(data, Mapping):
+            return
+        hourly = [
+            to_int(item.get("max_call_times"))
+            for item in data.get("per_hour_access_times_config") or []
+            if isinstance(item, Mapping)
+        ]
+        caps = [c for c in hourly if c]
+        daily = to_int(data.get("per_day_access_times_config"))
+        self._set_caps(min(caps) if caps else self.hourly_cap, daily or None)
+
+    # -- plants and devices -------------------------------------------------------------------
+
+    async def async_get_plants(self) -> list[Plant]:
+        """Every plant of the account (all pages)."""
+        await self.async_check_caps()
+        plants: list[Plant] = []
+        page = 1
+        while True:
+            data = await self._call("getPowerStationList", {"curPage": page, "size": PAGE_SIZE})
+            if not isinstance(data, Mapping):
+                raise ProtocolError("getPowerStationList: no result", code="shape")
+            rows = [r for r in data.get("pageList") or [] if isinstance(r, Mapping)]
+            for row in rows:
+                ps_id = text(row.get("ps_id"))
+                if ps_id is None:
+                    continue
+                zone = parse_zone(row.get("ps_current_time_zone"))
+                self._zones[ps_id] = zone
+                capacity = row.get("total_capacity")
+                capacity_kw = None
+                if isinstance(capacity, Mapping):
+                    value = to_float(capacity.get("value"))
+                    unit = (text(capacity.get("unit")) or "kW").lower()
+                    factor = {"w": 0.001, "kw": 1.0, "kwp": 1.0, "mw": 1000.0, "mwp": 1000.0}
+                    capacity_kw = None if value is None else value * factor.get(unit, 1.0)
+                plants.append(
+                    Plant(
+                        id=ps_id,
+                        name=text(row.get("ps_name")) or ps_id,
+                        address=text(row.get("ps_location")),
+                        latitude=to_float(row.get("latitude")),
+                        longitude=to_float(row.get("longitude")),
+                        capacity_kw=capacity_kw,
+                        time_zone=text(row.get("ps_current_time_zone")),
+                    )
+                )
+            total = to_int(data.get("rowCount")) or 0
+            if not rows or page * PAGE_SIZE >= total:
+                return plants
+            page += 1
+
+    async def async_get_devices(self, plants: Sequence[Plant]) -> list[Device]:
+        """Every device of the given plants (one plant per call, all pages)."""
+        devices: list[Device] = []
+        for plant in plants:
+            page = 1
+            while True:
+                data = await self._call(
+                    "getDeviceList", {"ps_id": plant.id, "curPage": page, "size": PAGE_SIZE}
+                )
+                if not isinstance(data, Mapping):
+                    raise ProtocolError("getDeviceList: no result", code="shape")
+                rows = [r for r in data.get("pageList") or [] if isinstance(r, Mapping)]
+                devices.extend(d for row in rows if (d := self._device(plant.id, row)))
+                total = to_int(data.get("rowCount")) or 0
+                if not rows or page * PAGE_SIZE >= total:
+                    break
+                page += 1
+        return devices
+
+    @staticmethod
+    def _device(plant_id: str, row: Mapping[str, Any]) -> Device | None:
+        ps_key = text(row.get("ps_key"))
+        type_id = to_int(row.get("device_type"))
+        if ps_key is None or type_id not in DEVICE_TYPES:
+            return None
+        versions = row.get("firmware_version_info")
+        version = None
+        if isinstance(versions, Mapping):
+            version = text(versions.get("lcd_version")) or text(versions.get("m_version"))
+        return Device(
+            id=ps_key,
+            plant_id=plant_id,
+            name=text(row.get("device_name")) or ps_key,
+            kind=DEVICE_TYPES[type_id],
+            type_code=str(type_id),
+            model=text(row.get("device_model_code")),
+            serial_number=text(row.get("device_sn")),
+            sw_version=version,
+        )
+
+    # -- real-time ----------------------------------------------------------------------------
+
+    async def async_get_realtime(
+        self, plants: Sequence[Plant], devices: Sequence[Device]
+    ) -> dict[str, RealtimeData]:
+        """Plant points (type 11), PV inverters, then each device type, 50 keys per call."""
+        result: dict[str, RealtimeData] = {p.id: RealtimeData() for p in plants}
+        plant_keys = [f"{p.id}_{T_PLANT}_0_0" for p in plants]
+        for batch in chunks(plant_keys, MAX_KEYS):
+            for row in await self._points(T_PLANT, batch, PLANT_POINTS):
+                plant_id = text(row.get("ps_id")) or (text(row.get("ps_key")) or "").split("_")[0]
+                target = result.get(plant_id)
+                if target is None:
+                    continue
+                target.plant = map_points(row, PLANT_POINTS)
+                target.online = _online(row)
+                target.data_time = parse_device_time(
+                    row.get("device_time"), self._zones.get(plant_id)
+                )
+        by_type: dict[int, list[Device]] = {}
+        for device in devices:
+            if device.plant_id in result:
+                by_type.setdefault(int(device.type_code), []).append(device)
+        mappers = {T_STORAGE: map_storage, T_BATTERY: _battery, T_METER: map_meter}
+        tables = {T_STORAGE: STORAGE_EXTRA, T_BATTERY: BATTERY_POINTS, T_METER: METER_EXTRA}
+        for type_id, members in sorted(by_type.items()):
+            by_key = {d.id: d for d in members}
+            for batch in chunks(list(by_key), MAX_KEYS):
+                if type_id == T_PV_INVERTER:
+                    rows = await self._pv_inverters(batch)
+                    mapper = map_pv_inverter
+                else:
+                    rows = await self._points(type_id, batch, tables[type_id])
+                    mapper = mappers[type_id]
+                for row in rows:
+                    member = by_key.get(text(row.get("ps_key")) or "")
+                    if member is None:
+                        continue
+                    result[member.plant_id].devices[member.id] = DeviceReadings(
+                        values=mapper(row), online=_online(row)
+                    )
+        for realtime in result.values():
+            _fill_plant_flows(realtime)
+        return result
+
+    async def _points(
+        self, type_id: int, keys: Sequence[str], table: Mapping[str, tuple[str, float]]
+    ) -> list[Mapping[str, Any]]:
+        point_ids = [p for p in table if not p.startswith("p")][:MAX_POINTS]
+        data = await self._call(
+            "getDeviceRealTimeData",
+            {"device_type": str(type_id), "ps_key_list": list(keys), "point_id_list": point_ids},
+        )
+        return _point_rows(data)
+
+    async def _pv_inverters(self, keys: Sequence[str]) -> list[Mapping[str, Any]]:
+        data = await self._call("getPVInverterRealTimeData", {"ps_key_list": list(keys)})
+        return _point_rows(data)
+
+    # -- alarms -------------------------------------------------------------------------------
+
+    async def async_get_alarms(self, plants: Sequence[Plant]) -> dict[str, list[Alarm]]:
+        """Open faults and alarms of the account (all pages)."""
+        result: dict[str, list[Alarm]] = {p.id: [] for p in plants}
+        page = 1
+        while True:
+            data = await self._call("getFaultAlarmInfo", {"curPage": page, "size": PAGE_SIZE})
+            if not isinstance(data, Mapping):
+                raise ProtocolError("getFaultAlarmInfo: no result", code="shape")
+            rows = [r for r in data.get("pageList") or [] if isinstance(r, Mapping)]
+            for row in rows:
+                alarm = self._alarm(row)
+                if alarm is not None and alarm.plant_id in result:
+                    result[alarm.plant_id].append(alarm)
+            total = to_int(data.get("rowCount")) or 0
+            if not rows or page * PAGE_SIZE >= total:
+                return result
+            page += 1
+
+    def _alarm(self, row: Mapping[str, Any]) -> Alarm | None:
+        plant_id = text(row.get("ps_id"))
+        if plant_id is None:
+            return None
+        status = to_int(row.get("process_status"))
+        if status is not None and status in (4, 9):  # resolved or closed
+            return None
+        level = to_int(row.get("fault_level"))
+        kind = to_int(row.get("fault_type"))
+        raised = None
+        created = text(row.get("create_time"))
+        if created:
+            try:
+                raised = datetime.strptime(created, "%Y-%m-%d %H:%M:%S").replace(
+                    tzinfo=self._zones.get(plant_id) or UTC
+                )
+            except ValueError:
+                raised = None
+        code = text(row.get("fault_code")) or "?"
+        return Alarm(
+            id=f"{code}:{text(row.get('ps_key')) or ''}:{created or ''}",
+            plant_id=plant_id,
+            name=text(row.get("fault_name")) or f"Fault {code}",
+            severity=None if level is None else FAULT_LEVELS.get(level),
+            raised_at=raised,
+            cause=text(row.get("fault_desc")),
+            device_name=text(row.get("device_name")),
+            device_id=text(row.get("ps_key")),
+            category=None if kind is None else FAULT_TYPES.get(kind),
+        )
+
+    # -- diagnostics --------------------------------------------------------------------------
+
+    def diagnostics(self) -> dict[str, object]:
+        """Non-secret client state."""
+        return {
+            "server": self._server,
+            "encrypted": self.encrypted,
+            "session_valid": self._token_valid(),
+            "logins": self.logins,
+            "hourly_cap": self.hourly_cap,
+            "daily_cap": self.daily_cap,
+            "error_codes": dict(self.errors),
+            "last_error": self.last_error,
+            "quota": self.quota.snapshot(),
+        }
+
+
+# Point ids requested for the types whose unsigned pairs and states are mapped separately.
+STORAGE_EXTRA: Final[dict[str, tuple[str, float]]] = {
+    **STORAGE_POINTS,
+    P_BATTERY_CHARGE: ("battery_charge_power", 1.0),
+    P_BATTERY_DISCHARGE: ("battery_discharge_power", 1.0),
+    P_FEED_IN: ("grid_export_power", 1.0),
+    P_PURCHASED: ("grid_import_power", 1.0),
+    P_RUNNING_STATE: ("inverter_status", 1.0),
+}
+METER_EXTRA: Final[dict[str, tuple[str, float]]] = {
+    **METER_POINTS,
+    P_METER_POWER: ("grid_power", 1.0),
+}
+
+
+# Plant power flows that the plant's own points lack, summed over its storage inverters.
+_FLOWS: Final = (
+    "battery_charge_power",
+    "battery_discharge_power",
+    "battery_power",
+    "grid_import_power",
+    "grid_export_power",
+    "grid_power",
+)
+
+
+def _fill_plant_flows(realtime: RealtimeData) -> None:
+    for key in _FLOWS:
+        if realtime.plant.get(key) is not None:
+            continue
+        # Only the storage inverters: they measure the grid and battery flows of the site.
+        values = [
+            r.values.get(key) for r in realtime.devices.values() if "inverter_status" in r.values
+        ]
+        if (summed := total(values)) is not None:
+            realtime.plant[key] = summed
+
+
+def _battery(points: Mapping[str, object]) -> dict[str, Reading]:
+    return map_points(points, BATTERY_POINTS)
+
+
+def _online(row: Mapping[str, Any]) -> bool | None:
+    status = to_int(row.get("dev_status"))
+    return None if status is None else status == 1
+
+
+def _point_rows(data: Any) -> list[Mapping[str, Any]]:
+    if not isinstance(data, Mapping):
+        raise ProtocolError("real-time data: no result", code="shape")
+    rows: list[Mapping[str, Any]] = []
+    for item in data.get("device_point_list") or []:
+        point = item.get("device_point") if isinstance(item, Mapping) else None
+        if isinstance(point, Mapping):
+            rows.append(point)
+    return rows
+
+
+class _TokenRejectedError(SolarCloudError):
+    """E00003 / E900: the token is no longer valid."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__("token rejected", code=code)
+
+
+class _ClockSkewError(SolarCloudError):
+    """E913: the request's timestamp is too far from the gateway's clock."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__("clock skew", code=code)

@@ -1,0 +1,1963 @@
+"""Strict fake of the iSolarCloud V1 OpenAPI gateway (``POST /openapi/<name>``).
+
+The simulator is an ``aiohttp.web`` application that follows the vendor document as closely
+as a fake can: the ``sys_code`` / ``x-access-key`` headers, the ``appkey`` + ``token`` body
+fields, the ``{req_serial_num, result_code, result_msg, result_data}`` envelope (always HTTP
+200 for API errors), the login states, the 24-hour sliding token, the optional encrypted
+transport (RSA-wrapped AES key in ``x-random-secret-key``, uppercase hex AES-128-ECB bodies,
+``api_key_param`` nonce and timestamp), the hourly and daily call quotas with
+``getOpenApiCallInfo``, parameter validation with the documented result codes, and the point
+ids of the common measuring points (values as strings in base units: W, Wh, V, A).
+
+Measurements are deterministic. Every plant follows a daily sun curve on local time; each
+plant's day is precomputed once at one-minute resolution (PV, house load, battery and grid
+flows plus their running integrals), so any clock value maps to the same answer and lifetime
+counters are closed-form: ``days since installation * daily total + today``. The cloud
+refreshes device data every ``data_interval`` seconds (300 by default, as the vendor
+document says); ``device_time`` is that refresh time in plant time, ``yyyyMMddHHmmss``.
+
+Sign conventions where the vendor document is silent: meter point 8018 is positive while
+importing (forward = import: 8030, reverse = export: 8031); plant points 83328 and 83549 are
+positive while feeding in; 83326 is positive while the battery charges.
+
+Typical use::
+
+    sim = SungrowSimulator(plants=2, clock=fake_clock)
+    server = await aiohttp_server(sim.app)
+    sim.inject("fail_code:E900", path="getDeviceRealTimeData")
+
+Run ``python -m tests.simulators.sungrow --help`` for a standalone server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import math
+import re
+import secrets
+import sys
+import time
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Final
+
+import orjson
+from aiohttp import web
+from Crypto.PublicKey import RSA
+
+from custom_components.solar_cloud.api.crypto import (
+    aes_decrypt_hex,
+    aes_encrypt_hex,
+    rsa_decrypt_b64url,
+)
+
+__all__ = ["FAULT_KINDS", "SungrowSimulator"]
+
+# ---------------------------------------------------------------------------------------------
+# Protocol constants
+# ---------------------------------------------------------------------------------------------
+
+API_PREFIX: Final = "/openapi/"
+SYS_CODE: Final = "901"
+TOKEN_TTL: Final = 86_400.0
+TOKEN_KEEP: Final = 7 * 86_400.0  # expired tokens still answer E900 this long, then E00003
+LOGIN_WINDOW: Final = 600.0
+LOGIN_LIMIT: Final = 10
+LOCKOUT_FAILURES: Final = 5
+LOCKOUT_SECONDS: Final = 1800.0
+BURST_WINDOW: Final = 1.0
+BURST_LIMIT: Final = 10
+NONCE_TTL: Final = 86_400.0
+TIMESTAMP_SKEW_MS: Final = 300_000
+MAX_BODY_BYTES: Final = 1 << 20
+MAX_PAGE_SIZE: Final = 100
+MAX_PV_DEVICES: Final = 100  # getPVInverterRealTimeData sn_list / ps_key_list
+MAX_DEVICES: Final = 50  # getDeviceRealTimeData ps_key_list / sn_list
+MAX_POINTS: Final = 100  # getDeviceRealTimeData point_id_list
+_NONCE_RE: Final = re.compile(r"[0-9A-Za-z]{32}")
+_HEX_RE: Final = re.compile(rb"\s*[0-9A-Fa-f]+\s*")
+
+# result_code values (Appendix 2 of the vendor document; E918 and E994-E998 from the portal).
+OK: Final = "1"
+C_NO_APPKEY: Final = "001"
+C_NO_TOKEN: Final = "002"
+C_NO_SYS_CODE: Final = "003"
+C_MISSING: Final = "009"
+C_INVALID: Final = "010"
+E_APPKEY: Final = "E00000"
+E_TOKEN_INVALID: Final = "E00003"
+E_UNAUTHORIZED: Final = "E900"
+E_TOO_FREQUENT: Final = "E901"
+E_NOT_ENCRYPTED: Final = "E902"
+E_NO_SECRET_KEY: Final = "E904"
+E_AES: Final = "E905"
+E_RSA: Final = "E906"
+E_KEY_LENGTH: Final = "E907"
+E_NO_KEY_PARAM: Final = "E908"
+E_NONCE: Final = "E909"
+E_REPEATED: Final = "E910"
+E_NO_ACCESS_KEY: Final = "E911"
+E_ACCESS_KEY: Final = "E912"
+E_EXPIRED_REQUEST: Final = "E913"
+E_LOGIN_FREQUENT: Final = "E916"
+E_IP_WHITELIST: Final = "E918"
+E_SYSTEM: Final = "E994"
+E_BODY_TOO_LARGE: Final = "E995"
+E_API_NOT_FOUND: Final = "E996"
+E_DAILY_CAP: Final = "E998"
+E_HOURLY_CAP: Final = "E999"
+
+MESSAGES: Final[dict[str, str]] = {
+    OK: "success",
+    "-1": "error",
+    "000": "er_unknown_exception",
+    C_NO_APPKEY: "er_missing_parameter:appkey",
+    C_NO_TOKEN: "er_missing_parameter:token",
+    C_NO_SYS_CODE: "er_missing_parameter:sys_code",
+    C_MISSING: "er_missing_parameter",
+    C_INVALID: "er_parameter_value_invalid",
+    E_APPKEY: "er_invalid_appkey",
+    "E00001": "er_api_service_has_expired",
+    "E00002": "er_parameter_decrypt_error",
+    E_TOKEN_INVALID: "er_token_login_invalid",
+    E_UNAUTHORIZED: "Unauthorized access",
+    E_TOO_FREQUENT: "Call too frequently",
+    E_NOT_ENCRYPTED: "Request is not encrypted",
+    "E903": "Abnormal network environment",
+    E_NO_SECRET_KEY: "Missing parameter in request header: x-random-secret-key",
+    E_AES: "AES decryption exception",
+    E_RSA: "RSA decryption exception",
+    E_KEY_LENGTH: "AES random secret key length must be 16",
+    E_NO_KEY_PARAM: "Missing key parameter: api_key_param",
+    E_NONCE: "Invalid parameter format: nonce [32-bit string of numbers and letters]",
+    E_REPEATED: "Repeated request",
+    E_NO_ACCESS_KEY: "Missing parameter in request header: x-access-key",
+    E_ACCESS_KEY: "Illegal x-access-key",
+    E_EXPIRED_REQUEST: "Expired request",
+    "E914": "Mismatched appkey and x-access-key",
+    E_LOGIN_FREQUENT: "Login too frequently",
+    E_IP_WHITELIST: "Permission denied by IP allow-list",
+    E_SYSTEM: "System not found",
+    E_BODY_TOO_LARGE: "Request body too large",
+    E_API_NOT_FOUND: "API not found",
+    E_DAILY_CAP: "er_day_call_api_times_upper_limit",
+    E_HOURLY_CAP: "er_hour_call_api_times_upper_limit",
+}
+# Errors raised before the AES key is known (or about it) cannot be encrypted.
+_PLAIN_CODES: Final = frozenset(
+    {E_NOT_ENCRYPTED, E_NO_SECRET_KEY, E_AES, E_RSA, E_KEY_LENGTH, E_NO_KEY_PARAM, E_NONCE}
+)
+_QUOTA_CODES: Final = frozenset({E_TOO_FREQUENT, E_LOGIN_FREQUENT, E_DAILY_CAP, E_HOURLY_CAP})
+
+# Device types (Appendix 1).
+PV_INVERTER: Final = 1
+METER: Final = 7
+PLANT: Final = 11
+ES_INVERTER: Final = 14
+BATTERY: Final = 43
+DEVICE_TYPES: Final = frozenset({PV_INVERTER, METER, PLANT, ES_INVERTER, BATTERY})
+_PV_WEIGHT: Final = {PV_INVERTER: 0.4, ES_INVERTER: 0.6}
+
+# Fault kinds accepted by SungrowSimulator.inject ("fail_code:<code>" is accepted as well).
+_REPLACING_FAULTS: Final = frozenset({"http_500", "http_502", "html", "malformed_json"})
+_DATA_FAULTS: Final = frozenset({"null_values", "na_values", "missing_fields"})
+FAULT_KINDS: Final = _REPLACING_FAULTS | _DATA_FAULTS | {"timeout", "fail_code:<code>"}
+_POINT_ENDPOINTS: Final = frozenset({"getPVInverterRealTimeData", "getDeviceRealTimeData"})
+_IDENTITY_KEYS: Final = frozenset(
+    {"ps_id", "ps_key", "uuid", "device_sn", "device_type", "fault_code", "device_time"}
+)
+
+_HTML_ERROR: Final = (
+    "<!DOCTYPE html><html><head><title>{status} {reason}</title></head>"
+    "<body><h1>{status} {reason}</h1><hr><p>nginx</p></body></html>"
+)
+_HTML_MAINTENANCE: Final = (
+    "<!DOCTYPE html><html><head><meta charset='utf-8'><title>iSolarCloud</title></head>"
+    "<body><h1>System maintenance</h1><p>The service is being upgraded. "
+    "Please try again later.</p></body></html>"
+)
+
+# ---------------------------------------------------------------------------------------------
+# Data model: daily curves
+# ---------------------------------------------------------------------------------------------
+
+_MINUTES: Final = 1440
+_ORD_1970: Final = date(1970, 1, 1).toordinal()
+_BATTERY_KWH: Final = 10.0
+_BATTERY_MAX_KW: Final = 2.5
+_BATTERY_FLOOR: Final = 0.10
+_PRICE_PER_KWH: Final = 0.3
+
+
+def _sun(hour: float) -> float:
+    """Normalised PV output: a half sine between 06:00 and 18:00 local time."""
+    if hour <= 6.0 or hour >= 18.0:
+        return 0.0
+    return math.sin(math.pi * (hour - 6.0) / 12.0)
+
+
+def _bump(hour: float, start: float, width: float, height: float) -> float:
+    if not start <= hour <= start + width:
+        return 0.0
+    return height * (1.0 - math.cos(2.0 * math.pi * (hour - start) / width)) / 2.0
+
+
+def _house_load(hour: float) -> float:
+    """House consumption in kW: a base load plus a morning and a larger evening bump."""
+    return 0.4 + _bump(hour, 6.0, 3.0, 0.8) + _bump(hour, 17.0, 6.0, 2.0)
+
+
+def _cumulate(rates: Iterable[float]) -> tuple[float, ...]:
+    """Running integral in kWh at every minute boundary of per-minute constant kW rates."""
+    out = [0.0]
+    total = 0.0
+    for rate in rates:
+        total += rate / 60.0
+        out.append(total)
+    return tuple(out)
+
+
+_SUN: Final = tuple(_sun((m + 0.5) / 60.0) for m in range(_MINUTES))
+_LOAD: Final = tuple(_house_load((m + 0.5) / 60.0) for m in range(_MINUTES))
+_LOAD_CUM: Final = _cumulate(_LOAD)
+
+
+@dataclass(frozen=True, slots=True)
+class _Profile:
+    """One plant day at one-minute resolution (powers in kW, energies in kWh)."""
+
+    battery_kwh: float
+    pv: tuple[float, ...]
+    charge: tuple[float, ...]
+    discharge: tuple[float, ...]
+    imported: tuple[float, ...]
+    exported: tuple[float, ...]
+    direct: tuple[float, ...]  # PV consumed directly by the house
+    soc: tuple[float, ...]  # stored kWh at the start of each minute
+    cum_pv: tuple[float, ...]
+    cum_charge: tuple[float, ...]
+    cum_discharge: tuple[float, ...]
+    cum_import: tuple[float, ...]
+    cum_export: tuple[float, ...]
+    cum_direct: tuple[float, ...]
+
+
+def _battery_day(
+    pv: tuple[float, ...], start: float, capacity: float
+) -> tuple[list[float], list[float], list[float], float]:
+    """Charge from surplus and cover deficits, within the power and state-of-charge limits."""
+    floor = capacity * _BATTERY_FLOOR
+    stored = start
+    charge: list[float] = []
+    discharge: list[float] = []
+    levels: list[float] = []
+    for minute in range(_MINUTES):
+        levels.append(stored)
+        surplus = pv[minute] - _LOAD[minute]
+        if surplus > 0.0:
+            power = max(0.0, min(surplus, _BATTERY_MAX_KW, (capacity - stored) * 60.0))
+            charge.append(power)
+            discharge.append(0.0)
+            stored += power / 60.0
+        else:
+            power = max(0.0, min(-surplus, _BATTERY_MAX_KW, (stored - floor) * 60.0))
+            charge.append(0.0)
+            discharge.append(power)
+            stored -= power / 60.0
+    return charge, discharge, levels, stored
+
+
+_PROFILES: dict[tuple[float, bool], _Profile] = {}
+
+
+def _profile(pv_kwp: float, has_storage: bool) -> _Profile:
+    """Build (once per PV size and storage flag) the periodic daily profile of a plant."""
+    key = (pv_kwp, has_storage)
+    cached = _PROFILES.get(key)
+    if cached is not None:
+        return cached
+    pv = tuple(pv_kwp * s for s in _SUN)
+    if has_storage:
+        stored = _BATTERY_KWH * _BATTERY_FLOOR
+        for _ in range(8):  # converge to the cycle that repeats every day
+            charge, discharge, levels, end = _battery_day(pv, stored, _BATTERY_KWH)
+            if abs(end - stored) < 1e-9:
+                break
+            stored = end
+        battery_kwh = _BATTERY_KWH
+    else:
+        charge = discharge = [0.0] * _MINUTES
+        levels = [0.0] * _MINUTES
+        battery_kwh = 0.0
+    grid = [_LOAD[m] - pv[m] - discharge[m] + charge[m] for m in range(_MINUTES)]
+    imported = tuple(max(0.0, g) for g in grid)
+    exported = tuple(max(0.0, -g) for g in grid)
+    direct = tuple(min(pv[m], _LOAD[m]) for m in range(_MINUTES))
+    profile = _Profile(
+        battery_kwh=battery_kwh,
+        pv=pv,
+        charge=tuple(charge),
+        discharge=tuple(discharge),
+        imported=imported,
+        exported=exported,
+        direct=direct,
+        soc=tuple(levels),
+        cum_pv=_cumulate(pv),
+        cum_charge=_cumulate(charge),
+        cum_discharge=_cumulate(discharge),
+        cum_import=_cumulate(imported),
+        cum_export=_cumulate(exported),
+        cum_direct=_cumulate(direct),
+    )
+    _PROFILES[key] = profile
+    return profile
+
+
+@dataclass(frozen=True, slots=True)
+class _Moment:
+    """A data refresh time resolved to the plants' local day."""
+
+    now: float
+    day: int  # local day number since 1970-01-01
+    minute: int
+    frac: float  # fraction of the current minute already elapsed
+    month_start: int  # local day number of the first day of the month
+    year_start: int  # local day number of 1 January
+    stamp: str  # yyyyMMddHHmmss, plant time
+    iso: str  # yyyy-MM-dd'T'HH:mm:ssXXX, plant time
+
+
+def _energy(cum: tuple[float, ...], rate: tuple[float, ...], mo: _Moment, prior: int) -> float:
+    """Energy so far today in kWh; ``prior`` < 0 means the plant is not installed yet."""
+    if prior < 0:
+        return 0.0
+    return cum[mo.minute] + rate[mo.minute] * mo.frac / 60.0
+
+
+def _lifetime(cum: tuple[float, ...], today: float, prior: int) -> float:
+    return prior * cum[_MINUTES] + today if prior >= 0 else 0.0
+
+
+def _period(cum: tuple[float, ...], today: float, prior: int, days: int) -> float:
+    """Energy since the start of a month or year (``days`` full days before today)."""
+    return min(days, prior) * cum[_MINUTES] + today if prior >= 0 else 0.0
+
+
+def _s1(value: float) -> str:
+    return str(round(value, 1) + 0.0)
+
+
+def _s3(value: float) -> str:
+    return str(round(value, 3) + 0.0)
+
+
+_WOBBLE: Final = tuple((j - 10) / 10.0 for j in range(21))
+_PHASE_VOLTS: Final = tuple(230.0 + 1.5 * w for w in _WOBBLE)
+_FREQUENCY: Final = tuple(_s3(50.0 + 0.02 * w) for w in _WOBBLE)
+
+# Point ids of getPVInverterRealTimeData (every key the vendor's sample answer carries).
+_PV_POINT_IDS: Final = tuple(
+    str(n)
+    for n in (
+        1, 2, 4, 5, 6, 7, 8, 9, 10, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 43,
+        45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 70, 71, 72, 73, 74, 75, 76, 77,
+        78, 79, 80, 81, 82, 83, 84, 85, 87, 88, 92, 93, 96, 97, 98, 99, 100, 101, 102, 103,
+        104, 105, 304, 313, 314, 315, 316, 317, 318, 319, 320, 321, 322, 323, 324, 325, 326,
+        7708, 7710, 7712, 7714, 7716, 7718, 7720, 7722,
+    )
+)  # fmt: skip
+_ES_POINT_IDS: Final = tuple(
+    str(n)
+    for n in (
+        13003, 13011, 13028, 13029, 13034, 13035, 13112, 13116, 13119, 13121, 13122, 13125,
+        13126, 13130, 13134, 13137, 13138, 13139, 13140, 13141, 13142, 13143, 13146, 13147,
+        13148, 13149, 13150, 13170, 13171, 13174, 13176, 13199, 18065, 18066, 18067, 18068,
+    )
+)  # fmt: skip
+_BATTERY_POINT_IDS: Final = tuple(
+    str(n) for n in (58601, 58602, 58603, 58604, 58605, 58606, 58607, 58610, 58612)
+)
+_METER_POINT_IDS: Final = ("8018", "8030", "8031")
+_PLANT_POINT_IDS: Final = tuple(
+    str(n)
+    for n in (
+        83022, 83024, 83033, 83052, 83072, 83075, 83097, 83100, 83102, 83105, 83106, 83118,
+        83124, 83129, 83252, 83322, 83323, 83324, 83325, 83326, 83327, 83328, 83549,
+    )
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class _TypeSpec:
+    type_name: str
+    model: str
+    model_id: int
+    sn_prefix: str
+    points: tuple[str, ...]
+
+
+_SPECS: Final[dict[int, _TypeSpec]] = {
+    PV_INVERTER: _TypeSpec("Inverter", "SG8.0RT", 3401, "A2", _PV_POINT_IDS),
+    ES_INVERTER: _TypeSpec("Energy Storage System", "SH10RT", 3604, "A2", _ES_POINT_IDS),
+    BATTERY: _TypeSpec("Battery", "SBR096", 4102, "S2", _BATTERY_POINT_IDS),
+    METER: _TypeSpec("Meter", "DTSU666", 2101, "M2", _METER_POINT_IDS),
+    PLANT: _TypeSpec("Plant", "", 0, "", _PLANT_POINT_IDS),
+}
+
+# ---------------------------------------------------------------------------------------------
+# Data model: accounts, plants, devices, faults
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True, eq=False)
+class _Account:
+    username: str
+    password: str
+    user_id: int
+    plants: dict[int, _Plant] = field(default_factory=dict)
+    err_times: int = 0
+    failed_total: int = 0
+    locked_until: float = -math.inf
+    admin_locked: bool = False
+
+
+@dataclass(slots=True, eq=False)
+class _Token:
+    account: _Account
+    expiry: float
+
+
+@dataclass(slots=True, eq=False)
+class _Plant:
+    ps_id: int
+    index: int
+    owner: str
+    capacity: float  # kWp
+    latitude: float
+    longitude: float
+    install_day: int  # local day number of installation
+    install_date: str
+    comm_sn: str
+    devices: list[_Device] = field(default_factory=list)
+    profile: _Profile = field(default_factory=lambda: _profile(0.0, False))
+
+    @property
+    def name(self) -> str:
+        return f"Plant {self.index + 1}"
+
+
+@dataclass(slots=True, eq=False)
+class _Device:
+    uuid: int
+    type_id: int
+    spec: _TypeSpec
+    plant: _Plant
+    ps_key: str
+    sn: str | None
+    name: str
+    code: int
+    seed: int
+    offline_at: float | None = None
+    share: float = 0.0  # share of the plant's PV (inverters) or battery flows (storage)
+    hosts_house: bool = False  # the ES inverter that measures house load and grid
+
+
+@dataclass(slots=True, eq=False)
+class _FaultRecord:
+    fault_code: str
+    plant: _Plant
+    device: _Device
+    type_code: int
+    name: str
+    desc: str
+    fault_type: int
+    level: int
+    created: float
+    closed: float | None = None
+
+
+@dataclass(slots=True)
+class _Injected:
+    kind: str
+    path: str | None
+    remaining: int
+    code: str = ""
+
+
+@dataclass(slots=True)
+class _Call:
+    """Per-request transport state."""
+
+    name: str
+    key: str | None = None  # the request's AES key when it was encrypted
+
+
+def _short(path: str) -> str:
+    """'/openapi/getDeviceList' and 'getDeviceList' both become 'getDeviceList'."""
+    return path.removeprefix(API_PREFIX).strip("/")
+
+
+def _as_int(value: Any) -> int | None:
+    """Integers, or decimal strings as the vendor's JSON binding accepts them."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def _csv_ints(value: Any) -> set[int] | None:
+    """'1,2,3' (or a list) as a set of ints; None when absent, empty set when unparsable."""
+    if value in (None, ""):
+        return None
+    parts = value if isinstance(value, list) else str(value).split(",")
+    out = {n for p in parts if (n := _as_int(p)) is not None}
+    return out or set()
+
+
+def _missing(value: Any) -> bool:
+    return value is None or value in ("", [])
+
+
+def _to_json(payload: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(payload), status=status, content_type="application/json", charset="utf-8"
+    )
+
+
+def _tz_label(offset_hours: float) -> str:
+    sign = "+" if offset_hours >= 0 else "-"
+    minutes = round(abs(offset_hours) * 60)
+    hours, rest = divmod(minutes, 60)
+    return f"GMT{sign}{hours}" + (f":{rest:02d}" if rest else "")
+
+
+_RSA_KEYS: dict[int, RSA.RsaKey] = {}
+
+
+def _rsa_key(bits: int) -> RSA.RsaKey:
+    """One key pair per size and process, so many simulators do not each generate one."""
+    key = _RSA_KEYS.get(bits)
+    if key is None:
+        key = _RSA_KEYS[bits] = RSA.generate(bits)
+    return key
+
+
+_Result = tuple[str, Any]
+_Endpoint = Callable[[_Account, dict[str, Any], float], _Result]
+
+
+class SungrowSimulator:
+    """In-process iSolarCloud V1 OpenAPI server with test hooks; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        plants: int = 1,
+        username: str = "user@example.com",
+        password: str = "secret",
+        appkey: str = "APPKEY0123456789ABCDEF0123456789",
+        access_key: str = "ACCESSKEY0123456789abcdef012345",
+        require_encryption: bool = False,
+        rsa_bits: int = 1024,
+        clock: Callable[[], float] | None = None,
+        hourly_cap: int | None = 2000,
+        daily_cap: int | None = None,
+        timeout_delay: float = 2.0,
+        tz_offset_hours: float = 1.0,
+    ) -> None:
+        # Looked up at each call, so a frozen test clock stands in for the wall clock.
+        self._clock: Callable[[], float] = clock or (lambda: time.time())
+        self.appkey = appkey
+        self.access_key = access_key
+        self.require_encryption = require_encryption
+        self.hourly_cap = hourly_cap
+        self.daily_cap = daily_cap
+        self.timeout_delay = timeout_delay
+        self.tz_offset_hours = tz_offset_hours
+        self._tz = timezone(timedelta(hours=tz_offset_hours))
+        self.burst_limit: int | None = BURST_LIMIT  # None disables E901
+        self.data_interval = 300.0  # cloud refresh period; 0 gives continuous values
+        self.whitelist_blocked = False
+        self.default_username = username
+        self._private_key = _rsa_key(rsa_bits)
+        der = self._private_key.publickey().export_key(format="DER")
+        self.public_key_b64url: str = base64.urlsafe_b64encode(der).rstrip(b"=").decode()
+
+        self.calls: Counter[str] = Counter()
+        self.refusals: Counter[str] = Counter()
+        self.logins = 0
+        self.requests: list[tuple[float, str]] = []
+        self.requests_cap = 10_000
+
+        self._accounts: dict[str, _Account] = {}
+        self._tokens: dict[str, _Token] = {}
+        self._login_windows: dict[str, deque[float]] = {}
+        self._burst: deque[float] = deque()
+        self._hour_counts: Counter[int] = Counter()
+        self._nonces: dict[str, float] = {}
+        self._nonce_order: deque[tuple[float, str]] = deque()
+        self._plants: dict[int, _Plant] = {}
+        self._devices: dict[str, _Device] = {}
+        self._devices_by_sn: dict[str, _Device] = {}
+        self._faults_open: dict[str, _FaultRecord] = {}
+        self._faults_closed: dict[str, _FaultRecord] = {}
+        self._injected: list[_Injected] = []
+        self._next_plant = 0
+        self._next_uuid = 1_200_001
+        self._next_user = 2_000_001
+        self._moment_cache: tuple[float, _Moment] | None = None
+        self._app: web.Application | None = None
+        self._endpoints: dict[str, _Endpoint] = {
+            "getOpenApiCallInfo": self._ep_call_info,
+            "getPowerStationList": self._ep_plant_list,
+            "getPowerStationDetail": self._ep_plant_detail,
+            "getDeviceList": self._ep_device_list,
+            "getPVInverterRealTimeData": self._ep_pv_realtime,
+            "getDeviceRealTimeData": self._ep_device_realtime,
+            "getFaultAlarmInfo": self._ep_faults,
+        }
+        self._builders: dict[int, Callable[[_Device, _Moment], dict[str, str | None]]] = {
+            PV_INVERTER: self._pv_points,
+            ES_INVERTER: self._es_points,
+            BATTERY: self._battery_points,
+            METER: self._meter_points,
+            PLANT: self._plant_points,
+        }
+        self.add_account(username, password, plants=plants)
+
+    # -- configuration ------------------------------------------------------------------------
+
+    def now(self) -> float:
+        """The simulator's clock in seconds."""
+        return self._clock()
+
+    # -- accounts & tokens --------------------------------------------------------------------
+
+    def add_account(self, username: str, password: str, *, plants: int = 0) -> list[int]:
+        """Create an account owning ``plants`` new plants; returns their ps_ids."""
+        if username in self._accounts:
+            raise ValueError(f"account {username!r} already exists")
+        self._accounts[username] = _Account(username, password, self._next_user)
+        self._next_user += 1
+        return [self.add_plant(username=username) for _ in range(plants)]
+
+    def set_password(self, username: str, password: str) -> None:
+        """Change an account's password (issued tokens stay valid)."""
+        self._account(username).password = password
+
+    def admin_lock(self, username: str | None = None, locked: bool = True) -> None:
+        """Lock the account by administrator: logins answer login_state "5"."""
+        self._account(username).admin_locked = locked
+
+    def failed_logins(self, username: str | None = None) -> int:
+        """How many logins with a wrong password the account has seen."""
+        return self._account(username).failed_total
+
+    def expire_tokens(self) -> None:
+        """Make every issued token expire now (their next use answers E900)."""
+        for token in self._tokens.values():
+            token.expiry = min(token.expiry, self._clock() - 1e-6)
+
+    def live_token(self, username: str | None = None) -> str | None:
+        """The account's newest token that has not expired."""
+        account = self._account(username)
+        now = self._clock()
+        live = [t for t, v in self._tokens.items() if v.account is account and now < v.expiry]
+        return live[-1] if live else None
+
+    def reset_limits(self) -> None:
+        """Forget quota counts, burst and login windows, nonces and lockouts."""
+        self._hour_counts.clear()
+        self._burst.clear()
+        self._login_windows.clear()
+        self._nonces.clear()
+        self._nonce_order.clear()
+        for account in self._accounts.values():
+            account.err_times = 0
+            account.locked_until = -math.inf
+
+    def _account(self, username: str | None) -> _Account:
+        return self._accounts[username or self.default_username]
+
+    def _issue(self, account: _Account, now: float) -> str:
+        if len(self._tokens) > 1000:
+            cutoff = now - TOKEN_KEEP
+            self._tokens = {t: v for t, v in self._tokens.items() if v.expiry > cutoff}
+        token = f"{account.user_id}_{secrets.token_hex(16)}"
+        self._tokens[token] = _Token(account, now + TOKEN_TTL)
+        return token
+
+    # -- data model: plants and devices -------------------------------------------------------
+
+    def add_plant(self, *, username: str | None = None, capacity_kwp: float | None = None) -> int:
+        """Add a residential storage plant (PV inverter, ES inverter, battery, meter)."""
+        account = self._account(username)
+        index = self._next_plant
+        self._next_plant += 1
+        capacity = capacity_kwp if capacity_kwp is not None else 5.0 + (index * 7 % 21) * 0.5
+        installed = datetime(2022, 3, 1, 10, 0, tzinfo=self._tz) + timedelta(days=index % 365)
+        plant = _Plant(
+            ps_id=1_000_001 + index,
+            index=index,
+            owner=account.username,
+            capacity=capacity,
+            latitude=round(52.0 + (index % 50) * 0.01, 6),
+            longitude=round(5.0 + (index // 50 % 50) * 0.01, 6),
+            install_day=installed.date().toordinal() - _ORD_1970,
+            install_date=installed.strftime("%Y-%m-%d %H:%M:%S"),
+            comm_sn=f"B2{2_300_000_00 + index:09d}",
+        )
+        self._plants[plant.ps_id] = plant
+        account.plants[plant.ps_id] = plant
+        for type_id in (PLANT, PV_INVERTER, ES_INVERTER, BATTERY, METER):
+            self._attach_device(plant, type_id)
+        self._rebalance(plant)
+        return plant.ps_id
+
+    def remove_plant(self, ps_id: int) -> None:
+        """Delete a plant with its devices and faults."""
+        plant = self._plants.pop(ps_id)
+        del self._accounts[plant.owner].plants[ps_id]
+        for device in list(plant.devices):
+            self._detach_device(device)
+
+    def add_device(self, ps_id: int, device_type: int) -> str:
+        """Add a device (type 1, 7, 14 or 43) to a plant; returns its ps_key."""
+        if device_type not in DEVICE_TYPES or device_type == PLANT:
+            raise ValueError(f"unsupported device type {device_type}")
+        plant = self._plants[ps_id]
+        device = self._attach_device(plant, device_type)
+        self._rebalance(plant)
+        return device.ps_key
+
+    def remove_device(self, ps_key: str) -> None:
+        device = self._devices[ps_key]
+        if device.type_id == PLANT:
+            raise ValueError("the plant pseudo-device cannot be removed")
+        plant = device.plant
+        plant.devices.remove(device)
+        self._detach_device(device)
+        self._rebalance(plant)
+
+    def set_device_offline(self, ps_key: str, offline: bool = True) -> None:
+        """An offline device reports dev_status 0, null points and a frozen device_time."""
+        device = self._devices[ps_key]
+        if offline and device.offline_at is None:
+            device.offline_at = self._clock()
+        elif not offline:
+            device.offline_at = None
+
+    def plant_ids(self, username: str | None = None) -> list[int]:
+        return list(self._account(username).plants)
+
+    def device_keys(self, ps_id: int, device_type: int | None = None) -> list[str]:
+        """ps_keys of a plant's devices (the plant pseudo-device, type 11, included)."""
+        devices = self._plants[ps_id].devices
+        return [d.ps_key for d in devices if device_type is None or d.type_id == device_type]
+
+    def device_sn(self, ps_key: str) -> str | None:
+        return self._devices[ps_key].sn
+
+    def device_uuid(self, ps_key: str) -> int:
+        return self._devices[ps_key].uuid
+
+    def _attach_device(self, plant: _Plant, type_id: int) -> _Device:
+        spec = _SPECS[type_id]
+        uuid = self._next_uuid
+        self._next_uuid += 1
+        same = sum(1 for d in plant.devices if d.type_id == type_id)
+        if type_id == PLANT:
+            ps_key, sn, name, code = f"{plant.ps_id}_{PLANT}_0_0", None, plant.name, 0
+        else:
+            code = same + 1
+            ps_key = f"{plant.ps_id}_{type_id}_{code}_1"
+            sn = f"{spec.sn_prefix}{uuid % 1_000_000_000:09d}"
+            name = f"{spec.model}({plant.comm_sn})_{code:03d}"
+        device = _Device(uuid, type_id, spec, plant, ps_key, sn, name, code, seed=uuid % 97)
+        plant.devices.append(device)
+        self._devices[ps_key] = device
+        if sn is not None:
+            self._devices_by_sn[sn] = device
+        return device
+
+    def _detach_device(self, device: _Device) -> None:
+        del self._devices[device.ps_key]
+        if device.sn is not None:
+            del self._devices_by_sn[device.sn]
+        for store in (self._faults_open, self._faults_closed):
+            for code in [c for c, f in store.items() if f.device is device]:
+                del store[code]
+
+    @staticmethod
+    def _rebalance(plant: _Plant) -> None:
+        """Split the plant's PV over its inverters and the battery flows over its storage."""
+        inverters = [d for d in plant.devices if d.type_id in _PV_WEIGHT]
+        hybrids = [d for d in plant.devices if d.type_id == ES_INVERTER]
+        batteries = [d for d in plant.devices if d.type_id == BATTERY]
+        weights = sum(_PV_WEIGHT[d.type_id] for d in inverters)
+        for device in inverters:
+            device.share = _PV_WEIGHT[device.type_id] / weights
+        for device in batteries:
+            device.share = 1.0 / len(batteries)
+        for n, device in enumerate(hybrids):
+            device.hosts_house = n == 0
+        has_storage = bool(hybrids) and bool(batteries)
+        plant.profile = _profile(round(plant.capacity * weights, 6), has_storage)
+
+    # -- data model: faults -------------------------------------------------------------------
+
+    def raise_fault(
+        self,
+        ps_id: int,
+        *,
+        ps_key: str | None = None,
+        fault_name: str = "Grid power outage",
+        fault_type_code: int = 60005,
+        fault_type: int = 1,
+        fault_level: int = 1,
+        fault_desc: str = "",
+        create_time: float | None = None,
+    ) -> str:
+        """Open a fault (type 1) or alarm/prompt/advice (2-4) on a device of a plant.
+
+        Without ``ps_key`` the plant's first ES inverter (else its first device) carries it.
+        Returns the fault's ``fault_code``.
+        """
+        if not 1 <= fault_type <= 4 or not 1 <= fault_level <= 4:
+            raise ValueError("fault_type and fault_level must be 1..4")
+        plant = self._plants[ps_id]
+        if ps_key is not None:
+            device = self._devices[ps_key]
+        else:
+            real = [d for d in plant.devices if d.type_id != PLANT]
+            hybrids = [d for d in real if d.type_id == ES_INVERTER]
+            device = (hybrids or real or plant.devices)[0]
+        created = self._clock() if create_time is None else create_time
+        month = datetime.fromtimestamp(created, self._tz).strftime("%Y%m")
+        code = f"{fault_type_code}.{month}.{secrets.token_hex(7)[:13]}"
+        self._faults_open[code] = _FaultRecord(
+            code, plant, device, fault_type_code, fault_name, fault_desc, fault_type,
+            fault_level, created,
+        )  # fmt: skip
+        return code
+
+    def clear_fault(self, fault_code: str) -> None:
+        """Close an open fault (it stays queryable with process_status 9)."""
+        record = self._faults_open.pop(fault_code)
+        record.closed = self._clock()
+        self._faults_closed[fault_code] = record
+
+    def _fault_status(self, devices: Iterable[_Device]) -> int:
+        wanted = set(devices)
+        status = 4
+        for record in self._faults_open.values():
+            if record.device in wanted:
+                if record.fault_type == 1:
+                    return 1
+                status = 2
+        return status
+
+    # -- data model: measurements -------------------------------------------------------------
+
+    def _moment(self, now: float) -> _Moment:
+        if self.data_interval > 0:
+            now = math.floor(now / self.data_interval) * self.data_interval
+        cached = self._moment_cache
+        if cached is not None and cached[0] == now:
+            return cached[1]
+        local = now + self.tz_offset_hours * 3600.0
+        day = math.floor(local / 86_400.0)
+        seconds = local - day * 86_400.0
+        minute = min(int(seconds // 60.0), _MINUTES - 1)
+        today = date.fromordinal(_ORD_1970 + day)
+        stamp = datetime.fromtimestamp(now, self._tz)
+        mo = _Moment(
+            now=now,
+            day=day,
+            minute=minute,
+            frac=min(1.0, (seconds - minute * 60.0) / 60.0),
+            month_start=day - today.day + 1,
+            year_start=day - today.timetuple().tm_yday + 1,
+            stamp=stamp.strftime("%Y%m%d%H%M%S"),
+            iso=stamp.isoformat(timespec="seconds"),
+        )
+        self._moment_cache = (now, mo)
+        return mo
+
+    def house_load_w(self) -> float:
+        """The true house consumption now, in W (the same profile for every plant)."""
+        return _LOAD[self._moment(self._clock()).minute] * 1000.0
+
+    def raw_points(self, ps_key: str) -> dict[str, str | None]:
+        """The point values (id without "p" -> string or None) the device reports now."""
+        device = self._devices[ps_key]
+        return self._points(device, self._moment(self._clock()))
+
+    def _points(self, device: _Device, mo: _Moment) -> dict[str, str | None]:
+        if device.offline_at is not None:
+            return dict.fromkeys(device.spec.points)
+        return self._builders[device.type_id](device, mo)
+
+    def _device_time(self, device: _Device, mo: _Moment) -> str:
+        if device.offline_at is not None:
+            return self._moment(device.offline_at).stamp
+        return mo.stamp
+
+    @staticmethod
+    def _wobble(device: _Device, mo: _Moment) -> int:
+        return (mo.minute * 7 + device.seed) % 21
+
+    def _pv_points(self, device: _Device, mo: _Moment) -> dict[str, str | None]:
+        plant = device.plant
+        prof = plant.profile
+        m = mo.minute
+        share = device.share
+        prior = mo.day - plant.install_day
+        sun = _SUN[m]
+        ac_w = prof.pv[m] * share * 1000.0
+        today = _energy(prof.cum_pv, prof.pv, mo, prior)
+        wobble = self._wobble(device, mo)
+        volts = _PHASE_VOLTS[wobble]
+        amps = ac_w / 3.0 / volts
+        points: dict[str, str | None] = dict.fromkeys(_PV_POINT_IDS)
+        points.update(
+            {
+                "1": _s1(today * share * 1000.0),
+                "2": _s1(_lifetime(prof.cum_pv, today, prior) * share * 1000.0),
+                "4": _s1(22.0 + 23.0 * sun),
+                "14": _s1(ac_w / 0.97),
+                "15": _s1(volts * 1.732),
+                "16": _s1(volts * 1.731),
+                "17": _s1(volts * 1.733),
+                "18": _s1(volts),
+                "19": _s1(volts + 0.4),
+                "20": _s1(volts - 0.3),
+                "21": _s3(amps),
+                "22": _s3(amps),
+                "23": _s3(amps),
+                "24": _s1(ac_w),
+                "25": "0.0",
+                "26": "1.0" if ac_w > 0.0 else "0.0",
+                "27": _FREQUENCY[wobble],
+                "43": _s1(ac_w),
+                "87": _s1(
+                    _period(prof.cum_pv, today, prior, mo.day - mo.month_start) * share * 1000.0
+                ),
+                "88": _s1(
+                    _period(prof.cum_pv, today, prior, mo.day - mo.year_start) * share * 1000.0
+                ),
+                "304": str(self._fault_status((device,))),
+            }
+        )
+        dc_string_w = ac_w / 0.97 / 2.0
+        for n, (u, i, su, si) in enumerate((("5", "6", "96", "70"), ("7", "8", "97", "71"))):
+            string_volts = 340.0 + 60.0 * sun + n if sun > 0.0 else 0.0
+            string_amps = dc_string_w / string_volts if string_volts else 0.0
+            points[u] = points[su] = _s1(string_volts)
+            points[i] = points[si] = _s3(string_amps)
+        return points
+
+    def _es_points(self, device: _Device, mo: _Moment) -> dict[str, str | None]:
+        plant = device.plant
+        prof = plant.profile
+        m = mo.minute
+        prior = mo.day - plant.install_day
+        share = device.share
+        house = 1.0 if device.hosts_house else 0.0
+        pv_w = prof.pv[m] * share * 1000.0
+        charge_w = prof.charge[m] * 1000.0
+        discharge_w = prof.discharge[m] * 1000.0
+        soc = self._soc(prof, mo)
+        pv_today = _energy(prof.cum_pv, prof.pv, mo, prior)
+        pv_total = _lifetime(prof.cum_pv, pv_today, prior)
+        series = {
+            "charge": (prof.cum_charge, prof.charge),
+            "discharge": (prof.cum_discharge, prof.discharge),
+            "import": (prof.cum_import, prof.imported),
+            "export": (prof.cum_export, prof.exported),
+            "direct": (prof.cum_direct, prof.direct),
+            "load": (_LOAD_CUM, _LOAD),
+        }
+        day_wh: dict[str, float] = {}
+        total_wh: dict[str, float] = {}
+        for key, (cum, rate) in series.items():
+            today = _energy(cum, rate, mo, prior)
+            day_wh[key] = today * 1000.0
+            total_wh[key] = _lifetime(cum, today, prior) * 1000.0
+        battery_volts = 360.0 + 40.0 * soc
+        battery_w = charge_w + discharge_w
+        return {
+            "13003": _s1(pv_w / 0.97),
+            "13011": _s1(pv_w + discharge_w - charge_w),
+            "13028": _s1(day_wh["charge"]),
+            "13029": _s1(day_wh["discharge"]),
+            "13034": _s1(total_wh["charge"]),
+            "13035": _s1(total_wh["discharge"]),
+            "13112": _s1(pv_today * share * 1000.0),
+            "13134": _s1(pv_total * share * 1000.0),
+            "13116": _s1(day_wh["direct"] * house),
+            "13137": _s1(total_wh["direct"] * house),
+            "13119": _s1(_LOAD[m] * 1000.0 * house),
+            "13121": _s1(prof.exported[m] * 1000.0 * house),
+            "13149": _s1(prof.imported[m] * 1000.0 * house),
+            "13122": _s1(day_wh["export"] * house),
+            "13125": _s1(total_wh["export"] * house),
+            "13147": _s1(day_wh["import"] * house),
+            "13148": _s1(total_wh["import"] * house),
+            "13199": _s1(day_wh["load"] * house),
+            "13130": _s1(total_wh["load"] * house),
+            "13126": _s1(charge_w),
+            "13150": _s1(discharge_w),
+            "13174": _s1(day_wh["charge"]),
+            "13176": _s1(total_wh["charge"]),
+            "13138": _s1(battery_volts),
+            "13139": _s3(battery_w / battery_volts),
+            "13140": _s1(prof.battery_kwh * 1000.0),
+            "13141": _s3(soc),
+            "13170": _s3(soc),
+            "13142": "0.99",
+            "13143": _s1(25.0 + 3.0 * battery_w / (_BATTERY_MAX_KW * 1000.0)),
+            "13146": "0",
+            "13171": "0",
+            "18065": "0.0",
+            "18066": "0.0",
+            "18067": "0.0",
+            "18068": "0.0",
+        }
+
+    @staticmethod
+    def _soc(prof: _Profile, mo: _Moment) -> float:
+        """State of charge (0..1) of the plant's storage."""
+        if prof.battery_kwh <= 0.0:
+            return _BATTERY_FLOOR
+        m = mo.minute
+        stored = prof.soc[m] + (prof.charge[m] - prof.discharge[m]) * mo.frac / 60.0
+        return stored / prof.battery_kwh
+
+    def _battery_points(self, device: _Device, mo: _Moment) -> dict[str, str | None]:
+        plant = device.plant
+        prof = plant.profile
+        m = mo.minute
+        prior = mo.day - plant.install_day
+        share = device.share
+        soc = self._soc(prof, mo)
+        power_w = (prof.charge[m] + prof.discharge[m]) * 1000.0 * share
+        volts = 360.0 + 40.0 * soc
+        charged = _energy(prof.cum_charge, prof.charge, mo, prior)
+        discharged = _energy(prof.cum_discharge, prof.discharge, mo, prior)
+        return {
+            "58601": _s1(volts),
+            "58602": _s3(power_w / volts),
+            "58603": _s1(25.0 + 3.0 * power_w / (_BATTERY_MAX_KW * 1000.0)),
+            "58604": _s3(soc),
+            "58605": "0.99",
+            "58606": _s1(_lifetime(prof.cum_charge, charged, prior) * share * 1000.0),
+            "58607": _s1(_lifetime(prof.cum_discharge, discharged, prior) * share * 1000.0),
+            "58610": _s1(3300.0 + 100.0 * soc + 4.0),
+            "58612": _s1(3300.0 + 100.0 * soc - 4.0),
+        }
+
+    def _meter_points(self, device: _Device, mo: _Moment) -> dict[str, str | None]:
+        plant = device.plant
+        prof = plant.profile
+        m = mo.minute
+        prior = mo.day - plant.install_day
+        imported = _energy(prof.cum_import, prof.imported, mo, prior)
+        exported = _energy(prof.cum_export, prof.exported, mo, prior)
+        return {
+            "8018": _s1((prof.imported[m] - prof.exported[m]) * 1000.0),
+            "8030": _s1(_lifetime(prof.cum_import, imported, prior) * 1000.0),
+            "8031": _s1(_lifetime(prof.cum_export, exported, prior) * 1000.0),
+        }
+
+    def _plant_points(self, device: _Device, mo: _Moment) -> dict[str, str | None]:
+        plant = device.plant
+        prof = plant.profile
+        m = mo.minute
+        prior = mo.day - plant.install_day
+        values: dict[str, tuple[float, float]] = {}
+        for key, cum, rate in (
+            ("pv", prof.cum_pv, prof.pv),
+            ("load", _LOAD_CUM, _LOAD),
+            ("import", prof.cum_import, prof.imported),
+            ("export", prof.cum_export, prof.exported),
+            ("direct", prof.cum_direct, prof.direct),
+            ("charge", prof.cum_charge, prof.charge),
+            ("discharge", prof.cum_discharge, prof.discharge),
+        ):
+            today = _energy(cum, rate, mo, prior)
+            values[key] = (today * 1000.0, _lifetime(cum, today, prior) * 1000.0)
+        soc = _s3(self._soc(prof, mo))
+        grid_w = (prof.exported[m] - prof.imported[m]) * 1000.0
+        return {
+            "83022": _s1(values["pv"][0]),
+            "83024": _s1(values["pv"][1]),
+            "83033": _s1(prof.pv[m] * 1000.0),
+            "83052": _s1(_LOAD[m] * 1000.0),
+            "83106": _s1(_LOAD[m] * 1000.0),
+            "83072": _s1(values["export"][0]),
+            "83075": _s1(values["export"][1]),
+            "83097": _s1(values["direct"][0]),
+            "83100": _s1(values["direct"][1]),
+            "83102": _s1(values["import"][0]),
+            "83105": _s1(values["import"][1]),
+            "83118": _s1(values["load"][0]),
+            "83124": _s1(values["load"][1]),
+            "83129": soc,
+            "83252": soc,
+            "83322": _s1(values["charge"][0]),
+            "83323": _s1(values["discharge"][0]),
+            "83324": _s1(values["charge"][1]),
+            "83325": _s1(values["discharge"][1]),
+            "83326": _s1((prof.charge[m] - prof.discharge[m]) * 1000.0),
+            "83327": _s1(self._soc(prof, mo) * prof.battery_kwh * 1000.0),
+            "83328": _s1(grid_w),
+            "83549": _s1(grid_w),
+        }
+
+    # -- handlers: shared helpers -------------------------------------------------------------
+
+    @staticmethod
+    def _paging(body: dict[str, Any]) -> tuple[str, int, int]:
+        """(code, curPage, size) with the documented checks."""
+        raw_page, raw_size = body.get("curPage"), body.get("size")
+        if _missing(raw_page) or _missing(raw_size):
+            return C_MISSING, 0, 0
+        page, size = _as_int(raw_page), _as_int(raw_size)
+        if page is None or size is None or page < 1 or size < 1 or size > MAX_PAGE_SIZE:
+            return C_INVALID, 0, 0
+        return OK, page, size
+
+    def _owned_plant(self, account: _Account, value: Any) -> _Plant | None:
+        ps_id = _as_int(value)
+        return account.plants.get(ps_id) if ps_id is not None else None
+
+    def _listing(self, device: _Device, firmware: bool) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "ps_id": device.plant.ps_id,
+            "ps_key": device.ps_key,
+            "uuid": device.uuid,
+            "type_name": device.spec.type_name,
+            "factory_name": "SUNGROW",
+            "device_model_code": device.spec.model or None,
+            "device_model_id": device.spec.model_id or None,
+            "device_name": device.name,
+            "device_type": device.type_id,
+            "device_code": device.code,
+            "chnnl_id": 1 if device.type_id != PLANT else 0,
+            "rel_state": 1,
+            "device_sn": device.sn,
+            "communication_dev_sn": device.plant.comm_sn,
+            "dev_status": "0" if device.offline_at is not None else "1",
+            "dev_fault_status": str(self._fault_status((device,))),
+        }
+        if firmware:
+            model = device.spec.model or "PLANT"
+            row["firmware_version_info"] = {
+                "lcd_version": f"LCD_{model}_V11_V01_A",
+                "mdsp_version": f"MDSP_{model}_V11_V01_A",
+                "sdsp_version": None,
+                "pvd_version": None,
+                "cpld_version": None,
+                "temp_version": None,
+                "battery_version": f"BMS_{model}_V12" if device.type_id == BATTERY else None,
+                "m_version": None,
+                "system_version": None,
+            }
+        return row
+
+    def _device_point(
+        self, device: _Device, mo: _Moment, point_ids: Iterable[str] | None
+    ) -> dict[str, Any]:
+        values = self._points(device, mo)
+        entry: dict[str, Any] = {
+            "communication_dev_sn": device.plant.comm_sn,
+            "device_name": device.name,
+            "device_sn": device.sn,
+            "device_time": self._device_time(device, mo),
+            "dev_status": 0 if device.offline_at is not None else 1,
+            "dev_fault_status": self._fault_status((device,)),
+            "ps_id": str(device.plant.ps_id),
+            "ps_key": device.ps_key,
+            "uuid": str(device.uuid),
+        }
+        if point_ids is None:
+            for point, value in values.items():
+                entry["p" + point] = value
+        else:
+            for point in point_ids:
+                entry["p" + point] = values.get(point)
+        return entry
+
+    def _plant_status(self, plant: _Plant) -> tuple[int, int, int, int]:
+        """(ps_status, ps_fault_status, fault_count, alarm_count)."""
+        real = [d for d in plant.devices if d.type_id != PLANT]
+        online = 0 if real and all(d.offline_at is not None for d in real) else 1
+        faults = alarms = 0
+        for record in self._faults_open.values():
+            if record.plant is plant:
+                if record.fault_type == 1:
+                    faults += 1
+                else:
+                    alarms += 1
+        status = 1 if faults else 2 if alarms else 4
+        return online, status, faults, alarms
+
+    # -- handlers -----------------------------------------------------------------------------
+
+    def _ep_call_info(self, account: _Account, body: dict[str, Any], now: float) -> _Result:
+        hour = int(now // 3600)
+        first = hour - hour % 24
+        cap = self.hourly_cap
+        residue = []
+        for h in range(24):
+            used = self._hour_counts.get(first + h, 0)
+            left = "" if cap is None else str(max(0, cap - used))
+            residue.append({"times": left, "hour": f"{h:02d}"})
+        daily = self.daily_cap if self.daily_cap is not None else (cap or 0) * 24
+        return OK, {
+            "per_day_access_times_config": str(daily),
+            "curr_hour_accessed_times": str(self._hour_counts.get(hour, 0)),
+            "today_accessed_times": str(self._day_total(now)),
+            "per_hour_access_times_config": [
+                {"hour": str(h), "max_call_times": "" if cap is None else str(cap)}
+                for h in range(24)
+            ],
+            "per_hour_residue_times": residue,
+        }
+
+    def _plant_row(self, plant: _Plant, mo: _Moment) -> dict[str, Any]:
+        prof = plant.profile
+        prior = mo.day - plant.install_day
+        today = _energy(prof.cum_pv, prof.pv, mo, prior)
+        total = _lifetime(prof.cum_pv, today, prior)
+        online, fault_status, faults, alarms = self._plant_status(plant)
+        return {
+            "ps_id": plant.ps_id,
+            "ps_name": plant.name,
+            "share_type": "0",
+            "ps_type": 5,
+            "valid_flag": 1,
+            "install_date": plant.install_date,
+            "ps_current_time_zone": _tz_label(self.tz_offset_hours),
+            "ps_location": f"{plant.index + 1} Solar Street, Sunville",
+            "description": None,
+            "longitude": plant.longitude,
+            "latitude": plant.latitude,
+            "fault_count": faults,
+            "alarm_count": alarms,
+            "ps_status": online,
+            "ps_fault_status": fault_status,
+            "build_status": 2,
+            "connect_type": 2,
+            "total_energy_update_time": mo.iso,
+            "today_energy_update_time": mo.iso,
+            "cur_power_update_time": mo.iso,
+            "today_income_update_time": mo.iso,
+            "total_income_update_time": mo.iso,
+            "co2_reduce_update_time": mo.iso,
+            "co2_reduce_total_update_time": mo.iso,
+            "total_capacity_update_time": mo.iso,
+            "equivalent_hour_update_time": mo.iso,
+            "total_energy": {"unit": "kWh", "value": _s3(total)},
+            "today_energy": {"unit": "kWh", "value": _s3(today)},
+            "curr_power": {"unit": "kW", "value": _s3(prof.pv[mo.minute])},
+            "today_income": {"unit": "EUR", "value": _s3(today * _PRICE_PER_KWH)},
+            "total_income": {"unit": "EUR", "value": _s3(total * _PRICE_PER_KWH)},
+            "co2_reduce": {"unit": "kilogram", "value": _s3(today * 0.997)},
+            "co2_reduce_total": {"unit": "kilogram", "value": _s3(total * 0.997)},
+            "total_capacity": {"unit": "kWp", "value": _s3(plant.capacity)},
+            "equivalent_hour": {
+                "unit": "hour",
+                "value": _s3(today / plant.capacity if plant.capacity else 0.0),
+            },
+        }
+
+    def _ep_plant_list(self, account: _Account, body: dict[str, Any], now: float) -> _Result:
+        code, page, size = self._paging(body)
+        if code != OK:
+            return code, None
+        ps_types = _csv_ints(body.get("ps_type"))
+        valid = _csv_ints(body.get("valid_flag"))
+        shares = _csv_ints(body.get("share_type"))
+        name = body.get("ps_name") or ""
+        plants = [
+            p
+            for p in account.plants.values()
+            if (ps_types is None or 5 in ps_types)
+            and (1 in valid if valid is not None else True)
+            and (shares is None or 0 in shares)
+            and (not isinstance(name, str) or name.lower() in p.name.lower())
+        ]
+        mo = self._moment(now)
+        start = (page - 1) * size
+        return OK, {
+            "pageList": [self._plant_row(p, mo) for p in plants[start : start + size]],
+            "rowCount": len(plants),
+        }
+
+    def _ep_plant_detail(self, account: _Account, body: dict[str, Any], now: float) -> _Result:
+        raw = body.get("ps_id")
+        if _missing(raw) and not _missing(body.get("ps_ids")):
+            raw = str(body["ps_ids"]).split(",")[0]
+        if _missing(raw):
+            sn = body.get("sn")
+            if _missing(sn):
+                return C_MISSING, None
+            plant = next((p for p in account.plants.values() if p.comm_sn == sn), None)
+            if plant is None:
+                device = self._devices_by_sn.get(str(sn))
+                plant = device.plant if device and device.plant.owner == account.username else None
+        else:
+            plant = self._owned_plant(account, raw)
+        if plant is None:
+            return C_INVALID, None
+        online, fault_status, faults, alarms = self._plant_status(plant)
+        return OK, {
+            "ps_name": plant.name,
+            "ps_id": plant.ps_id,
+            "ps_type": 5,
+            "ps_type_name": "Residential Storage",
+            "ps_key": f"{plant.ps_id}_{PLANT}_0_0",
+            "ps_current_time_zone": _tz_label(self.tz_offset_hours),
+            "ps_location": f"{plant.index + 1} Solar Street, Sunville",
+            "longitude": plant.longitude,
+            "latitude": plant.latitude,
+            "design_capacity": round(plant.capacity * 1000.0, 1),
+            "build_status": 2,
+            "connect_type": 2,
+            "install_date": plant.install_date,
+            "user_moble_tel": None,
+            "email": account.username if "@" in account.username else None,
+            "description": None,
+            "ps_price": _s3(_PRICE_PER_KWH / 1000.0),
+            "ps_price_kwh": _s3(_PRICE_PER_KWH),
+            "param_income_unit_name": "EUR",
+            "share_type": "0",
+            "share_user_type": None,
+            "fault_count": faults,
+            "alarm_count": alarms,
+            "ps_status": online,
+            "ps_fault_status": fault_status,
+            "communication_dev_detail_list": [{"sn": plant.comm_sn, "is_enable": 1}],
+        }
+
+    def _ep_device_list(self, account: _Account, body: dict[str, Any], now: float) -> _Result:
+        if _missing(body.get("ps_id")):
+            return C_MISSING, None
+        code, page, size = self._paging(body)
+        if code != OK:
+            return code, None
+        plant = self._owned_plant(account, body["ps_id"])
+        if plant is None:
+            return C_INVALID, None
+        types = _csv_ints(body.get("device_type_list"))
+        virtual = str(body.get("is_virtual_unit") or "0") == "1"
+        devices = [
+            d
+            for d in plant.devices
+            if (types is None or d.type_id in types)
+            and (d.type_id != PLANT or virtual or (types is not None and PLANT in types))
+        ]
+        firmware = str(body.get("is_get_firmware_version") or "0") == "1"
+        start = (page - 1) * size
+        return OK, {
+            "pageList": [self._listing(d, firmware) for d in devices[start : start + size]],
+            "rowCount": len(devices),
+        }
+
+    def _select_devices(
+        self, account: _Account, body: dict[str, Any], limit: int
+    ) -> tuple[str, list[_Device], list[str] | None, list[str] | None]:
+        """(code, devices, fail_ps_key_list, fail_sn_list) from ps_key_list or sn_list."""
+        keys, sns = body.get("ps_key_list"), body.get("sn_list")
+        if _missing(keys) and _missing(sns):
+            return C_MISSING, [], None, None
+        by_key = not _missing(keys)
+        items = keys if by_key else sns
+        if not isinstance(items, list) or not all(isinstance(i, str | int) for i in items):
+            return C_INVALID, [], None, None
+        if len(items) > limit:
+            return C_INVALID, [], None, None
+        found: list[_Device] = []
+        failed: list[str] = []
+        for item in dict.fromkeys(str(i) for i in items):
+            lookup = self._devices if by_key else self._devices_by_sn
+            device = lookup.get(item)
+            if device is None or device.plant.owner != account.username:
+                failed.append(item)
+            else:
+                found.append(device)
+        return OK, found, failed if by_key else None, None if by_key else failed
+
+    def _ep_pv_realtime(self, account: _Account, body: dict[str, Any], now: float) -> _Result:
+        code, devices, _, fail_sns = self._select_devices(account, body, MAX_PV_DEVICES)
+        if code != OK:
+            return code, None
+        mo = self._moment(now)
+        points = []
+        for device in devices:
+            if device.type_id != PV_INVERTER:
+                if fail_sns is not None:
+                    fail_sns.append(device.sn or "")
+                continue
+            points.append({"device_point": self._device_point(device, mo, None)})
+        data: dict[str, Any] = {"device_point_list": points}
+        if fail_sns is not None:
+            data["fail_sn_list"] = fail_sns
+        return OK, data
+
+    def _ep_device_realtime(self, account: _Account, body: dict[str, Any], now: float) -> _Result:
+        raw_type, raw_points = body.get("device_type"), body.get("point_id_list")
+        if _missing(raw_type) or _missing(raw_points):
+            return C_MISSING, None
+        device_type = _as_int(raw_type)
+        if device_type is None or not isinstance(raw_points, list):
+            return C_INVALID, None
+        point_ids = list(dict.fromkeys(str(p).strip() for p in raw_points))
+        if len(raw_points) > MAX_POINTS or not all(p.isdigit() for p in point_ids):
+            return C_INVALID, None
+        code, devices, fail_keys, fail_sns = self._select_devices(account, body, MAX_DEVICES)
+        if code != OK:
+            return code, None
+        mo = self._moment(now)
+        points = []
+        for device in devices:
+            if device.type_id != device_type:
+                if fail_keys is not None:
+                    fail_keys.append(device.ps_key)
+                elif fail_sns is not None:
+                    fail_sns.append(device.sn or "")
+                continue
+            points.append({"device_point": self._device_point(device, mo, point_ids)})
+        data: dict[str, Any] = {"device_point_list": points}
+        if fail_keys is not None:
+            data["fail_ps_key_list"] = fail_keys
+        if fail_sns is not None:
+            data["fail_sn_list"] = fail_sns
+        return OK, data
+
+    def _parse_time(self, value: Any) -> float | None:
+        for fmt in ("%Y%m%d%H%M", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y%m%d%H%M%S"):
+            try:
+                parsed = datetime.strptime(str(value).strip(), fmt)
+            except ValueError:
+                continue
+            return parsed.replace(tzinfo=self._tz).timestamp()
+        return None
+
+    def _ep_faults(self, account: _Account, body: dict[str, Any], now: float) -> _Result:
+        code, page, size = self._paging(body)
+        if code != OK:
+            return code, None
+        status = str(body.get("process_status") or "8").strip()
+        if status not in ("8", "9", "999"):
+            return C_INVALID, None
+        raw_start, raw_end = body.get("startTime"), body.get("endTime")
+        start: float | None
+        end: float | None
+        if _missing(raw_start) and _missing(raw_end):
+            local = datetime.fromtimestamp(now, self._tz)
+            month = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+            start = month.timestamp()
+            end = (month + timedelta(days=32)).replace(day=1).timestamp() - 1e-3
+        else:
+            start = -math.inf if _missing(raw_start) else self._parse_time(raw_start)
+            end = math.inf if _missing(raw_end) else self._parse_time(raw_end)
+            if start is None or end is None or start > end:
+                return C_INVALID, None
+            if status != "8" and not (math.isinf(start) or math.isinf(end)):
+                first = datetime.fromtimestamp(start, self._tz)
+                last = datetime.fromtimestamp(end, self._tz)
+                if (first.year, first.month) != (last.year, last.month):
+                    return C_INVALID, None
+            end += 59.999  # minute resolution: the end minute is included
+        types = _csv_ints(body.get("fault_type"))
+        levels = _csv_ints(body.get("fault_level"))
+        ps_id = _as_int(body.get("ps_id")) if not _missing(body.get("ps_id")) else None
+        ps_key = body.get("ps_key") or None
+        fault_code = body.get("fault_code") or None
+        fault_name = body.get("fault_name") or None
+        records: list[_FaultRecord] = []
+        if status in ("8", "999"):
+            records += self._faults_open.values()
+        if status in ("9", "999"):
+            records += self._faults_closed.values()
+        rows = [
+            self._fault_row(r)
+            for r in sorted(records, key=lambda r: (-r.created, r.fault_code))
+            if r.plant.owner == account.username
+            and start <= r.created <= end
+            and (types is None or r.fault_type in types)
+            and (levels is None or r.level in levels)
+            and (ps_id is None or r.plant.ps_id == ps_id)
+            and (ps_key is None or r.device.ps_key == ps_key)
+            and (fault_code is None or r.fault_code == fault_code)
+            and (not isinstance(fault_name, str) or fault_name.lower() in r.name.lower())
+        ]
+        first_row = (page - 1) * size
+        return OK, {"pageList": rows[first_row : first_row + size], "rowCount": len(rows)}
+
+    def _fault_row(self, record: _FaultRecord) -> dict[str, Any]:
+        def stamp(value: float | None) -> str:
+            if value is None:
+                return ""
+            return datetime.fromtimestamp(value, self._tz).strftime("%Y-%m-%d %H:%M:%S")
+
+        device = record.device
+        return {
+            "ps_id": record.plant.ps_id,
+            "ps_key": device.ps_key,
+            "fault_code": record.fault_code,
+            "fault_type_code": record.type_code,
+            "fault_type": record.fault_type,
+            "fault_level": record.level,
+            "process_status": 9 if record.closed is not None else 1,
+            "fault_name": record.name,
+            "fault_desc": record.desc,
+            "type_name": device.spec.type_name,
+            "ps_name": record.plant.name,
+            "device_name": device.name,
+            "device_model_code": device.spec.model or None,
+            "uuid": device.uuid,
+            "create_time": stamp(record.created),
+            "over_time": stamp(record.closed),
+        }
+
+    def _login(self, body: dict[str, Any], now: float) -> _Result:
+        username, password = body.get("user_account"), body.get("user_password")
+        if _missing(username) or _missing(password):
+            return C_MISSING, None
+        account = self._accounts.get(str(username))
+        nulls: dict[str, Any] = dict.fromkeys(
+            ("token", "user_id", "user_name", "language", "user_account", "mobile_tel",
+             "email", "err_times", "remain_times", "disable_time", "user_master_org_id",
+             "user_master_org_name"),
+        )  # fmt: skip
+        if account is None:
+            return OK, {**nulls, "login_state": "-1"}
+        if account.admin_locked:
+            return OK, {**nulls, "login_state": "5", "user_account": account.username}
+        if now < account.locked_until:
+            until = datetime.fromtimestamp(account.locked_until, self._tz)
+            return OK, {
+                **nulls,
+                "login_state": "2",
+                "user_account": account.username,
+                "err_times": str(LOCKOUT_FAILURES),
+                "remain_times": "0",
+                "disable_time": until.strftime("%Y-%m-%d %H:%M:%S"),
+            }
+        if password != account.password:
+            account.failed_total += 1
+            account.err_times += 1
+            if account.err_times >= LOCKOUT_FAILURES:
+                account.err_times = 0
+                account.locked_until = now + LOCKOUT_SECONDS
+                return self._login(body, now)
+            return OK, {
+                **nulls,
+                "login_state": "0",
+                "user_account": account.username,
+                "err_times": str(account.err_times),
+                "remain_times": str(LOCKOUT_FAILURES - account.err_times),
+            }
+        account.err_times = 0
+        self.logins += 1
+        return OK, {
+            "login_state": "1",
+            "token": self._issue(account, now),
+            "user_id": str(account.user_id),
+            "user_name": account.username.partition("@")[0],
+            "language": "_en_US",
+            "user_account": account.username,
+            "mobile_tel": None,
+            "email": account.username if "@" in account.username else None,
+            "err_times": "0",
+            "remain_times": str(LOCKOUT_FAILURES),
+            "disable_time": None,
+            "user_master_org_id": str(account.user_id + 500_000),
+            "user_master_org_name": f"{account.username} organisation",
+        }
+
+    # -- transport ----------------------------------------------------------------------------
+
+    def _log(self, now: float, name: str) -> None:
+        requests = self.requests
+        requests.append((now, name))
+        if len(requests) > 2 * self.requests_cap:
+            del requests[: -self.requests_cap]
+
+    def _reply(self, call: _Call, code: str, data: Any = None) -> web.Response:
+        envelope = {
+            "req_serial_num": secrets.token_hex(16),
+            "result_code": code,
+            "result_msg": MESSAGES.get(code, "error") if code != OK else "success",
+            "result_data": data,
+        }
+        if call.key is None or code in _PLAIN_CODES:
+            return _to_json(envelope)
+        text = aes_encrypt_hex(call.key, orjson.dumps(envelope))
+        return web.Response(text=text, content_type="application/json", charset="utf-8")
+
+    def _refuse(self, call: _Call, code: str) -> web.Response:
+        self.refusals[call.name] += 1
+        return self._reply(call, code)
+
+    def _unwrap_key(self, header: str) -> tuple[str | None, str]:
+        try:
+            key = rsa_decrypt_b64url(self._private_key, header.strip())
+        except ValueError:
+            return None, E_RSA
+        if len(key) != 16:
+            return None, E_KEY_LENGTH
+        try:
+            return key.decode("utf-8"), OK
+        except UnicodeDecodeError:
+            return None, E_RSA
+
+    def _decode(self, call: _Call, raw: bytes, now: float) -> tuple[dict[str, Any] | None, str]:
+        """The request body as a JSON object, decrypting and checking api_key_param."""
+        if call.key is None:
+            if raw.strip() and raw.lstrip()[:1] not in (b"{", b"[") and _HEX_RE.fullmatch(raw):
+                return None, E_NO_SECRET_KEY
+            if self.require_encryption:
+                return None, E_NOT_ENCRYPTED
+            if not raw.strip():
+                return {}, OK
+            try:
+                body = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                return None, C_INVALID
+            return (body, OK) if isinstance(body, dict) else (None, C_INVALID)
+        try:
+            plain = aes_decrypt_hex(call.key, raw.decode("ascii").strip())
+            body = orjson.loads(plain)
+        except ValueError:  # bad hex, length, padding, UTF-8 or JSON
+            return None, E_AES
+        if not isinstance(body, dict):
+            return None, E_AES
+        param = body.get("api_key_param")
+        if not isinstance(param, dict):
+            return None, E_NO_KEY_PARAM
+        nonce = param.get("nonce")
+        if not isinstance(nonce, str) or not _NONCE_RE.fullmatch(nonce):
+            return None, E_NONCE
+        stamp = _as_int(param.get("timestamp"))
+        if stamp is None or abs(stamp - now * 1000.0) > TIMESTAMP_SKEW_MS:
+            return None, E_EXPIRED_REQUEST
+        order = self._nonce_order
+        while order and order[0][0] <= now - NONCE_TTL:
+            _, old = order.popleft()
+            if self._nonces.get(old, math.inf) <= now - NONCE_TTL:
+                del self._nonces[old]
+        if nonce in self._nonces:
+            return None, E_REPEATED
+        self._nonces[nonce] = now
+        order.append((now, nonce))
+        return body, OK
+
+    def _day_total(self, now: float) -> int:
+        hour = int(now // 3600)
+        first = hour - hour % 24
+        return sum(self._hour_counts.get(h, 0) for h in range(first, first + 24))
+
+    def _quota_code(self, now: float) -> str | None:
+        hour = int(now // 3600)
+        if self.hourly_cap is not None and self._hour_counts.get(hour, 0) >= self.hourly_cap:
+            return E_HOURLY_CAP
+        if self.daily_cap is not None and self._day_total(now) >= self.daily_cap:
+            return E_DAILY_CAP
+        return None
+
+    def _count(self, now: float) -> None:
+        hour = int(now // 3600)
+        counts = self._hour_counts
+        if hour not in counts and len(counts) > 48:
+            for old in [h for h in counts if h < hour - 48]:
+                del counts[old]
+        counts[hour] += 1
+
+    def _burst_full(self, now: float) -> bool:
+        if not self.burst_limit:
+            return False
+        window = self._burst
+        while window and window[0] <= now - BURST_WINDOW:
+            window.popleft()
+        if len(window) >= self.burst_limit:
+            return True
+        window.append(now)
+        return False
+
+    def _login_full(self, username: Any, now: float) -> bool:
+        key = username if isinstance(username, str) else ""
+        window = self._login_windows.setdefault(key, deque())
+        while window and window[0] <= now - LOGIN_WINDOW:
+            window.popleft()
+        if len(window) >= LOGIN_LIMIT:
+            return True
+        window.append(now)
+        return False
+
+    async def _dispatch(self, request: web.Request, name: str) -> web.Response:
+        now = self._clock()
+        self._log(now, name)
+        call = _Call(name)
+        fault = self._take_fault(name, data=False) if self._injected else None
+        forced = ""
+        if fault is not None:
+            if fault.code:
+                forced = fault.code
+            elif fault.kind == "timeout":
+                await asyncio.sleep(self.timeout_delay)
+                now = self._clock()
+            else:
+                return self._fault_response(fault)
+        raw = await request.read()
+        secret = request.headers.get("x-random-secret-key")
+        if secret is not None:
+            call.key, code = self._unwrap_key(secret)
+            if call.key is None:
+                return self._reply(call, code)
+        headers = request.headers
+        if _missing(headers.get("sys_code")):
+            return self._reply(call, C_NO_SYS_CODE)
+        if headers["sys_code"].strip() != SYS_CODE:
+            return self._reply(call, E_SYSTEM)
+        if request.content_type != "application/json":
+            return _to_json(
+                {
+                    "timestamp": int(now * 1000),
+                    "status": 415,
+                    "error": "Unsupported Media Type",
+                    "path": request.path,
+                },
+                status=415,
+            )
+        if _missing(headers.get("x-access-key")):
+            return self._reply(call, E_NO_ACCESS_KEY)
+        if headers["x-access-key"].strip() != self.access_key:
+            return self._reply(call, E_ACCESS_KEY)
+        if self.whitelist_blocked:
+            return self._reply(call, E_IP_WHITELIST)
+        if len(raw) > MAX_BODY_BYTES:
+            return self._reply(call, E_BODY_TOO_LARGE)
+        body, code = self._decode(call, raw, now)
+        if body is None:
+            return self._reply(call, code)
+        if forced:
+            if forced in _QUOTA_CODES:
+                return self._refuse(call, forced)
+            return self._reply(call, forced)
+        appkey = body.get("appkey")
+        if _missing(appkey):
+            return self._reply(call, C_NO_APPKEY)
+        if appkey != self.appkey:
+            return self._reply(call, E_APPKEY)
+        if self._burst_full(now):
+            return self._refuse(call, E_TOO_FREQUENT)
+        account: _Account | None = None
+        if name != "login":
+            token = body.get("token")
+            if _missing(token):
+                return self._reply(call, C_NO_TOKEN)
+            entry = self._tokens.get(str(token))
+            if entry is None:
+                return self._reply(call, E_TOKEN_INVALID)
+            if now >= entry.expiry:
+                return self._reply(call, E_UNAUTHORIZED)
+            account = entry.account
+        quota = self._quota_code(now)
+        if quota is not None:
+            return self._refuse(call, quota)
+        if name == "login" and self._login_full(body.get("user_account"), now):
+            return self._refuse(call, E_LOGIN_FREQUENT)
+        self._count(now)
+        self.calls[name] += 1
+        if account is None:
+            code, data = self._login(body, now)
+        else:
+            self._tokens[str(body["token"])].expiry = now + TOKEN_TTL
+            code, data = self._endpoints[name](account, body, now)
+        if code == OK and self._injected:
+            shaping = self._take_fault(name, data=True)
+            if shaping is not None:
+                data = self._shape(data, shaping.kind)
+        return self._reply(call, code, data)
+
+    async def _fallback(self, request: web.Request) -> web.Response:
+        if request.method == "POST" and request.path.startswith(API_PREFIX):
+            name = _short(request.path)
+            self._log(self._clock(), name)
+            return self._reply(_Call(name), E_API_NOT_FOUND)
+        if request.method == "GET" and request.path.rstrip("/") == "/timestamp":
+            return self._reply(_Call("timestamp"), OK, str(int(self._clock() * 1000)))
+        html = _HTML_ERROR.format(status=404, reason="Not Found")
+        return web.Response(status=404, text=html, content_type="text/html")
+
+    def make_app(self) -> web.Application:
+        """A new aiohttp application serving this simulator's state."""
+        app = web.Application(client_max_size=4 * MAX_BODY_BYTES)
+        for name in ("login", *self._endpoints):
+            app.router.add_post(API_PREFIX + name, self._handler(name))
+        app.router.add_route("*", "/{tail:.*}", self._fallback)
+        return app
+
+    @property
+    def app(self) -> web.Application:
+        """The simulator's application, created on first use."""
+        if self._app is None:
+            self._app = self.make_app()
+        return self._app
+
+    def _handler(self, name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def handle(request: web.Request) -> web.Response:
+            return await self._dispatch(request, name)
+
+        return handle
+
+    # -- faults -------------------------------------------------------------------------------
+
+    def inject(self, kind: str, *, path: str | None = None, count: int = 1) -> None:
+        """Answer the next ``count`` matching requests with a fault instead of normally.
+
+        Without ``path`` any endpoint except login matches; ``null_values`` and ``na_values``
+        then only match the real-time point endpoints. Data-shaping faults are consumed by
+        successful answers only, the other kinds by the next matching request.
+        ``fail_code:<code>`` answers the envelope with that result_code (encrypted when the
+        request was) once the transport checks pass.
+        """
+        code = ""
+        if kind.startswith("fail_code:"):
+            code = kind.partition(":")[2].strip()
+            if not code:
+                raise ValueError("fail_code needs a code, e.g. fail_code:E900")
+        elif kind not in _REPLACING_FAULTS | _DATA_FAULTS | {"timeout"}:
+            raise ValueError(f"unknown fault kind {kind!r}")
+        if count < 1:
+            raise ValueError("count must be at least 1")
+        self._injected.append(_Injected(kind, _short(path) if path else None, count, code))
+
+    def clear_faults(self) -> None:
+        self._injected.clear()
+
+    def _take_fault(self, name: str, *, data: bool) -> _Injected | None:
+        for fault in self._injected:
+            if (fault.kind in _DATA_FAULTS) != data:
+                continue
+            if fault.path is None:
+                if name == "login":
+                    continue
+                if fault.kind in ("null_values", "na_values") and name not in _POINT_ENDPOINTS:
+                    continue
+            elif fault.path != name:
+                continue
+            fault.remaining -= 1
+            if fault.remaining <= 0:
+                self._injected.remove(fault)
+            return fault
+        return None
+
+    @staticmethod
+    def _fault_response(fault: _Injected) -> web.Response:
+        kind = fault.kind
+        if kind in ("http_500", "http_502"):
+            status = 500 if kind == "http_500" else 502
+            reason = "Internal Server Error" if status == 500 else "Bad Gateway"
+            html = _HTML_ERROR.format(status=status, reason=reason)
+            return web.Response(status=status, text=html, content_type="text/html")
+        if kind == "html":
+            return web.Response(status=200, text=_HTML_MAINTENANCE, content_type="text/html")
+        return web.Response(
+            status=200,
+            text='{"req_serial_num":"00","result_code":"1","result_data":{"pageList":[',
+            content_type="application/json",
+        )
+
+    @staticmethod
+    def _shape(data: Any, kind: str) -> Any:
+        """Apply a data-shaping fault to a successful answer, building new objects."""
+        filler = None if kind == "null_values" else "--"
+        if not isinstance(data, dict):
+            return data
+        if isinstance(data.get("device_point_list"), list):
+            shaped = []
+            for item in data["device_point_list"]:
+                point = item.get("device_point") if isinstance(item, dict) else None
+                if not isinstance(point, dict):
+                    shaped.append(item)
+                    continue
+                if kind == "missing_fields":
+                    new = {k: v for k, v in point.items() if not k[1:].isdigit()}
+                else:
+                    new = {k: filler if k[1:].isdigit() else v for k, v in point.items()}
+                shaped.append({"device_point": new})
+            return {**data, "device_point_list": shaped}
+        if isinstance(data.get("pageList"), list):
+            rows = []
+            for row in data["pageList"]:
+                if not isinstance(row, dict):
+                    rows.append(row)
+                elif kind == "missing_fields":
+                    rows.append({k: v for k, v in row.items() if k in _IDENTITY_KEYS})
+                else:
+                    rows.append({k: v if k in _IDENTITY_KEYS else filler for k, v in row.items()})
+            return {**data, "pageList": rows}
+        if kind == "missing_fields":
+            return {k: v for k, v in data.items() if k in _IDENTITY_KEYS}
+        return {k: v if k in _IDENTITY_KEYS else filler for k, v in data.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Standalone server
+# ---------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run the fake iSolarCloud V1 OpenAPI server.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8991)
+    parser.add_argument("--plants", type=int, default=1)
+    parser.add_argument("--username", default="user@example.com")
+    parser.add_argument("--password", default="secret")
+    parser.add_argument("--appkey", default="APPKEY0123456789ABCDEF0123456789")
+    parser.add_argument("--access-key", default="ACCESSKEY0123456789abcdef012345")
+    parser.add_argument("--require-encryption", action="store_true")
+    parser.add_argument("--hourly-cap", type=int, default=2000)
+    parser.add_argument("--daily-cap", type=int, default=None)
+    parser.add_argument("--tz-offset-hours", type=float, default=1.0)
+    args = parser.parse_args(argv)
+    simulator = SungrowSimulator(
+        plants=args.plants,
+        username=args.username,
+        password=args.password,
+        appkey=args.appkey,
+        access_key=args.access_key,
+        require_encryption=args.require_encryption,
+        hourly_cap=args.hourly_cap,
+        daily_cap=args.daily_cap,
+        tz_offset_hours=args.tz_offset_hours,
+    )
+    sys.stdout.write(
+        f"iSolarCloud OpenAPI simulator: http://{args.host}:{args.port}\n"
+        f"  user_account={args.username} user_password={args.password}\n"
+        f"  appkey={args.appkey} x-access-key={args.access_key}\n"
+        f"  RSA public key: {simulator.public_key_b64url}\n"
+        f"  plants: {', '.join(str(p) for p in simulator.plant_ids())}\n"
+    )
+    sys.stdout.flush()
+    web.run_app(simulator.make_app(), host=args.host, port=args.port, print=None)
+
+
+if __name__ == "__main__":
+    main()
