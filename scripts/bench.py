@@ -39,6 +39,15 @@ SAMPLE_EVERY = 60.0
 # Home Assistant schedules a coordinator's next refresh at the whole second in which the last
 # one ended, plus the interval, plus a fraction of a second fixed per coordinator.
 HA_OFFSET = (0.05, 0.5)
+VENDORS = ("huawei_fusionsolar", "sungrow_isolarcloud")
+# The simulator's default app keys.
+SUNGROW_APPKEY = "APPKEY0123456789ABCDEF0123456789"
+SUNGROW_ACCESS_KEY = "ACCESSKEY0123456789abcdef012345"
+# Real-time endpoints, whose calls are compared with the minimum for 5-minute freshness.
+REALTIME = {
+    "huawei_fusionsolar": ("getStationRealKpi", "getDevRealKpi"),
+    "sungrow_isolarcloud": ("getDeviceRealTimeData", "getPVInverterRealTimeData"),
+}
 
 
 @dataclass
@@ -68,14 +77,21 @@ class Run:
 # -- the simulator process -----------------------------------------------------------------------
 
 
-def _serve(port: int, plants: int, now: Synchronized[float], ready: Any) -> None:
+def _serve(vendor: str, port: int, plants: int, now: Synchronized[float], ready: Any) -> None:
     from aiohttp import web
 
     from tests.simulators.huawei import HuaweiSimulator
+    from tests.simulators.sungrow import SungrowSimulator
 
-    sim = HuaweiSimulator(
-        plants=plants, username="bench", system_code="bench", clock=lambda: now.value
-    )
+    sim: HuaweiSimulator | SungrowSimulator
+    if vendor == "sungrow_isolarcloud":
+        sim = SungrowSimulator(
+            plants=plants, username="bench", password="bench", clock=lambda: now.value
+        )
+    else:
+        sim = HuaweiSimulator(
+            plants=plants, username="bench", system_code="bench", clock=lambda: now.value
+        )
 
     async def stats(request: web.Request) -> web.Response:
         return web.json_response(
@@ -125,14 +141,15 @@ async def _run(vendor: str, plants: int, days: float) -> Run:
     from custom_components.solar_cloud.api.account import AccountMemory, CloudAccount
     from custom_components.solar_cloud.api.huawei import HuaweiClient
     from custom_components.solar_cloud.api.quota import Quota
+    from custom_components.solar_cloud.api.sungrow import SungrowClient
 
-    if vendor != "huawei_fusionsolar":
-        raise SystemExit(f"no simulator for {vendor} yet")
+    if vendor not in VENDORS:
+        raise SystemExit(f"no simulator for {vendor}")
     context = multiprocessing.get_context("fork")
     now = context.Value("d", START)
     ready = context.Event()
     port = _free_port()
-    server = context.Process(target=_serve, args=(port, plants, now, ready), daemon=True)
+    server = context.Process(target=_serve, args=(vendor, port, plants, now, ready), daemon=True)
     server.start()
     if not ready.wait(30):
         raise SystemExit("the simulator did not start")
@@ -154,15 +171,29 @@ async def _run(vendor: str, plants: int, days: float) -> Run:
         async with aiohttp.ClientSession() as session:
             quota = Quota(clock=clock, sleep=sleep)
             memory = AccountMemory(quota=quota)
-            client = HuaweiClient(
-                session,
-                url,
-                "bench",
-                "bench",
-                quota=quota,
-                session_state=memory.session,
-                clock=clock,
-            )
+            client: HuaweiClient | SungrowClient
+            if vendor == "sungrow_isolarcloud":
+                client = SungrowClient(
+                    session,
+                    url,
+                    SUNGROW_APPKEY,
+                    SUNGROW_ACCESS_KEY,
+                    "bench",
+                    "bench",
+                    quota=quota,
+                    session_state=memory.session,
+                    clock=clock,
+                )
+            else:
+                client = HuaweiClient(
+                    session,
+                    url,
+                    "bench",
+                    "bench",
+                    quota=quota,
+                    session_state=memory.session,
+                    clock=clock,
+                )
             account = CloudAccount(client, memory=memory, clock=clock)
             t0 = time.perf_counter()
             await account.async_setup()
@@ -173,6 +204,15 @@ async def _run(vendor: str, plants: int, days: float) -> Run:
             types: dict[int, int] = {}
             for device in account.devices.values():
                 types[int(device.type_code)] = types.get(int(device.type_code), 0) + 1
+            if isinstance(client, SungrowClient):
+                # Plant points and each device type, 50 keys per call.
+                round_cost = client.calls_per_round(
+                    list(account.plants.values()), list(account.devices.values())
+                )
+            else:
+                round_cost = math.ceil(plants / 100) + sum(
+                    math.ceil(n / 100) for n in types.values()
+                )
 
             end = START + days * DAY
             offsets = {
@@ -214,15 +254,15 @@ async def _run(vendor: str, plants: int, days: float) -> Run:
     calls: dict[str, int] = stats["calls"]
     run.calls = {k: float(v) for k, v in sorted(calls.items())}
     run.calls_per_day = {k: round(v / days, 1) for k, v in run.calls.items()}
-    run.allowance = _allowances(plants, types)
+    if vendor == "sungrow_isolarcloud":
+        # One hourly cap for every call of the app (2000 on the basic plan).
+        run.allowance = {"all calls": 2000 * 24}
+        run.calls_per_day["all calls"] = round(sum(calls.values()) / days, 1)
+    else:
+        run.allowance = _allowances(plants, types)
     run.refusals = sum(stats["refusals"].values()) + failures
-    run.min_calls = float(
-        (math.ceil(plants / 100) + sum(math.ceil(n / 100) for n in types.values()))
-        * days
-        * DAY
-        / 300.0
-    )
-    run.realtime_calls = float(calls.get("getStationRealKpi", 0) + calls.get("getDevRealKpi", 0))
+    run.min_calls = float(round_cost * days * DAY / 300.0)
+    run.realtime_calls = float(sum(calls.get(name, 0) for name in REALTIME[vendor]))
     # Set-up's own round comes on top of the days' rounds.
     run.ratio = round(run.realtime_calls / run.min_calls, 3)
     ages.sort()
@@ -273,18 +313,21 @@ def _print(run: dict[str, Any], out: Callable[[str], None]) -> None:
 def main() -> int:
     """Run the benchmark."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--vendor", action="append", default=None, help="vendor key (repeatable)")
+    parser.add_argument(
+        "--vendor", action="append", default=None, choices=VENDORS, help="vendor (repeatable)"
+    )
     parser.add_argument(
         "--plants", type=int, action="append", default=None, help="plant count (repeatable)"
     )
     parser.add_argument("--days", type=float, default=7.0)
     parser.add_argument("--json", type=Path, default=None, help="write the runs to this file")
     args = parser.parse_args()
-    vendors = args.vendor or ["huawei_fusionsolar"]
-    counts = args.plants or [1, 10, 100, 1000]
+    vendors = args.vendor or list(VENDORS)
     runs = []
     for vendor in vendors:
-        for plants in counts:
+        # The iSolarCloud basic plan (2000 calls an hour) is sized for homes and small fleets.
+        default = [1, 10, 100, 1000] if vendor == "huawei_fusionsolar" else [1, 10, 100]
+        for plants in args.plants or default:
             run = run_isolated(vendor, plants, args.days)
             _print(run, print)
             runs.append(run)

@@ -39,6 +39,14 @@ def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Load custom integrations in every test."""
 
 
+@pytest.fixture(autouse=True)
+def no_pacing_on_frozen_clocks() -> Generator[None]:
+    """Pacing waits for the clock to move; a frozen test clock never does. The client tests
+    with a hand-moved clock turn it back on."""
+    with patch("custom_components.solar_cloud.api.sungrow.CALLS_PER_SECOND", None):
+        yield
+
+
 @pytest.fixture
 def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
     """Snapshots with Home Assistant's serializer."""

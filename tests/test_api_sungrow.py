@@ -254,6 +254,26 @@ async def test_clock_skew_is_corrected_once(
     assert await client.async_get_plants()
 
 
+async def test_calls_are_paced(
+    session: aiohttp.ClientSession, base_url: str, sim: SungrowSimulator, clock: FakeClock
+) -> None:
+    """Twenty plants' device lists go out at most five a second: the gateway sees no burst."""
+    from unittest.mock import patch
+
+    sim.burst_limit = 10
+    for _ in range(19):
+        sim.add_plant(username=USER)
+    with patch("custom_components.solar_cloud.api.sungrow.CALLS_PER_SECOND", 5):
+        client = _client(session, base_url, sim, clock)
+        start = clock.now
+        plants = await client.async_get_plants()
+        await client.async_get_devices(plants)
+    assert len(plants) == 21
+    assert sum(sim.refusals.values()) == 0
+    # 24 calls at five a second take more than four seconds of the clock.
+    assert clock.now - start >= 4
+
+
 async def test_account_round_with_the_simulator(
     session: aiohttp.ClientSession, base_url: str, sim: SungrowSimulator, clock: FakeClock
 ) -> None:
