@@ -253,19 +253,49 @@ def simulator_plants(server: str, username: str, system_code: str) -> list[str]:
     return plants
 
 
-def ensure_config_entry(config: Path, server: str, username: str, system_code: str) -> None:
-    """Add the integration's entry for the simulator account to core.config_entries."""
+SUNGROW_VENDOR = "sungrow_isolarcloud"
+SUNGROW_TITLE = "iSolarCloud demo (simulator)"
+SUNGROW_USERNAME = "demo@example.com"
+SUNGROW_PASSWORD = "demo"
+# The simulator's default app keys.
+SUNGROW_APPKEY = "APPKEY0123456789ABCDEF0123456789"
+SUNGROW_ACCESS_KEY = "ACCESSKEY0123456789abcdef012345"
+
+
+def sungrow_plants(server: str) -> list[str]:
+    """Log in to the iSolarCloud simulator like a client and return its plant ids."""
+    headers = {"sys_code": "901", "x-access-key": SUNGROW_ACCESS_KEY}
+    base = {"appkey": SUNGROW_APPKEY, "lang": "_en_US"}
+    _, reply = _post_json(
+        f"{server}/openapi/login",
+        {**base, "user_account": SUNGROW_USERNAME, "user_password": SUNGROW_PASSWORD},
+        headers,
+    )
+    token = (reply or {}).get("result_data", {}).get("token")
+    if not token:
+        sys.exit(f"develop: the iSolarCloud simulator's login failed: {reply}")
+    _, reply = _post_json(
+        f"{server}/openapi/getPowerStationList",
+        {**base, "token": token, "curPage": 1, "size": 100},
+        headers,
+    )
+    rows = (reply or {}).get("result_data", {}).get("pageList") or []
+    plants = [str(row["ps_id"]) for row in rows]
+    if not plants:
+        sys.exit("develop: the iSolarCloud simulator reports no plants")
+    return plants
+
+
+def ensure_config_entry(
+    config: Path, *, unique_id: str, title: str, data: dict[str, Any], plants: list[str]
+) -> None:
+    """Add an entry of the integration to core.config_entries, or refresh its plants."""
     from homeassistant.config_entries import (
         STORAGE_KEY,
         STORAGE_VERSION,
         STORAGE_VERSION_MINOR,
     )
     from homeassistant.util.ulid import ulid_now
-
-    split = urlsplit(server)
-    host = split.netloc or split.path
-    unique_id = f"{VENDOR}:{host}:{username}"
-    plants = simulator_plants(server, username, system_code)
 
     path = config / ".storage" / STORAGE_KEY
     store = read_store(path) or {
@@ -282,7 +312,7 @@ def ensure_config_entry(config: Path, server: str, username: str, system_code: s
             if chosen and set(chosen) <= set(plants):
                 return
             # The simulator's plants changed: select all of them again.
-            entry.setdefault("options", {})["plants"] = plants
+            entry["options"] = {"plants": plants}
             entry["modified_at"] = now
             write_store(path, store)
             log(f"updated the plants of the config entry {unique_id}: {plants}")
@@ -290,12 +320,7 @@ def ensure_config_entry(config: Path, server: str, username: str, system_code: s
     entries.append(
         {
             "created_at": now,
-            "data": {
-                "vendor": VENDOR,
-                "server": server,
-                "username": username,
-                "system_code": system_code,
-            },
+            "data": data,
             "discovery_keys": {},
             "disabled_by": None,
             "domain": DOMAIN,
@@ -307,13 +332,13 @@ def ensure_config_entry(config: Path, server: str, username: str, system_code: s
             "pref_disable_polling": False,
             "source": "user",
             "subentries": [],
-            "title": ENTRY_TITLE,
+            "title": title,
             "unique_id": unique_id,
             "version": 1,
         }
     )
     write_store(path, store)
-    log(f"added the config entry '{ENTRY_TITLE}' with plants {plants}")
+    log(f"added the config entry '{title}' with plants {plants}")
 
 
 # --- commands -------------------------------------------------------------------------------
@@ -326,7 +351,38 @@ def prepare(args: argparse.Namespace) -> None:
     link_integration(config)
     finish_onboarding(config)
     ensure_demo_user(config)
-    ensure_config_entry(config, args.simulator.rstrip("/"), args.username, args.system_code)
+    server = args.simulator.rstrip("/")
+    host = urlsplit(server).hostname or server
+    ensure_config_entry(
+        config,
+        unique_id=f"{VENDOR}:{host}:{args.username}",
+        title=ENTRY_TITLE,
+        data={
+            "vendor": VENDOR,
+            "server": server,
+            "username": args.username,
+            "system_code": args.system_code,
+        },
+        plants=simulator_plants(server, args.username, args.system_code),
+    )
+    if args.sungrow_simulator:
+        server = args.sungrow_simulator.rstrip("/")
+        host = urlsplit(server).hostname or server
+        ensure_config_entry(
+            config,
+            unique_id=f"{SUNGROW_VENDOR}:{host}:{SUNGROW_USERNAME}",
+            title=SUNGROW_TITLE,
+            data={
+                "vendor": SUNGROW_VENDOR,
+                "server": server,
+                "app_key": SUNGROW_APPKEY,
+                "access_key": SUNGROW_ACCESS_KEY,
+                "username": SUNGROW_USERNAME,
+                "password": SUNGROW_PASSWORD,
+                "rsa_public_key": "",
+            },
+            plants=sungrow_plants(server),
+        )
 
 
 def isolate_runtime_requirements(config: Path) -> None:
@@ -386,6 +442,7 @@ def main() -> int:
     prep.add_argument("--simulator", default="http://127.0.0.1:8990")
     prep.add_argument("--username", default=DEMO_USERNAME)
     prep.add_argument("--system-code", default="demo")
+    prep.add_argument("--sungrow-simulator", default=None)
     commands.add_parser("run", help="run Home Assistant; the other arguments go to it")
     args = parser.parse_args()
     prepare(args)
