@@ -105,7 +105,7 @@ BATTERY_WORKING_MODES: tuple[str, ...] = (
     "external_dispatch",
     "unknown",
 )
-HEALTH_STATES: tuple[str, ...] = ("disconnected", "faulty", "healthy", "unknown")
+HEALTH_STATES: tuple[str, ...] = ("disconnected", "faulty", "alarm", "healthy", "unknown")
 
 _I = Accumulation.INSTANT
 _D = Accumulation.DAILY

@@ -26,6 +26,7 @@ import logging
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -684,8 +685,28 @@ class SungrowClient:
                 )
             total = to_int(data.get("rowCount")) or 0
             if not rows or page * PAGE_SIZE >= total:
-                return plants
+                return [await self._with_detail(plant) for plant in plants]
             page += 1
+
+    async def _with_detail(self, plant: Plant) -> Plant:
+        """Installed power and install date from getPowerStationDetail (the list lacks them)."""
+        data = await self._call("getPowerStationDetail", {"ps_id": plant.id})
+        if not isinstance(data, Mapping):
+            return plant
+        watts = to_float(data.get("design_capacity"))
+        zone = self._zones.get(plant.id)
+        installed = None
+        if raw := text(data.get("install_date")):
+            try:
+                installed = datetime.strptime(raw, "%Y-%m-%d %H:%M:%S").replace(tzinfo=zone or UTC)
+            except ValueError:
+                installed = None
+        return replace(
+            plant,
+            capacity_kw=plant.capacity_kw if watts is None else round(watts / 1000, 3),
+            grid_connection_date=installed,
+            address=plant.address or text(data.get("ps_location")),
+        )
 
     async def async_get_devices(self, plants: Sequence[Plant]) -> list[Device]:
         """Every device of the given plants (one plant per call, all pages)."""
@@ -733,6 +754,7 @@ class SungrowClient:
         self, plants: Sequence[Plant], devices: Sequence[Device]
     ) -> dict[str, RealtimeData]:
         """Plant points (type 11), PV inverters, then each device type, 50 keys per call."""
+        await self.async_check_caps()
         result: dict[str, RealtimeData] = {p.id: RealtimeData() for p in plants}
         plant_keys = [f"{p.id}_{T_PLANT}_0_0" for p in plants]
         for batch in chunks(plant_keys, MAX_KEYS):
@@ -743,6 +765,7 @@ class SungrowClient:
                     continue
                 target.plant = map_points(row, PLANT_POINTS)
                 target.online = _online(row)
+                target.plant["health_state"] = _health(row)
                 target.data_time = parse_device_time(
                     row.get("device_time"), self._zones.get(plant_id)
                 )
@@ -894,6 +917,14 @@ def _fill_plant_flows(realtime: RealtimeData) -> None:
 
 def _battery(points: Mapping[str, object]) -> dict[str, Reading]:
     return map_points(points, BATTERY_POINTS)
+
+
+def _health(row: Mapping[str, Any]) -> str | None:
+    """dev_status / dev_fault_status of the plant: offline, fault (1), alarm (2), normal (4)."""
+    if _online(row) is False:
+        return "disconnected"
+    fault = to_int(row.get("dev_fault_status"))
+    return None if fault is None else {1: "faulty", 2: "alarm", 4: "healthy"}.get(fault, "unknown")
 
 
 def _online(row: Mapping[str, Any]) -> bool | None:
