@@ -102,7 +102,7 @@ def test_translations_cover_every_name() -> None:
     sensors = strings["entity"]["sensor"]
     samples = [*METRICS, "pv3_voltage", "pv12_current", "mppt2_energy_total"]
     samples += ["phase_b_voltage", "phase_c_current", "phase_a_power", "line_ab_voltage"]
-    samples += ["phase_a_reactive_power", "grid_import_energy_peak"]
+    samples += ["phase_a_reactive_power", "grid_import_energy_peak", "phase_b_backup_power"]
     samples += ["grid_export_reactive_energy_off_peak"]
     for key in samples:
         metric = get_metric(key)

@@ -27,6 +27,7 @@ PARALLEL_UPDATES = 0
 _DEVICE_CLASSES: dict[Quantity, SensorDeviceClass | None] = {
     Quantity.POWER: SensorDeviceClass.POWER,
     Quantity.ENERGY: SensorDeviceClass.ENERGY,
+    Quantity.ENERGY_STORAGE: SensorDeviceClass.ENERGY_STORAGE,
     Quantity.REACTIVE_POWER: SensorDeviceClass.REACTIVE_POWER,
     Quantity.REACTIVE_ENERGY: SensorDeviceClass.REACTIVE_ENERGY,
     Quantity.APPARENT_POWER: SensorDeviceClass.APPARENT_POWER,
@@ -57,6 +58,7 @@ _FAMILIES: tuple[tuple[re.Pattern[str], str, str], ...] = (
     (re.compile(r"phase_([abc])_current"), "phase_current", "phase"),
     (re.compile(r"phase_([abc])_power"), "phase_power", "phase"),
     (re.compile(r"phase_([abc])_reactive_power"), "phase_reactive_power", "phase"),
+    (re.compile(r"phase_([abc])_backup_power"), "phase_backup_power", "phase"),
     (re.compile(r"line_(ab|bc|ca)_voltage"), "line_voltage", "line"),
 )
 

@@ -17,6 +17,7 @@ class Quantity(StrEnum):
 
     POWER = "power"
     ENERGY = "energy"
+    ENERGY_STORAGE = "energy_storage"
     REACTIVE_POWER = "reactive_power"
     REACTIVE_ENERGY = "reactive_energy"
     APPARENT_POWER = "apparent_power"
@@ -105,6 +106,7 @@ BATTERY_WORKING_MODES: tuple[str, ...] = (
     "external_dispatch",
     "unknown",
 )
+FAULT_STATES: tuple[str, ...] = ("normal", "alarm", "fault", "unknown")
 HEALTH_STATES: tuple[str, ...] = ("disconnected", "faulty", "alarm", "healthy", "unknown")
 
 _I = Accumulation.INSTANT
@@ -172,6 +174,15 @@ _CATALOG: tuple[Metric, ...] = (
     _m("battery_power", Quantity.POWER, W),
     _m("battery_voltage", Quantity.VOLTAGE, V, diagnostic=True),
     _m("battery_current", Quantity.CURRENT, A, diagnostic=True, enabled=False),
+    _m("battery_capacity", Quantity.ENERGY_STORAGE, KWH, diagnostic=True),
+    _m("battery_max_cell_voltage", Quantity.VOLTAGE, V, diagnostic=True, enabled=False),
+    _m("battery_min_cell_voltage", Quantity.VOLTAGE, V, diagnostic=True, enabled=False),
+    _m("battery_charge_from_pv_energy_today", Quantity.ENERGY, KWH, _D, enabled=False),
+    _m("battery_charge_from_pv_energy_total", Quantity.ENERGY, KWH, _L, enabled=False),
+    _m("backup_power", Quantity.POWER, W),
+    _m("self_consumption_energy_today", Quantity.ENERGY, KWH, _D, enabled=False),
+    _m("self_consumption_energy_total", Quantity.ENERGY, KWH, _L, enabled=False),
+    _m("fault_status", Quantity.ENUM, None, diagnostic=True, options=FAULT_STATES),
     _m("battery_temperature", Quantity.TEMPERATURE, "°C", diagnostic=True),
     _m("battery_max_charge_power", Quantity.POWER, W, diagnostic=True, enabled=False),
     _m("battery_max_discharge_power", Quantity.POWER, W, diagnostic=True, enabled=False),
@@ -226,6 +237,7 @@ _PATTERNS: tuple[tuple[re.Pattern[str], Metric], ...] = (
         _m("", Quantity.VOLTAGE, V, diagnostic=True, enabled=False),
     ),
     (re.compile(r"phase_[abc]_power"), _m("", Quantity.POWER, W, enabled=False)),
+    (re.compile(r"phase_[abc]_backup_power"), _m("", Quantity.POWER, W, enabled=False)),
     (
         re.compile(r"phase_[abc]_reactive_power"),
         _m("", Quantity.REACTIVE_POWER, "var", diagnostic=True, enabled=False),

@@ -144,6 +144,15 @@ STORAGE_POINTS: Final[dict[str, tuple[str, float]]] = {
     "13134": ("energy_total", _WH),
     "13199": ("load_energy_today", _WH),
     "13130": ("load_energy_total", _WH),
+    "13116": ("self_consumption_energy_today", _WH),
+    "13137": ("self_consumption_energy_total", _WH),
+    "13174": ("battery_charge_from_pv_energy_today", _WH),
+    "13176": ("battery_charge_from_pv_energy_total", _WH),
+    "13140": ("battery_capacity", _WH),
+    "18065": ("phase_a_backup_power", 1.0),
+    "18066": ("phase_b_backup_power", 1.0),
+    "18067": ("phase_c_backup_power", 1.0),
+    "18068": ("backup_power", 1.0),
 }
 # Unsigned pairs, split into signed and unsigned keys below.
 P_BATTERY_CHARGE: Final = "13126"
@@ -160,6 +169,8 @@ BATTERY_POINTS: Final[dict[str, tuple[str, float]]] = {
     "58605": ("battery_soh", _FRACTION),
     "58606": ("battery_charge_energy_total", _WH),
     "58607": ("battery_discharge_energy_total", _WH),
+    "58610": ("battery_max_cell_voltage", 0.001),
+    "58612": ("battery_min_cell_voltage", 0.001),
 }
 METER_POINTS: Final[dict[str, tuple[str, float]]] = {
     "8030": ("grid_import_energy_total", _WH),
@@ -177,6 +188,8 @@ PLANT_POINTS: Final[dict[str, tuple[str, float]]] = {
     "83075": ("grid_export_energy_total", _WH),
     "83118": ("load_energy_today", _WH),
     "83124": ("load_energy_total", _WH),
+    "83097": ("self_consumption_energy_today", _WH),
+    "83100": ("self_consumption_energy_total", _WH),
     "83252": ("battery_soc", _FRACTION),
     "83322": ("battery_charge_energy_today", _WH),
     "83323": ("battery_discharge_energy_today", _WH),
@@ -228,6 +241,7 @@ FAULT_LEVELS: Final[dict[int, AlarmSeverity]] = {
     3: AlarmSeverity.MINOR,
     4: AlarmSeverity.WARNING,
 }
+DEVICE_FAULTS: Final[dict[int, str]] = {1: "fault", 2: "alarm", 4: "normal"}
 FAULT_TYPES: Final[dict[int, str]] = {1: "fault", 2: "alarm", 3: "prompt", 4: "advice"}
 
 # result_code -> class. Codes shown in the form (wrong appkey, access key) are AuthError.
@@ -575,8 +589,11 @@ class SungrowClient:
             self.quota.block(E_HOUR, retry)
             return RateLimitedError(f"{name}: call cap reached", retry_after=retry, code=code)
         if code in _BUSY_CODES:
-            self.quota.block(E_HOUR, 60.0)
-            return RateLimitedError(f"{name}: too many calls ({code})", retry_after=60.0, code=code)
+            retry = seconds_to_next_hour(now)
+            self.quota.block(E_HOUR, retry)
+            return RateLimitedError(
+                f"{name}: too many calls ({code})", retry_after=retry, code=code
+            )
         if code == "E913":
             return _ClockSkewError(code)
         if code in _TRANSIENT_CODES:
@@ -788,8 +805,12 @@ class SungrowClient:
                     member = by_key.get(text(row.get("ps_key")) or "")
                     if member is None:
                         continue
+                    values = mapper(row)
+                    fault = to_int(row.get("dev_fault_status"))
+                    if fault is not None:
+                        values["fault_status"] = DEVICE_FAULTS.get(fault, "unknown")
                     result[member.plant_id].devices[member.id] = DeviceReadings(
-                        values=mapper(row), online=_online(row)
+                        values=values, online=_online(row)
                     )
         for realtime in result.values():
             _fill_plant_flows(realtime)
