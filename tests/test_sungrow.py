@@ -231,3 +231,56 @@ async def test_reauth_after_password_change(
     assert result["reason"] == "reauth_successful"
     assert sungrow_entry.data["password"] == "new-secret"
     assert sungrow_entry.state is ConfigEntryState.LOADED
+
+
+async def test_reconfigure_and_options(
+    hass: HomeAssistant,
+    sungrow_entry: MockConfigEntry,
+    sungrow_url: str,
+    sungrow_sim: SungrowSimulator,
+) -> None:
+    """Reconfigure tests the new keys before saving; options choose plants."""
+    sungrow_sim.add_plant(username=SUNGROW_USER)
+    result = await sungrow_entry.start_reconfigure_flow(hass)
+    assert result["step_id"] == "reconfigure"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _form(sungrow_url, sungrow_sim, **{CONF_ACCESS_KEY: "wrong"})
+    )
+    assert result["errors"] == {"base": "invalid_app"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _form(sungrow_url, sungrow_sim)
+    )
+    await hass.async_block_till_done()
+    assert result["reason"] == "reconfigure_successful"
+    assert sungrow_entry.state is ConfigEntryState.LOADED
+
+    result = await hass.config_entries.options.async_init(sungrow_entry.entry_id)
+    plants = sorted(str(p) for p in sungrow_sim.plant_ids())
+    assert len(plants) == 2
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_PLANTS: plants[:1]}
+    )
+    await hass.async_block_till_done()
+    assert sungrow_entry.options == {CONF_PLANTS: plants[:1], CONF_EXCLUDED_PLANTS: plants[1:]}
+    assert list(sungrow_entry.runtime_data.coordinators) == plants[:1]
+
+
+async def test_whitelist_block_raises_repair_issue(
+    hass: HomeAssistant,
+    sungrow_url: str,
+    sungrow_sim: SungrowSimulator,
+    issue_registry: Any,
+) -> None:
+    """E918: the app's whitelist blocks Home Assistant; a repair issue says where to fix it."""
+    sungrow_sim.whitelist_blocked = True
+    entry = make_sungrow_entry(sungrow_url, sungrow_sim)
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    issue = issue_registry.async_get_issue(
+        DOMAIN, f"permission_sungrow_isolarcloud_plant_list_{entry.entry_id}"
+    )
+    assert issue is not None
+    assert issue.translation_key == "permission_sungrow_isolarcloud"
+    assert issue.translation_placeholders["code"] == "E918"
