@@ -315,3 +315,45 @@ def test_helpers() -> None:
     assert account_id_for("https://gateway.isolarcloud.eu/", "Me") == (
         "sungrow_isolarcloud:gateway.isolarcloud.eu:me"
     )
+
+
+async def test_paging_zones_and_second_refusal(
+    session: aiohttp.ClientSession, base_url: str, sim: SungrowSimulator, clock: FakeClock
+) -> None:
+    """More than a page of plants; plant-time values in a fresh client; E900 twice ends it."""
+    for _ in range(118):
+        sim.add_plant(username=USER)
+    client = _client(session, base_url, sim, clock)
+    plants = await client.async_get_plants()
+    assert len({p.id for p in plants}) == 120
+    assert all(p.capacity_kw and p.grid_connection_date for p in plants)
+    # A client that never listed the plants (after a restart) still reads plant time.
+    other = _client(session, base_url, sim, clock)
+    devices = await other.async_get_devices(plants[:1])
+    data = await other.async_get_realtime(plants[:1], devices)
+    moment = data[plants[0].id].data_time
+    assert moment is not None
+    assert moment.utcoffset() == parse_zone(plants[0].time_zone).utcoffset(None)  # type: ignore[union-attr]
+    assert abs(moment.timestamp() - clock.now) <= 300
+    logins = other.logins
+    sim.inject("fail_code:E900", path="getPowerStationList", count=2)
+    with pytest.raises(AuthError):
+        await other.async_get_plants()
+    assert other.logins == logins + 1
+
+
+async def test_period_cap_and_clock_sync(
+    session: aiohttp.ClientSession, base_url: str, sim: SungrowSimulator, clock: FakeClock
+) -> None:
+    """E998 waits for the next hour; E913 reads the gateway's clock before retrying."""
+    client = _client(session, base_url, sim, clock)
+    await client.async_get_plants()
+    sim.inject("fail_code:E998", path="getPowerStationList")
+    with pytest.raises(RateLimitedError) as err:
+        await client.async_get_plants()
+    assert 60 < err.value.retry_after <= 3660
+    clock.now += err.value.retry_after
+    seen = len(sim.requests)
+    sim.inject("fail_code:E913", path="getPowerStationList")
+    assert await client.async_get_plants()
+    assert any("timestamp" in name for _, name in sim.requests[seen:])

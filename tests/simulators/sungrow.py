@@ -1801,6 +1801,7 @@ class SungrowSimulator:
             self._log(self._clock(), name)
             return self._reply(_Call(name), E_API_NOT_FOUND)
         if request.method == "GET" and request.path.rstrip("/") == "/timestamp":
+            self._log(self._clock(), "timestamp")
             return self._reply(_Call("timestamp"), OK, str(int(self._clock() * 1000)))
         html = _HTML_ERROR.format(status=404, reason="Not Found")
         return web.Response(status=404, text=html, content_type="text/html")

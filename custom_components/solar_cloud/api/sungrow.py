@@ -60,7 +60,6 @@ from .values import (
     HOUR,
     chunks,
     seconds_to_next_hour,
-    seconds_to_next_utc_day,
     split_power,
     text,
     to_float,
@@ -89,6 +88,7 @@ LOGIN_BACKOFF: Final = 30 * 60.0
 REQUEST_TIMEOUT = 30.0
 REALTIME_PERIOD: Final = 300.0
 ALARM_PERIOD: Final = 1800.0
+ALARM_LOOKBACK: Final = timedelta(days=365)
 # Plan until getOpenApiCallInfo tells the real caps.
 DEFAULT_HOURLY_CAP: Final = 2000
 # Share of the caps this integration allows itself (the rest is headroom for the user's
@@ -261,12 +261,8 @@ def account_id_for(server: str, username: str) -> str:
 
 
 def _fraction_or_percent(value: float | None, factor: float) -> float | None:
-    """SOC and SOH come as 0-1 fractions; tolerate a model that already sends percent."""
-    if value is None:
-        return None
-    if factor == _FRACTION and value > 1.0:
-        return round(value, 3)
-    return round(value * factor, 6)
+    """Scale a value; SOC and SOH come as 0-1 fractions and become percent."""
+    return None if value is None else round(value * factor, 6)
 
 
 def map_points(
@@ -555,7 +551,7 @@ class SungrowClient:
         except ValueError:
             _LOGGER.debug("%s: reply could not be read (HTTP %s): %.200s", name, status, raw)
             raise ProtocolError(f"{name}: reply is not JSON (HTTP {status})", code=status) from None
-        if status >= 400 or not isinstance(body, Mapping):
+        if not isinstance(body, Mapping) or (status >= 400 and "result_code" not in body):
             raise ProtocolError(f"{name}: unexpected reply (HTTP {status})", code=status)
         code = text(body.get("result_code"))
         if code == "1":
@@ -585,7 +581,8 @@ class SungrowClient:
                 f"{name}: hourly call cap reached", retry_after=retry, code=code
             )
         if code in _DAILY_CODES:
-            retry = seconds_to_next_utc_day(now)
+            # The period's cap: try again at the next hour, when the gateway may count anew.
+            retry = seconds_to_next_hour(now)
             self.quota.block(E_HOUR, retry)
             return RateLimitedError(f"{name}: call cap reached", retry_after=retry, code=code)
         if code in _BUSY_CODES:
@@ -651,8 +648,16 @@ class SungrowClient:
         """Read the app's real hourly and daily caps (set-up, then at most hourly)."""
         if self._caps_checked and self._clock() - self._caps_checked < HOUR:
             return
-        data = await self._call("getOpenApiCallInfo", {})
         self._caps_checked = self._clock()
+        try:
+            data = await self._call("getOpenApiCallInfo", {})
+        except AuthError:
+            self._caps_checked = 0.0
+            raise
+        except SolarCloudError as err:
+            # Not worth failing a poll over: keep the caps known so far, ask again in an hour.
+            _LOGGER.debug("Call caps not read, keeping %s per hour: %s", self.hourly_cap, err)
+            return
         if not isinstance(data, Mapping):
             return
         hourly = [
@@ -670,9 +675,11 @@ class SungrowClient:
         """Every plant of the account (all pages)."""
         await self.async_check_caps()
         plants: list[Plant] = []
-        page = 1
+        page, seen = 1, 0
         while True:
-            data = await self._call("getPowerStationList", {"curPage": page, "size": PAGE_SIZE})
+            data = await self._call(
+                "getPowerStationList", {"curPage": str(page), "size": str(PAGE_SIZE)}
+            )
             if not isinstance(data, Mapping):
                 raise ProtocolError("getPowerStationList: no result", code="shape")
             rows = [r for r in data.get("pageList") or [] if isinstance(r, Mapping)]
@@ -700,8 +707,8 @@ class SungrowClient:
                         time_zone=text(row.get("ps_current_time_zone")),
                     )
                 )
-            total = to_int(data.get("rowCount")) or 0
-            if not rows or page * PAGE_SIZE >= total:
+            seen += len(rows)
+            if _last_page(data, rows, seen):
                 return [await self._with_detail(plant) for plant in plants]
             page += 1
 
@@ -729,17 +736,18 @@ class SungrowClient:
         """Every device of the given plants (one plant per call, all pages)."""
         devices: list[Device] = []
         for plant in plants:
-            page = 1
+            page, seen = 1, 0
             while True:
                 data = await self._call(
-                    "getDeviceList", {"ps_id": plant.id, "curPage": page, "size": PAGE_SIZE}
+                    "getDeviceList",
+                    {"ps_id": plant.id, "curPage": str(page), "size": str(PAGE_SIZE)},
                 )
                 if not isinstance(data, Mapping):
                     raise ProtocolError("getDeviceList: no result", code="shape")
                 rows = [r for r in data.get("pageList") or [] if isinstance(r, Mapping)]
                 devices.extend(d for row in rows if (d := self._device(plant.id, row)))
-                total = to_int(data.get("rowCount")) or 0
-                if not rows or page * PAGE_SIZE >= total:
+                seen += len(rows)
+                if _last_page(data, rows, seen):
                     break
                 page += 1
         return devices
@@ -773,6 +781,7 @@ class SungrowClient:
         """Plant points (type 11), PV inverters, then each device type, 50 keys per call."""
         await self.async_check_caps()
         result: dict[str, RealtimeData] = {p.id: RealtimeData() for p in plants}
+        zones = {p.id: parse_zone(p.time_zone) for p in plants}
         plant_keys = [f"{p.id}_{T_PLANT}_0_0" for p in plants]
         for batch in chunks(plant_keys, MAX_KEYS):
             for row in await self._points(T_PLANT, batch, PLANT_POINTS):
@@ -783,9 +792,7 @@ class SungrowClient:
                 target.plant = map_points(row, PLANT_POINTS)
                 target.online = _online(row)
                 target.plant["health_state"] = _health(row)
-                target.data_time = parse_device_time(
-                    row.get("device_time"), self._zones.get(plant_id)
-                )
+                target.data_time = parse_device_time(row.get("device_time"), zones.get(plant_id))
         by_type: dict[int, list[Device]] = {}
         for device in devices:
             if device.plant_id in result:
@@ -835,22 +842,33 @@ class SungrowClient:
     async def async_get_alarms(self, plants: Sequence[Plant]) -> dict[str, list[Alarm]]:
         """Open faults and alarms of the account (all pages)."""
         result: dict[str, list[Alarm]] = {p.id: [] for p in plants}
-        page = 1
+        zones = {p.id: parse_zone(p.time_zone) for p in plants}
+        # Without a period the gateway answers for the current month only; an open fault can
+        # be older. The times are read in the plants' zone, so the period reaches a day past
+        # now in UTC to cover any zone.
+        now = datetime.fromtimestamp(self._clock(), UTC)
+        period = {
+            "startTime": (now - ALARM_LOOKBACK).strftime("%Y%m%d%H%M"),
+            "endTime": (now + timedelta(days=1)).strftime("%Y%m%d%H%M"),
+        }
+        page, seen = 1, 0
         while True:
-            data = await self._call("getFaultAlarmInfo", {"curPage": page, "size": PAGE_SIZE})
+            data = await self._call(
+                "getFaultAlarmInfo", {"curPage": page, "size": PAGE_SIZE, **period}
+            )
             if not isinstance(data, Mapping):
                 raise ProtocolError("getFaultAlarmInfo: no result", code="shape")
             rows = [r for r in data.get("pageList") or [] if isinstance(r, Mapping)]
             for row in rows:
-                alarm = self._alarm(row)
+                alarm = self._alarm(row, zones)
                 if alarm is not None and alarm.plant_id in result:
                     result[alarm.plant_id].append(alarm)
-            total = to_int(data.get("rowCount")) or 0
-            if not rows or page * PAGE_SIZE >= total:
+            seen += len(rows)
+            if _last_page(data, rows, seen):
                 return result
             page += 1
 
-    def _alarm(self, row: Mapping[str, Any]) -> Alarm | None:
+    def _alarm(self, row: Mapping[str, Any], zones: Mapping[str, timezone | None]) -> Alarm | None:
         plant_id = text(row.get("ps_id"))
         if plant_id is None:
             return None
@@ -864,7 +882,7 @@ class SungrowClient:
         if created:
             try:
                 raised = datetime.strptime(created, "%Y-%m-%d %H:%M:%S").replace(
-                    tzinfo=self._zones.get(plant_id) or UTC
+                    tzinfo=zones.get(plant_id) or UTC
                 )
             except ValueError:
                 raised = None
@@ -938,6 +956,14 @@ def _fill_plant_flows(realtime: RealtimeData) -> None:
 
 def _battery(points: Mapping[str, object]) -> dict[str, Reading]:
     return map_points(points, BATTERY_POINTS)
+
+
+def _last_page(data: Mapping[str, Any], rows: list[Any], seen: int) -> bool:
+    """Whether a paged answer is complete: no rows, a short page, or all rowCount rows seen."""
+    total = to_int(data.get("rowCount"))
+    if not rows or len(rows) < PAGE_SIZE:
+        return True
+    return total is not None and seen >= total
 
 
 def _health(row: Mapping[str, Any]) -> str | None:
