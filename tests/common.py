@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from freezegun.api import FrozenDateTimeFactory
@@ -37,3 +38,17 @@ def state(hass: HomeAssistant, unique_id_suffix: str) -> State:
     found = hass.states.get(entity_id(hass, unique_id_suffix))
     assert found is not None, unique_id_suffix
     return found
+
+
+class FakeClock:
+    """A clock the test moves by hand; the quota's sleep moves it too."""
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        await asyncio.sleep(0)

@@ -30,30 +30,17 @@ from custom_components.solar_cloud.api.huawei import (
 )
 from custom_components.solar_cloud.api.models import DeviceKind, Plant
 from custom_components.solar_cloud.api.quota import Quota
+from tests.common import FakeClock
 from tests.conftest import SYSTEM_CODE, USERNAME
 from tests.simulators.huawei import HuaweiSimulator
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
 
-class FakeClock:
-    """A clock the test moves by hand; sleeping moves it too."""
-
-    def __init__(self, start: float = 1_782_036_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.now += seconds
-        await asyncio.sleep(0)
-
-
 @pytest.fixture
 def clock() -> FakeClock:
     """The shared fake clock."""
-    return FakeClock()
+    return FakeClock(1_782_036_000.0)
 
 
 @pytest.fixture

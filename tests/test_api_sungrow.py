@@ -28,6 +28,7 @@ from custom_components.solar_cloud.api.sungrow import (
     parse_device_time,
     parse_zone,
 )
+from tests.common import FakeClock
 from tests.simulators.sungrow import SungrowSimulator
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
@@ -37,24 +38,10 @@ PASSWORD = "secret"
 NOON = 1_782_039_600.0  # 2026-06-21 11:00 UTC, noon at the plants
 
 
-class FakeClock:
-    """A clock the test moves by hand; sleeping moves it too."""
-
-    def __init__(self, start: float = NOON) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.now += seconds
-        await asyncio.sleep(0)
-
-
 @pytest.fixture
 def clock() -> FakeClock:
     """The shared fake clock."""
-    return FakeClock()
+    return FakeClock(NOON)
 
 
 @pytest.fixture

@@ -596,23 +596,7 @@ class HuaweiClient:
         """Make sure a valid session exists; log in only when none does (single flight)."""
         if self._token_valid():
             return
-        async with self._sess.lock:
-            # Whoever waited for the lock finds the session the first caller opened.
-            if self._token_valid():
-                return
-            refused = self._sess.refused
-            if (
-                refused is not None
-                and refused[0] == self._digest
-                and self._clock() - refused[1] < LOGIN_BACKOFF
-            ):
-                raise AuthError("login refused a moment ago; not trying again yet", code=refused[2])
-            try:
-                await self._login()
-            except AuthError as err:
-                self._sess.refused = (self._digest, self._clock(), err.code or "?")
-                raise
-            self._sess.refused = None
+        await self._sess.async_ensure(self._clock, self._digest, self._login, backoff=LOGIN_BACKOFF)
 
     async def _login(self) -> None:
         async with self.quota.slot(E_LOGIN, max_wait=MAX_WAIT[E_LOGIN]):

@@ -23,7 +23,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import RateLimitedError
+from .errors import AuthError, RateLimitedError
 
 DAY = 86400.0
 
@@ -233,6 +233,35 @@ class Session:
     def valid(self, now: float) -> bool:
         """Whether the token may still be used."""
         return self.token is not None and now < self.expires
+
+    async def async_ensure(
+        self,
+        clock: Clock,
+        credentials: str,
+        login: Callable[[], Awaitable[None]],
+        *,
+        backoff: float,
+    ) -> None:
+        """Log in with ``login`` unless a valid token exists; one login at a time.
+
+        ``credentials`` identifies the credentials (a digest, never the secret): after the
+        cloud refused them, they are not tried again for ``backoff`` seconds.
+        """
+        if self.valid(clock()):
+            return
+        async with self.lock:
+            # Whoever waited for the lock finds the session the first caller opened.
+            if self.valid(clock()):
+                return
+            refused = self.refused
+            if refused is not None and refused[0] == credentials and clock() - refused[1] < backoff:
+                raise AuthError("login refused a moment ago; not trying again yet", code=refused[2])
+            try:
+                await login()
+            except AuthError as err:
+                self.refused = (credentials, clock(), err.code or "?")
+                raise
+            self.refused = None
 
     def drop(self, token: str | None) -> None:
         """Forget ``token`` if it is still the current one."""
