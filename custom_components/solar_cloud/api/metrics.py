@@ -107,6 +107,19 @@ BATTERY_WORKING_MODES: tuple[str, ...] = (
     "unknown",
 )
 FAULT_STATES: tuple[str, ...] = ("normal", "alarm", "fault", "unknown")
+PLANT_STATES: tuple[str, ...] = (
+    "running",
+    "planning",
+    "off_grid",
+    "standby",
+    "low_light",
+    "manual_shutdown",
+    "fault",
+    "alarm",
+    "emergency_stop",
+    "communication_error",
+    "unknown",
+)
 HEALTH_STATES: tuple[str, ...] = ("disconnected", "faulty", "alarm", "healthy", "unknown")
 
 _I = Accumulation.INSTANT
@@ -204,6 +217,7 @@ _CATALOG: tuple[Metric, ...] = (
     # Plant
     _m("alarm_count", Quantity.COUNT, None),
     _m("health_state", Quantity.ENUM, None, diagnostic=True, options=HEALTH_STATES),
+    _m("plant_status", Quantity.ENUM, None, options=PLANT_STATES),
     _m("last_data_time", Quantity.TIMESTAMP, None, diagnostic=True),
     # Weather station (EMI)
     _m("ambient_temperature", Quantity.TEMPERATURE, "°C"),

@@ -1,0 +1,459 @@
+"""SAJ OpenAPI client.
+
+Protocol in short: ``GET /accessToken`` with ``client_id`` (the app id), ``client_secret`` (the
+app key) and ``grant_type=client_credentials`` returns ``uid`` and ``access_token``; every other
+call is a GET with query parameters and the headers ``token`` and ``uid``. A new token ends the
+previous one, so one token is kept per account and renewed shortly before ``expires_in``, one
+renewal at a time.
+
+Replies are ``{data, error_code (0 = success), error_msg}``. Plant figures come in kW / kWh,
+inverter power in W, CO2 in tons; they are converted to the metric vocabulary here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from .errors import (
+    AuthError,
+    PermissionDeniedError,
+    ProtocolError,
+    RateLimitedError,
+    SolarCloudError,
+    TransientError,
+)
+from .models import (
+    Alarm,
+    AlarmSeverity,
+    Device,
+    DeviceKind,
+    DeviceReadings,
+    Plant,
+    PollPlan,
+    Reading,
+    RealtimeData,
+)
+from .quota import Allowance, Clock, Quota, Session, wall_clock
+from .values import DAY, HOUR, seconds_to_next_hour, seconds_to_next_utc_day, text, to_float, to_int
+
+_LOGGER = logging.getLogger(__name__)
+
+VENDOR: Final = "saj"
+SERVERS: Final[dict[str, str]] = {"https://api.saj-solar.com": "SAJ OpenAPI"}
+REQUEST_TIMEOUT = 30.0
+REALTIME_PERIOD: Final = 300.0
+ALARM_PERIOD: Final = 1800.0
+PER_PAGE: Final = 100
+# Renew the token this long before it expires.
+TOKEN_MARGIN: Final = HOUR
+LOGIN_BACKOFF: Final = 30 * 60.0
+E_TOKEN: Final = "accessToken"
+
+# Plant status (appendix 3.3.3) -> readable state, online, problem.
+PLANT_STATES: Final[dict[int, str]] = {
+    1: "running",
+    2: "planning",
+    3: "off_grid",
+    4: "standby",
+    5: "low_light",
+    6: "manual_shutdown",
+    7: "fault",
+    8: "alarm",
+    9: "emergency_stop",
+    10: "communication_error",
+}
+
+_AUTH_CODES: Final = frozenset({10002, 10007, 10008, 10011, 10099})
+_RENEW_CODES: Final = frozenset({10010, 10012})
+_PROTOCOL_CODES: Final = frozenset({10005, 10006})
+
+
+def account_id_for(server: str, app_id: str) -> str:
+    """Unique id of an account: ``saj:<host>:<app id>``."""
+    host = (urlsplit(server).hostname or server).lower()
+    return f"{VENDOR}:{host}:{app_id.strip().lower()}"
+
+
+def parse_offset(value: object) -> timezone | None:
+    """A plant's ``timezone`` such as ``+08:00`` or ``-03:30``."""
+    raw = (text(value) or "").replace("UTC", "").replace("GMT", "").strip()
+    if len(raw) < 2 or raw[0] not in "+-":
+        return None
+    hours, _, minutes = raw[1:].partition(":")
+    if not hours.isdigit() or (minutes and not minutes.isdigit()):
+        return None
+    delta = timedelta(hours=int(hours), minutes=int(minutes or 0))
+    return timezone(delta if raw[0] == "+" else -delta)
+
+
+def parse_time(value: object, zone: timezone | None = None) -> datetime | None:
+    """ISO 8601 times of the replies, with the plant's zone where they carry none."""
+    raw = text(value)
+    if raw is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.replace(" ", "T"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=zone or UTC)
+
+
+def map_plant_data(data: Mapping[str, Any]) -> dict[str, Reading]:
+    """/plant/data: kW and kWh, CO2 in tons."""
+    power_kw = to_float(data.get("current_power"))
+    co2_tons = to_float(data.get("carbon_offset"))
+    return {
+        "pv_power": None if power_kw is None else round(power_kw * 1000, 3),
+        "energy_today": to_float(data.get("today_energy")),
+        "energy_month": to_float(data.get("monthly_energy")),
+        "energy_year": to_float(data.get("yearly_energy")),
+        "energy_total": to_float(data.get("total_energy")),
+        "co2_avoided_total": None if co2_tons is None else round(co2_tons * 1000, 3),
+    }
+
+
+def map_inverter(record: Mapping[str, Any]) -> dict[str, Reading]:
+    """/device/inverter/datasigns: power in W, energies in kWh, per-string and per-phase values."""
+    out: dict[str, Reading] = {
+        "pv_power": to_float(record.get("power")),
+        "energy_today": to_float(record.get("today_energy")),
+        "energy_month": to_float(record.get("month_energy")),
+        "energy_year": to_float(record.get("year_energy")),
+        "energy_total": to_float(record.get("total_energy")),
+        "temperature": to_float(record.get("temperature")),
+        "grid_frequency": to_float(record.get("fac")),
+        "power_factor": to_float(record.get("power_factor")),
+    }
+    for number in range(1, 17):
+        if f"vpv{number}" in record or f"ipv{number}" in record:
+            out[f"pv{number}_voltage"] = to_float(record.get(f"vpv{number}"))
+            out[f"pv{number}_current"] = to_float(record.get(f"ipv{number}"))
+    for number, phase in ((1, "a"), (2, "b"), (3, "c")):
+        if f"vac{number}" in record or f"iac{number}" in record:
+            out[f"phase_{phase}_voltage"] = to_float(record.get(f"vac{number}"))
+            out[f"phase_{phase}_current"] = to_float(record.get(f"iac{number}"))
+    return out
+
+
+class SajClient:
+    """Client of one SAJ OpenAPI app."""
+
+    vendor = VENDOR
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        server: str,
+        app_id: str,
+        app_secret: str,
+        *,
+        quota: Quota | None = None,
+        session_state: Session | None = None,
+        clock: Clock | None = None,
+        timeout: float | None = None,
+        locale: str = "en-US",
+    ) -> None:
+        self._session = session
+        self._server = server.rstrip("/")
+        self._app_id = app_id.strip()
+        self._app_secret = app_secret.strip()
+        self.quota = quota or Quota(clock=clock or wall_clock)
+        self._clock: Clock = clock or self.quota.clock
+        self._timeout = aiohttp.ClientTimeout(total=timeout or REQUEST_TIMEOUT)
+        self.locale = locale
+        self._sess = session_state or Session()
+        self._digest = hashlib.sha256(f"{app_id}\0{app_secret}".encode()).hexdigest()
+        self._uid: str | None = None
+        self._zones: dict[str, timezone | None] = {}
+        self._inverters: dict[str, list[str]] = {}
+        self.logins = 0
+        self.last_error: str | None = None
+        self.errors: Counter[str] = Counter()
+        self.quota.set_allowance(E_TOKEN, Allowance(5, 600.0))
+
+    @property
+    def account_id(self) -> str:
+        """``saj:<host>:<app id>``."""
+        return account_id_for(self._server, self._app_id)
+
+    def plan(self, plants: Sequence[Plant], devices: Sequence[Device]) -> PollPlan:
+        """Real-time every 5 minutes (the cloud's refresh), alarms every 30, lists every 6 h."""
+        return PollPlan(
+            realtime=REALTIME_PERIOD, alarms=ALARM_PERIOD, devices=DAY / 4, plants=DAY / 4
+        )
+
+    # -- transport ----------------------------------------------------------------------------
+
+    async def async_login(self) -> None:
+        """Make sure a valid token exists; renew it only when needed, one renewal at a time."""
+        if self._sess.valid(self._clock()) and self._uid:
+            return
+        await self._sess.async_ensure(self._clock, self._digest, self._login, backoff=LOGIN_BACKOFF)
+
+    async def _login(self) -> None:
+        async with self.quota.slot(E_TOKEN):
+            data = await self._get(
+                "/accessToken",
+                {
+                    "client_id": self._app_id,
+                    "client_secret": self._app_secret,
+                    "grant_type": "client_credentials",
+                },
+                token=None,
+            )
+        if not isinstance(data, Mapping):
+            raise ProtocolError("accessToken: no result", code="shape")
+        token, uid = text(data.get("access_token")), text(data.get("uid"))
+        if not token or not uid:
+            raise ProtocolError("accessToken: no token", code="no_token")
+        lifetime = to_float(data.get("expires_in")) or DAY
+        self.logins += 1
+        self._uid = uid
+        self._sess.token = token
+        self._sess.expires = self._clock() + max(60.0, lifetime - TOKEN_MARGIN)
+
+    async def _get(self, path: str, params: Mapping[str, Any], *, token: str | None) -> Any:
+        headers = {"Accept": "application/json"}
+        if token is not None and self._uid is not None:
+            headers["token"] = token
+            headers["uid"] = self._uid
+        query = {k: str(v) for k, v in params.items() if v is not None}
+        try:
+            async with self._session.get(
+                f"{self._server}{path}", params=query, headers=headers, timeout=self._timeout
+            ) as response:
+                raw = await response.text()
+                status = response.status
+        except TimeoutError as err:
+            raise TransientError(f"{path}: no answer in time", code="timeout") from err
+        except aiohttp.ClientError as err:
+            raise TransientError(f"{path}: {type(err).__name__}", code="network") from err
+        if status >= 500:
+            raise TransientError(f"{path}: HTTP {status}", code=f"http_{status}")
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            _LOGGER.debug("%s: reply is not JSON (HTTP %s): %.200s", path, status, raw)
+            raise ProtocolError(f"{path}: reply is not JSON (HTTP {status})", code=status) from None
+        if not isinstance(body, Mapping) or "error_code" not in body:
+            raise ProtocolError(f"{path}: unexpected reply (HTTP {status})", code=status)
+        code = to_int(body.get("error_code"))
+        if code == 0:
+            return body.get("data")
+        raise self._error(path, code, text(body.get("error_msg")))
+
+    def _error(self, path: str, code: int | None, message: str | None) -> SolarCloudError:
+        self.errors[str(code)] += 1
+        self.last_error = f"{path}: {code}"
+        now = self._clock()
+        if code in _RENEW_CODES:
+            return _TokenRejectedError(code or 0)
+        if code in _AUTH_CODES:
+            return AuthError(f"{path}: refused ({code})", code=code, vendor_message=message)
+        if code == 10014:
+            return PermissionDeniedError(
+                f"{path}: not permitted", code=code, vendor_message=message
+            )
+        if code == 10003:
+            retry = seconds_to_next_hour(now)
+            self.quota.block("calls", retry)
+            return RateLimitedError(f"{path}: hourly allowance used", retry_after=retry, code=code)
+        if code == 10004:
+            retry = seconds_to_next_utc_day(now)
+            self.quota.block("calls", retry)
+            return RateLimitedError(f"{path}: daily allowance used", retry_after=retry, code=code)
+        if code in _PROTOCOL_CODES:
+            return ProtocolError(f"{path}: request refused ({code})", code=code)
+        if code == 10001:
+            return TransientError(f"{path}: cloud error ({code})", code=code)
+        return ProtocolError(f"{path}: request refused ({code})", code=code)
+
+    async def _call(self, path: str, params: Mapping[str, Any]) -> Any:
+        """A business call; a token the cloud no longer accepts is renewed once."""
+        for attempt in (1, 2):
+            await self.async_login()
+            token = self._sess.token
+            try:
+                async with self.quota.slot("calls"):
+                    data = await self._get(path, params, token=token)
+            except _TokenRejectedError as err:
+                self._sess.drop(token)
+                if attempt == 2:
+                    raise AuthError(f"{path}: new token refused too", code=err.code) from err
+                continue
+            return data
+        raise ProtocolError(f"{path}: gave up", code="retries")  # pragma: no cover
+
+    async def _pages(
+        self, path: str, params: Mapping[str, Any], key: str
+    ) -> list[Mapping[str, Any]]:
+        rows: list[Mapping[str, Any]] = []
+        page = 1
+        while True:
+            data = await self._call(path, {**params, "page": page, "perpage": PER_PAGE})
+            if not isinstance(data, Mapping):
+                raise ProtocolError(f"{path}: no result", code="shape")
+            batch = [r for r in data.get(key) or [] if isinstance(r, Mapping)]
+            rows.extend(batch)
+            total = to_int(data.get("count"))
+            if not batch or len(batch) < PER_PAGE or (total is not None and len(rows) >= total):
+                return rows
+            page += 1
+
+    # -- inventory ----------------------------------------------------------------------------
+
+    async def async_get_plants(self) -> list[Plant]:
+        """Every plant of the app (all pages), with its time zone from /plant/data."""
+        plants: list[Plant] = []
+        for row in await self._pages("/plant/list", {"locale": self.locale}, "plants"):
+            plant_id = text(row.get("plant_id"))
+            if plant_id is None:
+                continue
+            plants.append(
+                Plant(
+                    id=plant_id,
+                    name=text(row.get("name")) or plant_id,
+                    address=", ".join(
+                        p for p in (text(row.get("city")), text(row.get("country"))) if p
+                    )
+                    or None,
+                    latitude=to_float(row.get("latitude")),
+                    longitude=to_float(row.get("longitude")),
+                    capacity_kw=to_float(row.get("peak_power")),
+                    grid_connection_date=parse_time(row.get("create_date")),
+                )
+            )
+        return plants
+
+    async def async_get_devices(self, plants: Sequence[Plant]) -> list[Device]:
+        """The inverters of each plant."""
+        devices: list[Device] = []
+        for plant in plants:
+            self._inverters[plant.id] = []
+            for row in await self._pages("/device/list", {"plant_id": plant.id}, "devices"):
+                device_id = text(row.get("device_id"))
+                if device_id is None:
+                    continue
+                self._inverters[plant.id].append(device_id)
+                devices.append(
+                    Device(
+                        id=device_id,
+                        plant_id=plant.id,
+                        name=text(row.get("device_sn")) or device_id,
+                        kind=DeviceKind.INVERTER,
+                        type_code=text(row.get("type")) or "1",
+                        model=text(row.get("model")),
+                        serial_number=text(row.get("device_sn")),
+                    )
+                )
+        return devices
+
+    # -- real-time ----------------------------------------------------------------------------
+
+    async def async_get_realtime(
+        self, plants: Sequence[Plant], devices: Sequence[Device]
+    ) -> dict[str, RealtimeData]:
+        """/plant/data per plant, then the latest /device/inverter/datasigns per inverter."""
+        result: dict[str, RealtimeData] = {}
+        # The plant list carries each plant's status, 100 plants per call.
+        statuses = {
+            text(row.get("plant_id")): to_int(row.get("status"))
+            for row in await self._pages("/plant/list", {"locale": self.locale}, "plants")
+        }
+        for plant in plants:
+            data = await self._call("/plant/data", {"plant_id": plant.id})
+            realtime = RealtimeData()
+            status = statuses.get(plant.id)
+            if status is not None:
+                realtime.online = status != 10
+                realtime.plant["plant_status"] = PLANT_STATES.get(status, "unknown")
+            if isinstance(data, Mapping):
+                zone = parse_offset(data.get("timezone"))
+                self._zones[plant.id] = zone
+                realtime.plant.update(map_plant_data(data))
+                realtime.data_time = parse_time(data.get("last_update_time"), zone)
+            result[plant.id] = realtime
+        for device in devices:
+            target = result.get(device.plant_id)
+            if target is None:
+                continue
+            zone = self._zones.get(device.plant_id)
+            today = datetime.fromtimestamp(self._clock(), zone or UTC).date().isoformat()
+            data = await self._call(
+                "/device/inverter/datasigns", {"device_id": device.id, "end_date": today}
+            )
+            rows = data.get("datas") if isinstance(data, Mapping) else None
+            if not isinstance(rows, list) or not rows or not isinstance(rows[-1], Mapping):
+                target.devices[device.id] = DeviceReadings(online=False)
+                continue
+            target.devices[device.id] = DeviceReadings(values=map_inverter(rows[-1]), online=True)
+        return result
+
+    # -- alarms -------------------------------------------------------------------------------
+
+    async def async_get_alarms(self, plants: Sequence[Plant]) -> dict[str, list[Alarm]]:
+        """Unprocessed alarms of every inverter (the API has no plant-wide query)."""
+        result: dict[str, list[Alarm]] = {}
+        for plant in plants:
+            if plant.id not in self._inverters:
+                await self.async_get_devices([plant])
+            zone = self._zones.get(plant.id)
+            alarms: list[Alarm] = []
+            for device_id in self._inverters.get(plant.id, []):
+                rows = await self._pages(
+                    "/device/inverter/alarm",
+                    {"device_id": device_id, "locale": self.locale},
+                    "alarms",
+                )
+                alarms.extend(
+                    alarm
+                    for row in rows
+                    if (alarm := self._alarm(plant.id, device_id, row, zone)) is not None
+                )
+            result[plant.id] = alarms
+        return result
+
+    @staticmethod
+    def _alarm(
+        plant_id: str, device_id: str, row: Mapping[str, Any], zone: timezone | None
+    ) -> Alarm | None:
+        if to_int(row.get("status")) == 1 or text(row.get("end_time")):
+            return None  # processed
+        code = text(row.get("alarm_code")) or "?"
+        raised = parse_time(row.get("start_time"), zone)
+        return Alarm(
+            id=f"{device_id}:{code}:{text(row.get('start_time')) or ''}",
+            plant_id=plant_id,
+            name=text(row.get("alarm_message")) or f"Alarm {code}",
+            severity=AlarmSeverity.MAJOR,
+            raised_at=raised,
+            device_id=device_id,
+            category=code,
+        )
+
+    def diagnostics(self) -> dict[str, object]:
+        """Non-secret client state."""
+        return {
+            "server": self._server,
+            "session_valid": self._sess.valid(self._clock()),
+            "logins": self.logins,
+            "error_codes": dict(self.errors),
+            "last_error": self.last_error,
+            "quota": self.quota.snapshot(),
+        }
+
+
+class _TokenRejectedError(SolarCloudError):
+    """10010 / 10012: the token expired or a newer one replaced it."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__("token rejected", code=code)
