@@ -28,6 +28,7 @@ from custom_components.solar_cloud.const import (
     VENDOR_SUNGROW,
 )
 from tests.simulators.huawei import HuaweiSimulator
+from tests.simulators.saj import SajSimulator
 from tests.simulators.sungrow import SungrowSimulator
 
 USERNAME = "api_user"
@@ -174,6 +175,42 @@ def make_sungrow_entry(
             "username": SUNGROW_USER,
             "password": SUNGROW_PASSWORD,
             CONF_RSA_PUBLIC_KEY: sim.public_key_b64url if encrypted else "",
+        },
+        options={CONF_PLANTS: [str(p) for p in sim.plant_ids()]},
+        version=1,
+        minor_version=1,
+    )
+
+
+# -- SAJ -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def saj_sim() -> SajSimulator:
+    """A simulated SAJ OpenAPI with one plant."""
+    return SajSimulator(plants=1)
+
+
+@pytest.fixture
+async def saj_url(
+    socket_enabled: None, aiohttp_server: Callable[..., Any], saj_sim: SajSimulator
+) -> str:
+    """Base URL of the SAJ simulator on 127.0.0.1."""
+    server: TestServer = await aiohttp_server(saj_sim.app)
+    return str(server.make_url("")).rstrip("/")
+
+
+def make_saj_entry(url: str, sim: SajSimulator) -> MockConfigEntry:
+    """A config entry of the simulated SAJ app, every plant selected."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=f"SAJ {sim.client_id}",
+        unique_id=f"saj:127.0.0.1:{sim.client_id.lower()}",
+        data={
+            CONF_VENDOR: "saj",
+            CONF_SERVER: url,
+            "app_id": sim.client_id,
+            "app_secret": sim.client_secret,
         },
         options={CONF_PLANTS: [str(p) for p in sim.plant_ids()]},
         version=1,

@@ -20,10 +20,13 @@ from .api.errors import AuthError, PermissionDeniedError, SolarCloudError
 from .api.huawei import HuaweiClient
 from .api.models import VendorClient
 from .api.quota import Session
+from .api.saj import SajClient
 from .api.sungrow import SungrowClient
 from .const import (
     CONF_ACCESS_KEY,
+    CONF_APP_ID,
     CONF_APP_KEY,
+    CONF_APP_SECRET,
     CONF_EXCLUDED_PLANTS,
     CONF_PLANTS,
     CONF_RSA_PUBLIC_KEY,
@@ -32,6 +35,7 @@ from .const import (
     CONF_VENDOR,
     DOMAIN,
     VENDOR_HUAWEI,
+    VENDOR_SAJ,
     VENDOR_SUNGROW,
 )
 from .coordinator import (
@@ -123,6 +127,15 @@ def create_client(
             quota=memory.quota,
             session_state=session_state or memory.session,
             language=_SUNGROW_LANGUAGES.get(hass.config.language.split("-")[0], "_en_US"),
+        )
+    if vendor == VENDOR_SAJ:
+        return SajClient(
+            session,
+            data[CONF_SERVER],
+            data[CONF_APP_ID],
+            data[CONF_APP_SECRET],
+            quota=memory.quota,
+            session_state=session_state or memory.session,
         )
     msg = f"unsupported vendor {vendor}"
     raise ValueError(msg)

@@ -32,10 +32,14 @@ from .api.errors import AuthError, PermissionDeniedError, RateLimitedError, Sola
 from .api.huawei import SERVERS as HUAWEI_SERVERS
 from .api.models import Plant, VendorClient
 from .api.quota import Session, wall_clock
+from .api.saj import SERVERS as SAJ_SERVERS
 from .api.sungrow import SERVERS as SUNGROW_SERVERS
 from .const import (
+    ACCOUNT_FIELDS,
     CONF_ACCESS_KEY,
+    CONF_APP_ID,
     CONF_APP_KEY,
+    CONF_APP_SECRET,
     CONF_EXCLUDED_PLANTS,
     CONF_PLANTS,
     CONF_RSA_PUBLIC_KEY,
@@ -45,6 +49,7 @@ from .const import (
     DOMAIN,
     VENDOR_HUAWEI,
     VENDOR_NAMES,
+    VENDOR_SAJ,
     VENDOR_SUNGROW,
     VENDORS,
 )
@@ -62,10 +67,12 @@ _MULTILINE = TextSelector(TextSelectorConfig(multiline=True))
 _SECRETS: dict[str, tuple[str, ...]] = {
     VENDOR_HUAWEI: (CONF_SYSTEM_CODE,),
     VENDOR_SUNGROW: (CONF_PASSWORD,),
+    VENDOR_SAJ: (CONF_APP_SECRET,),
 }
 _SERVERS: dict[str, dict[str, str]] = {
     VENDOR_HUAWEI: HUAWEI_SERVERS,
     VENDOR_SUNGROW: SUNGROW_SERVERS,
+    VENDOR_SAJ: SAJ_SERVERS,
 }
 # Codes of a wrong app key or access key (as opposed to a wrong user or password).
 _APP_CODES = frozenset({"E00000", "E911", "E912", "E914"})
@@ -101,6 +108,9 @@ def _credentials_schema(vendor: str, defaults: Mapping[str, Any]) -> vol.Schema:
                 description={"suggested_value": defaults.get(CONF_RSA_PUBLIC_KEY, "")},
             )
         ] = _MULTILINE
+    elif vendor == VENDOR_SAJ:
+        fields[vol.Required(CONF_APP_ID, default=defaults.get(CONF_APP_ID, ""))] = _TEXT
+        fields[vol.Required(CONF_APP_SECRET)] = _PASSWORD
     else:
         fields[vol.Required(CONF_USERNAME, default=defaults.get(CONF_USERNAME, ""))] = _TEXT
         fields[vol.Required(CONF_SYSTEM_CODE)] = _PASSWORD
@@ -156,6 +166,7 @@ async def _async_test(
             errors["base"] = "no_plants"
         memory = account_memory(hass, data)
         memory.session.token, memory.session.expires = session.token, session.expires
+        memory.session.account = session.account
         memory.session.refused = None
         # Setting up right after the test needs the same list: don't ask the cloud twice.
         memory.plants = {p.id: p for p in plants}
@@ -234,6 +245,11 @@ class SolarCloudConfigFlow(ConfigFlow, domain=DOMAIN):
         self._vendor = VENDOR_SUNGROW
         return await self._async_step_credentials(user_input)
 
+    async def async_step_saj(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """SAJ OpenAPI server and app credentials."""
+        self._vendor = VENDOR_SAJ
+        return await self._async_step_credentials(user_input)
+
     async def _async_step_credentials(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
@@ -263,7 +279,8 @@ class SolarCloudConfigFlow(ConfigFlow, domain=DOMAIN):
         if server is None:
             return {}, {CONF_SERVER: "invalid_url"}
         data = {**user_input, CONF_VENDOR: self._vendor, CONF_SERVER: server}
-        data[CONF_USERNAME] = str(data[CONF_USERNAME]).strip()
+        field = ACCOUNT_FIELDS[self._vendor]
+        data[field] = str(data[field]).strip()
         client, plants, errors = await _async_test(self.hass, data)
         if errors:
             return {}, errors
@@ -277,7 +294,7 @@ class SolarCloudConfigFlow(ConfigFlow, domain=DOMAIN):
             chosen = list(user_input[CONF_PLANTS])
             if chosen:
                 return self.async_create_entry(
-                    title=f"{VENDOR_NAMES[self._vendor]} {self._data[CONF_USERNAME]}",
+                    title=f"{VENDOR_NAMES[self._vendor]} {self._data[ACCOUNT_FIELDS[self._vendor]]}",
                     data=self._data,
                     options=_plant_options(self._plants, chosen),
                 )
@@ -317,7 +334,7 @@ class SolarCloudConfigFlow(ConfigFlow, domain=DOMAIN):
             ),
             errors=errors,
             description_placeholders={
-                "username": entry.data[CONF_USERNAME],
+                "username": entry.data[ACCOUNT_FIELDS[self._vendor]],
                 "server": entry.data[CONF_SERVER],
             },
         )
@@ -335,7 +352,8 @@ class SolarCloudConfigFlow(ConfigFlow, domain=DOMAIN):
                 data.pop("_client")
                 # Another account would be another entry; a new server for the same account
                 # keeps the entry's unique id, so its entities keep theirs.
-                if data[CONF_USERNAME].lower() != str(entry.data[CONF_USERNAME]).lower():
+                field = ACCOUNT_FIELDS[self._vendor]
+                if data[field].lower() != str(entry.data[field]).lower():
                     return self.async_abort(reason="wrong_account")
                 move_memory(self.hass, entry.data, data)
                 return self.async_update_reload_and_abort(entry, data=data)

@@ -12,6 +12,8 @@ CONF_SYSTEM_CODE: Final = "system_code"
 CONF_APP_KEY: Final = "app_key"
 CONF_ACCESS_KEY: Final = "access_key"
 CONF_RSA_PUBLIC_KEY: Final = "rsa_public_key"
+CONF_APP_ID: Final = "app_id"
+CONF_APP_SECRET: Final = "app_secret"
 CONF_PLANTS: Final = "plants"
 # Plants the user left out when choosing; plants the cloud lists later and that are in neither
 # list are new and are added automatically.
@@ -19,9 +21,20 @@ CONF_EXCLUDED_PLANTS: Final = "excluded_plants"
 
 VENDOR_HUAWEI: Final = "huawei_fusionsolar"
 VENDOR_SUNGROW: Final = "sungrow_isolarcloud"
-VENDORS: Final = (VENDOR_HUAWEI, VENDOR_SUNGROW)
-VENDOR_NAMES: Final = {VENDOR_HUAWEI: "FusionSolar", VENDOR_SUNGROW: "iSolarCloud"}
-MANUFACTURERS: Final = {VENDOR_HUAWEI: "Huawei", VENDOR_SUNGROW: "Sungrow"}
+VENDOR_SAJ: Final = "saj"
+VENDORS: Final = (VENDOR_HUAWEI, VENDOR_SUNGROW, VENDOR_SAJ)
+VENDOR_NAMES: Final = {
+    VENDOR_HUAWEI: "FusionSolar",
+    VENDOR_SUNGROW: "iSolarCloud",
+    VENDOR_SAJ: "SAJ",
+}
+MANUFACTURERS: Final = {VENDOR_HUAWEI: "Huawei", VENDOR_SUNGROW: "Sungrow", VENDOR_SAJ: "SAJ"}
+# The entry.data field that names the account (part of the unique id).
+ACCOUNT_FIELDS: Final = {
+    VENDOR_HUAWEI: "username",
+    VENDOR_SUNGROW: "username",
+    VENDOR_SAJ: CONF_APP_ID,
+}
 
 ISSUE_PERMISSION: Final = "permission_{vendor}_{what}"
 ISSUE_ACCOUNT_SHARED: Final = "account_shared"

@@ -9,7 +9,14 @@ from homeassistant.components.diagnostics import REDACTED, async_redact_data
 from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 
-from .const import CONF_ACCESS_KEY, CONF_APP_KEY, CONF_RSA_PUBLIC_KEY, CONF_SYSTEM_CODE
+from .const import (
+    CONF_ACCESS_KEY,
+    CONF_APP_ID,
+    CONF_APP_KEY,
+    CONF_APP_SECRET,
+    CONF_RSA_PUBLIC_KEY,
+    CONF_SYSTEM_CODE,
+)
 from .coordinator import SolarCloudConfigEntry
 
 TO_REDACT = {
@@ -19,6 +26,8 @@ TO_REDACT = {
     CONF_APP_KEY,
     CONF_ACCESS_KEY,
     CONF_RSA_PUBLIC_KEY,
+    CONF_APP_ID,
+    CONF_APP_SECRET,
     "token",
     "address",
     "latitude",

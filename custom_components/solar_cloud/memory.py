@@ -6,12 +6,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from homeassistant.const import CONF_USERNAME
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.storage import Store
 
 from .api.account import AccountMemory
-from .const import CONF_SERVER, CONF_VENDOR, DOMAIN
+from .const import ACCOUNT_FIELDS, CONF_SERVER, CONF_VENDOR, DOMAIN
 
 STORAGE_KEY = f"{DOMAIN}.accounts"
 STORAGE_VERSION = 1
@@ -37,7 +36,8 @@ def _domain_data(hass: HomeAssistant) -> DomainData:
 
 
 def _key(data: Mapping[str, Any]) -> str:
-    return f"{data[CONF_VENDOR]}:{data[CONF_SERVER]}:{data[CONF_USERNAME]}".lower()
+    account = data[ACCOUNT_FIELDS[data[CONF_VENDOR]]]
+    return f"{data[CONF_VENDOR]}:{data[CONF_SERVER]}:{account}".lower()
 
 
 def account_memory(hass: HomeAssistant, data: Mapping[str, Any]) -> AccountMemory:

@@ -86,7 +86,11 @@ class AccountMemory:
         """
         return {
             "quota": self.quota.export(),
-            "session": {"token": self.session.token, "expires": self.session.expires},
+            "session": {
+                "token": self.session.token,
+                "expires": self.session.expires,
+                "account": self.session.account,
+            },
             "plants": None
             if self.plants is None
             else [_encode(asdict(p)) for p in self.plants.values()],
@@ -112,6 +116,7 @@ class AccountMemory:
             if isinstance(session.get("token"), str):
                 self.session.token = session["token"]
                 self.session.expires = float(session.get("expires") or 0.0)
+                self.session.account = session.get("account")
             if data.get("plants") is not None:
                 plants = [_plant(_decode(item)) for item in data["plants"]]
                 self.plants = {p.id: p for p in plants}

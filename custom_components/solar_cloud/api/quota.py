@@ -224,6 +224,8 @@ class Session:
 
     token: str | None = None
     expires: float = 0.0
+    # What the vendor returned with the token and wants back with it (SAJ's uid).
+    account: str | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # The last refused login: a digest of the credentials, when, and the vendor's code. The same
     # credentials are not tried again for a while, so that many plants polling cannot lock the

@@ -172,7 +172,6 @@ class SajClient:
         self.locale = locale
         self._sess = session_state or Session()
         self._digest = hashlib.sha256(f"{app_id}\0{app_secret}".encode()).hexdigest()
-        self._uid: str | None = None
         self._zones: dict[str, timezone | None] = {}
         self._inverters: dict[str, list[str]] = {}
         self.logins = 0
@@ -195,7 +194,7 @@ class SajClient:
 
     async def async_login(self) -> None:
         """Make sure a valid token exists; renew it only when needed, one renewal at a time."""
-        if self._sess.valid(self._clock()) and self._uid:
+        if self._sess.valid(self._clock()) and self._sess.account:
             return
         await self._sess.async_ensure(self._clock, self._digest, self._login, backoff=LOGIN_BACKOFF)
 
@@ -217,15 +216,15 @@ class SajClient:
             raise ProtocolError("accessToken: no token", code="no_token")
         lifetime = to_float(data.get("expires_in")) or DAY
         self.logins += 1
-        self._uid = uid
+        self._sess.account = uid
         self._sess.token = token
         self._sess.expires = self._clock() + max(60.0, lifetime - TOKEN_MARGIN)
 
     async def _get(self, path: str, params: Mapping[str, Any], *, token: str | None) -> Any:
         headers = {"Accept": "application/json"}
-        if token is not None and self._uid is not None:
+        if token is not None and self._sess.account is not None:
             headers["token"] = token
-            headers["uid"] = self._uid
+            headers["uid"] = self._sess.account
         query = {k: str(v) for k, v in params.items() if v is not None}
         try:
             async with self._session.get(
