@@ -39,14 +39,17 @@ SAMPLE_EVERY = 60.0
 # Home Assistant schedules a coordinator's next refresh at the whole second in which the last
 # one ended, plus the interval, plus a fraction of a second fixed per coordinator.
 HA_OFFSET = (0.05, 0.5)
-VENDORS = ("huawei_fusionsolar", "sungrow_isolarcloud")
+VENDORS = ("huawei_fusionsolar", "sungrow_isolarcloud", "saj")
 # The simulator's default app keys.
 SUNGROW_APPKEY = "APPKEY0123456789ABCDEF0123456789"
 SUNGROW_ACCESS_KEY = "ACCESSKEY0123456789abcdef012345"
+SAJ_APP_ID = "SAJAPPID0001"
+SAJ_APP_SECRET = "0123456789abcdef0123456789abcdef"
 # Real-time endpoints, whose calls are compared with the minimum for 5-minute freshness.
 REALTIME = {
     "huawei_fusionsolar": ("getStationRealKpi", "getDevRealKpi"),
     "sungrow_isolarcloud": ("getDeviceRealTimeData", "getPVInverterRealTimeData"),
+    "saj": ("/plant/list", "/plant/data", "/device/inverter/datasigns"),
 }
 
 
@@ -81,10 +84,13 @@ def _serve(vendor: str, port: int, plants: int, now: Synchronized[float], ready:
     from aiohttp import web
 
     from tests.simulators.huawei import HuaweiSimulator
+    from tests.simulators.saj import SajSimulator
     from tests.simulators.sungrow import SungrowSimulator
 
-    sim: HuaweiSimulator | SungrowSimulator
-    if vendor == "sungrow_isolarcloud":
+    sim: HuaweiSimulator | SungrowSimulator | SajSimulator
+    if vendor == "saj":
+        sim = SajSimulator(plants=plants, clock=lambda: now.value)
+    elif vendor == "sungrow_isolarcloud":
         sim = SungrowSimulator(
             plants=plants, username="bench", password="bench", clock=lambda: now.value
         )
@@ -141,6 +147,7 @@ async def _run(vendor: str, plants: int, days: float) -> Run:
     from custom_components.solar_cloud.api.account import AccountMemory, CloudAccount
     from custom_components.solar_cloud.api.huawei import HuaweiClient
     from custom_components.solar_cloud.api.quota import Quota
+    from custom_components.solar_cloud.api.saj import SajClient
     from custom_components.solar_cloud.api.sungrow import SungrowClient
 
     if vendor not in VENDORS:
@@ -171,8 +178,18 @@ async def _run(vendor: str, plants: int, days: float) -> Run:
         async with aiohttp.ClientSession() as session:
             quota = Quota(clock=clock, sleep=sleep)
             memory = AccountMemory(quota=quota)
-            client: HuaweiClient | SungrowClient
-            if vendor == "sungrow_isolarcloud":
+            client: HuaweiClient | SungrowClient | SajClient
+            if vendor == "saj":
+                client = SajClient(
+                    session,
+                    url,
+                    SAJ_APP_ID,
+                    SAJ_APP_SECRET,
+                    quota=quota,
+                    session_state=memory.session,
+                    clock=clock,
+                )
+            elif vendor == "sungrow_isolarcloud":
                 client = SungrowClient(
                     session,
                     url,
@@ -204,7 +221,10 @@ async def _run(vendor: str, plants: int, days: float) -> Run:
             types: dict[int, int] = {}
             for device in account.devices.values():
                 types[int(device.type_code)] = types.get(int(device.type_code), 0) + 1
-            if isinstance(client, SungrowClient):
+            if isinstance(client, SajClient):
+                # The plant list (statuses, 100 plants a page), each plant's data, each inverter.
+                round_cost = math.ceil(plants / 100) + plants + len(account.devices)
+            elif isinstance(client, SungrowClient):
                 # Plant points and each device type, 50 keys per call.
                 round_cost = client.calls_per_round(
                     list(account.plants.values()), list(account.devices.values())
@@ -254,7 +274,10 @@ async def _run(vendor: str, plants: int, days: float) -> Run:
     calls: dict[str, int] = stats["calls"]
     run.calls = {k: float(v) for k, v in sorted(calls.items())}
     run.calls_per_day = {k: round(v / days, 1) for k, v in run.calls.items()}
-    if vendor == "sungrow_isolarcloud":
+    if vendor == "saj":
+        # The document states no number for the hourly and daily allowances.
+        run.allowance = {}
+    elif vendor == "sungrow_isolarcloud":
         # One hourly cap for every call of the app (2000 on the basic plan).
         run.allowance = {"all calls": 2000 * 24}
         run.calls_per_day["all calls"] = round(sum(calls.values()) / days, 1)
