@@ -286,6 +286,37 @@ def sungrow_plants(server: str) -> list[str]:
     return plants
 
 
+SAJ_VENDOR = "saj"
+SAJ_TITLE = "SAJ demo (simulator)"
+# The simulator's default app credentials.
+SAJ_APP_ID = "SAJAPPID0001"
+SAJ_APP_SECRET = "0123456789abcdef0123456789abcdef"
+
+
+def _get_json(url: str, headers: dict[str, str]) -> Any:
+    request = urllib.request.Request(url, headers=headers)  # noqa: S310 - the local simulator
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        return json.loads(response.read() or b"null")
+
+
+def saj_plants(server: str) -> list[str]:
+    """Get a token from the SAJ simulator like a client and return its plant ids."""
+    reply = _get_json(
+        f"{server}/accessToken?client_id={SAJ_APP_ID}&client_secret={SAJ_APP_SECRET}"
+        "&grant_type=client_credentials",
+        {},
+    )
+    data = (reply or {}).get("data") or {}
+    if not data.get("access_token"):
+        sys.exit(f"develop: the SAJ simulator's token request failed: {reply}")
+    headers = {"token": data["access_token"], "uid": str(data["uid"])}
+    reply = _get_json(f"{server}/plant/list?page=1&perpage=100", headers)
+    plants = [str(p["plant_id"]) for p in ((reply or {}).get("data") or {}).get("plants", [])]
+    if not plants:
+        sys.exit("develop: the SAJ simulator reports no plants")
+    return plants
+
+
 def ensure_config_entry(
     config: Path, *, unique_id: str, title: str, data: dict[str, Any], plants: list[str]
 ) -> None:
@@ -383,6 +414,21 @@ def prepare(args: argparse.Namespace) -> None:
             },
             plants=sungrow_plants(server),
         )
+    if args.saj_simulator:
+        server = args.saj_simulator.rstrip("/")
+        host = urlsplit(server).hostname or server
+        ensure_config_entry(
+            config,
+            unique_id=f"{SAJ_VENDOR}:{host}:{SAJ_APP_ID.lower()}",
+            title=SAJ_TITLE,
+            data={
+                "vendor": SAJ_VENDOR,
+                "server": server,
+                "app_id": SAJ_APP_ID,
+                "app_secret": SAJ_APP_SECRET,
+            },
+            plants=saj_plants(server),
+        )
 
 
 def isolate_runtime_requirements(config: Path) -> None:
@@ -443,6 +489,7 @@ def main() -> int:
     prep.add_argument("--username", default=DEMO_USERNAME)
     prep.add_argument("--system-code", default="demo")
     prep.add_argument("--sungrow-simulator", default=None)
+    prep.add_argument("--saj-simulator", default=None)
     commands.add_parser("run", help="run Home Assistant; the other arguments go to it")
     args = parser.parse_args()
     prepare(args)
