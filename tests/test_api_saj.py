@@ -220,3 +220,28 @@ def test_helpers() -> None:
     assert plant["energy_total"] is None
     assert map_inverter({"power": "1200", "vpv2": "300", "iac3": "2.1"})["pv2_voltage"] == 300
     assert account_id_for("https://API.saj-solar.com/", " App1 ") == "saj:api.saj-solar.com:app1"
+
+
+async def test_details_and_history(
+    session: aiohttp.ClientSession, base_url: str, sim: SajSimulator, clock: FakeClock
+) -> None:
+    """Plant details fill address, capacity and zone; the day curve and energy history read."""
+    from datetime import date
+
+    client = _client(session, base_url, sim, clock)
+    plants = await client.async_get_plants()
+    plant = plants[0]
+    assert plant.time_zone == "+02:00"
+    assert plant.address
+    assert plant.capacity_kw
+    curve = await client.async_get_power_curve(plant.id, date(2026, 6, 20))
+    assert len(curve) >= 200
+    assert max(power for _, power in curve) > 0
+    assert all(moment.tzinfo is not None for moment, _ in curve)
+    days = await client.async_get_energy_history(
+        plant.id, date(2026, 6, 1), date(2026, 6, 20), "day"
+    )
+    assert len(days) == 20
+    assert all(energy >= 0 for _, energy in days)
+    with pytest.raises(ValueError, match="time_unit"):
+        await client.async_get_energy_history(plant.id, date(2026, 6, 1), date(2026, 6, 2), "hour")

@@ -113,3 +113,24 @@ async def test_values_alarms_and_reauth(
     await hass.async_block_till_done()
     assert result["reason"] == "reauth_successful"
     assert saj_entry.state is ConfigEntryState.LOADED
+
+
+async def test_allowance_and_faults(
+    hass: HomeAssistant,
+    saj_entry: MockConfigEntry,
+    saj_sim: SajSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """10003 keeps the last values until the next hour; a 5xx fails one poll only."""
+    plant = saj_sim.plant_ids()[0]
+    before = state(hass, f":{plant}:plant:pv_power").state
+    saj_sim.inject("fail_code:10003", path="/plant/list")
+    await tick(hass, freezer)
+    assert state(hass, f":{plant}:plant:pv_power").state == before
+    await tick(hass, freezer, timedelta(minutes=61))
+    assert state(hass, f":{plant}:plant:pv_power").state not in ("unavailable", "unknown")
+    saj_sim.inject("http_500", path="/plant/data")
+    await tick(hass, freezer)
+    assert state(hass, f":{plant}:plant:pv_power").state == "unavailable"
+    await tick(hass, freezer)
+    assert state(hass, f":{plant}:plant:pv_power").state not in ("unavailable", "unknown")

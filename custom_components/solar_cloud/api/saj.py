@@ -17,7 +17,8 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta, timezone
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -331,7 +332,74 @@ class SajClient:
                     grid_connection_date=parse_time(row.get("create_date")),
                 )
             )
-        return plants
+        return [await self._with_details(plant) for plant in plants]
+
+    async def _with_details(self, plant: Plant) -> Plant:
+        """/plant/details: the street address, the installed power and the UTC offset."""
+        data = await self._call("/plant/details", {"plant_id": plant.id, "locale": self.locale})
+        if not isinstance(data, Mapping):
+            return plant
+        zone_label = text(data.get("timezone"))
+        self._zones[plant.id] = parse_offset(zone_label)
+        street = ", ".join(
+            p
+            for p in (
+                text(data.get("address1")),
+                text(data.get("postal")),
+                text(data.get("city")),
+                text(data.get("country")),
+            )
+            if p
+        )
+        capacity = to_float(data.get("installed_dc_capacity"))
+        return replace(
+            plant,
+            address=street or plant.address,
+            capacity_kw=capacity if capacity is not None else plant.capacity_kw,
+            time_zone=zone_label,
+        )
+
+    # -- history (kept for the statistics backfill) -------------------------------------------
+
+    async def async_get_power_curve(self, plant_id: str, day: date) -> list[tuple[datetime, float]]:
+        """/plant/power: the plant's power in W over one day, in the plant's zone."""
+        zone = self._zones.get(plant_id)
+        data = await self._call(
+            "/plant/power", {"plant_id": plant_id, "date": day.isoformat(), "timezone_id": "UTC"}
+        )
+        rows = data.get("powers") if isinstance(data, Mapping) else None
+        points: list[tuple[datetime, float]] = []
+        for row in rows if isinstance(rows, list) else []:
+            if not isinstance(row, Mapping):
+                continue
+            moment, power = parse_time(row.get("time"), zone), to_float(row.get("power"))
+            if moment is not None and power is not None:
+                points.append((moment, power))
+        return points
+
+    async def async_get_energy_history(
+        self, plant_id: str, start: date, end: date, time_unit: str = "day"
+    ) -> list[tuple[str, float]]:
+        """/plant/energy: kWh per day, month or year between two dates (all pages)."""
+        if time_unit not in ("day", "month", "year"):
+            msg = f"time_unit must be day, month or year, not {time_unit}"
+            raise ValueError(msg)
+        rows = await self._pages(
+            "/plant/energy",
+            {
+                "plant_id": plant_id,
+                "start_date": start.isoformat(),
+                "end_date": end.isoformat(),
+                "time_unit": time_unit,
+            },
+            "energys",
+        )
+        history: list[tuple[str, float]] = []
+        for row in rows:
+            label, energy = text(row.get("date")), to_float(row.get("energy"))
+            if label is not None and energy is not None:
+                history.append((label, energy))
+        return history
 
     async def async_get_devices(self, plants: Sequence[Plant]) -> list[Device]:
         """The inverters of each plant."""
