@@ -134,3 +134,19 @@ async def test_allowance_and_faults(
     assert state(hass, f":{plant}:plant:pv_power").state == "unavailable"
     await tick(hass, freezer)
     assert state(hass, f":{plant}:plant:pv_power").state not in ("unavailable", "unknown")
+
+
+async def test_token_renewal(
+    hass: HomeAssistant,
+    saj_entry: MockConfigEntry,
+    saj_sim: SajSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """An expired token is renewed once, silently; the entities stay current."""
+    plant = saj_sim.plant_ids()[0]
+    logins = saj_sim.logins
+    saj_sim.expire_tokens()
+    await tick(hass, freezer)
+    assert saj_sim.logins == logins + 1
+    assert state(hass, f":{plant}:plant:pv_power").state not in ("unavailable", "unknown")
+    assert not hass.config_entries.flow.async_progress()
