@@ -192,11 +192,16 @@ async def test_offline_plant_and_account_round(
     await account.async_setup()
     plant_id = sorted(account.plants)[0]
     sim.set_offline(int(plant_id))
-    clock.now += 600
+    clock.now += 1200
     data = await account.async_get_plant_data(plant_id)
     assert data is not None
     assert data.online is False
     assert data.readings["plant_status"] == "communication_error"
+    # The inverter's newest row is from before it stopped: offline, no current power.
+    (readings,) = data.device_readings.values()
+    assert readings.online is False
+    assert readings.values["pv_power"] is None
+    assert readings.values["energy_total"] is not None
     assert account.plan is not None
     assert account.plan.realtime == 300
 
@@ -238,6 +243,9 @@ async def test_details_and_history(
     assert len(curve) >= 200
     assert max(power for _, power in curve) > 0
     assert all(moment.tzinfo is not None for moment, _ in curve)
+    # The plant's own day: its local midnight to midnight, from the two UTC days it spans.
+    assert {moment.date() for moment, _ in curve} == {date(2026, 6, 20)}
+    assert curve[0][0].hour == 0
     days = await client.async_get_energy_history(
         plant.id, date(2026, 6, 1), date(2026, 6, 20), "day"
     )

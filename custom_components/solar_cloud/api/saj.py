@@ -233,10 +233,12 @@ class SajClient:
             ) as response:
                 raw = await response.text()
                 status = response.status
-        except TimeoutError as err:
-            raise TransientError(f"{path}: no answer in time", code="timeout") from err
+        # Not chained: the accessToken query holds the app key, and some client errors print
+        # the whole URL.
+        except TimeoutError:
+            raise TransientError(f"{path}: no answer in time", code="timeout") from None
         except aiohttp.ClientError as err:
-            raise TransientError(f"{path}: {type(err).__name__}", code="network") from err
+            raise TransientError(f"{path}: {type(err).__name__}", code="network") from None
         if status >= 500:
             raise TransientError(f"{path}: HTTP {status}", code=f"http_{status}")
         try:
@@ -362,20 +364,31 @@ class SajClient:
     # -- history (kept for the statistics backfill) -------------------------------------------
 
     async def async_get_power_curve(self, plant_id: str, day: date) -> list[tuple[datetime, float]]:
-        """/plant/power: the plant's power in W over one day, in the plant's zone."""
-        zone = self._zones.get(plant_id)
-        data = await self._call(
-            "/plant/power", {"plant_id": plant_id, "date": day.isoformat(), "timezone_id": "UTC"}
+        """/plant/power: the plant's power in W over one local day.
+
+        Asked in UTC (every gateway knows that zone), for each UTC day the local day spans.
+        """
+        zone = self._zones.get(plant_id) or UTC
+        start = datetime(day.year, day.month, day.day, tzinfo=zone)
+        end = start + timedelta(days=1)
+        utc_days = sorted(
+            {start.astimezone(UTC).date(), (end - timedelta(seconds=1)).astimezone(UTC).date()}
         )
-        rows = data.get("powers") if isinstance(data, Mapping) else None
         points: list[tuple[datetime, float]] = []
-        for row in rows if isinstance(rows, list) else []:
-            if not isinstance(row, Mapping):
-                continue
-            moment, power = parse_time(row.get("time"), zone), to_float(row.get("power"))
-            if moment is not None and power is not None:
-                points.append((moment, power))
-        return points
+        for utc_day in utc_days:
+            data = await self._call(
+                "/plant/power",
+                {"plant_id": plant_id, "date": utc_day.isoformat(), "timezone_id": "UTC"},
+            )
+            rows = data.get("powers") if isinstance(data, Mapping) else None
+            for row in rows if isinstance(rows, list) else []:
+                if not isinstance(row, Mapping):
+                    continue
+                moment = parse_time(row.get("time"), UTC)
+                power = to_float(row.get("power"))
+                if moment is not None and power is not None and start <= moment < end:
+                    points.append((moment.astimezone(zone), power))
+        return sorted(points)
 
     async def async_get_energy_history(
         self, plant_id: str, start: date, end: date, time_unit: str = "day"
@@ -462,7 +475,16 @@ class SajClient:
             if not isinstance(rows, list) or not rows or not isinstance(rows[-1], Mapping):
                 target.devices[device.id] = DeviceReadings(online=False)
                 continue
-            target.devices[device.id] = DeviceReadings(values=map_inverter(rows[-1]), online=True)
+            values = map_inverter(rows[-1])
+            measured = parse_time(rows[-1].get("time"), zone)
+            if measured is None or self._clock() - measured.timestamp() > 2 * REALTIME_PERIOD:
+                # The newest row is old: the inverter stopped reporting. Its last power and
+                # "today" figures are not today's.
+                values["pv_power"] = None
+                values["energy_today"] = None
+                target.devices[device.id] = DeviceReadings(values=values, online=False)
+                continue
+            target.devices[device.id] = DeviceReadings(values=values, online=True)
         return result
 
     # -- alarms -------------------------------------------------------------------------------
@@ -493,8 +515,8 @@ class SajClient:
     def _alarm(
         plant_id: str, device_id: str, row: Mapping[str, Any], zone: timezone | None
     ) -> Alarm | None:
-        if to_int(row.get("status")) == 1 or text(row.get("end_time")):
-            return None  # processed
+        if to_int(row.get("status")) == 1:
+            return None  # handled (an ended alarm that nobody handled still counts)
         code = text(row.get("alarm_code")) or "?"
         raised = parse_time(row.get("start_time"), zone)
         return Alarm(
