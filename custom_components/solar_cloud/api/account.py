@@ -90,6 +90,7 @@ class AccountMemory:
                 "token": self.session.token,
                 "expires": self.session.expires,
                 "account": self.session.account,
+                "secret": self.session.secret,
             },
             "plants": None
             if self.plants is None
@@ -117,6 +118,7 @@ class AccountMemory:
                 self.session.token = session["token"]
                 self.session.expires = float(session.get("expires") or 0.0)
                 self.session.account = session.get("account")
+                self.session.secret = session.get("secret")
             if data.get("plants") is not None:
                 plants = [_plant(_decode(item)) for item in data["plants"]]
                 self.plants = {p.id: p for p in plants}

@@ -1,4 +1,6 @@
-"""Envelope of the Sungrow iSolarCloud OpenAPI "encrypted call".
+"""Pure cryptographic helpers: the Sungrow iSolarCloud envelope and ShineMonitor signing.
+
+Sungrow iSolarCloud OpenAPI "encrypted call".
 
 The vendor document describes the scheme in its appendices on encryption:
 
@@ -11,6 +13,11 @@ The vendor document describes the scheme in its appendices on encryption:
 * the reply is upper-case hex encrypted with the same AES key, except for some gateway errors,
   which come back as plain JSON.
 
+ShineMonitor (Eybond) open platform: every request carries ``sign`` and ``salt`` in its query.
+The authentication call signs ``salt + SHA-1(password) + tail``; every other call signs
+``salt + secret + token + tail``, where ``tail`` is the query from ``&action=`` on, byte for byte as
+it is sent. Digests are lowercase hex.
+
 Everything here is a pure function: no network, no files, no Home Assistant.
 """
 
@@ -18,13 +25,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import re
 import secrets
 import string
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
+from urllib.parse import quote
 
 from Crypto.Cipher import AES, PKCS1_v1_5
 from Crypto.PublicKey import RSA
@@ -42,6 +51,11 @@ __all__ = [
     "random_aes_key",
     "rsa_decrypt_b64url",
     "rsa_encrypt_b64url",
+    "sha1_hex",
+    "shinemonitor_auth_sign",
+    "shinemonitor_query_tail",
+    "shinemonitor_salt",
+    "shinemonitor_sign",
 ]
 
 _ALPHANUMERIC: Final = string.ascii_letters + string.digits
@@ -240,3 +254,40 @@ def decrypt_response(aes_key: str, text: str) -> Any:
         return json.loads(plaintext.decode("utf-8"))
     except ValueError as err:  # UnicodeDecodeError and JSONDecodeError are both ValueErrors
         raise ValueError("The decrypted reply is not JSON") from err
+
+
+# -- ShineMonitor -------------------------------------------------------------------------------
+
+# The cloud wants at least 8 characters of salt.
+SHINEMONITOR_MIN_SALT: Final = 8
+
+
+def sha1_hex(text: str) -> str:
+    """SHA-1 of the UTF-8 text as lowercase hex."""
+    return hashlib.sha1(text.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+def shinemonitor_salt(now: float, nonce: int | None = None) -> str:
+    """A fresh salt: the time in milliseconds, plus a few random digits so that two calls in
+    the same millisecond still differ."""
+    extra = secrets.randbelow(1000) if nonce is None else nonce % 1000
+    salt = f"{int(now * 1000)}{extra:03d}"
+    return salt.rjust(SHINEMONITOR_MIN_SALT, "0")
+
+
+def shinemonitor_query_tail(action: str, params: Sequence[tuple[str, str]]) -> str:
+    """``&action=<action>&k=v…`` exactly as it goes on the wire (values percent-encoded, with
+    ``,`` and ``:`` left as they are, as the cloud's own clients send them)."""
+    parts = [f"&action={quote(action, safe='')}"]
+    parts.extend(f"&{quote(key, safe='-_')}={quote(value, safe=',:')}" for key, value in params)
+    return "".join(parts)
+
+
+def shinemonitor_auth_sign(salt: str, password: str, tail: str) -> str:
+    """``sign`` of the authentication call: SHA-1(salt + SHA-1(password) + tail)."""
+    return sha1_hex(salt + sha1_hex(password) + tail)
+
+
+def shinemonitor_sign(salt: str, secret: str, token: str, tail: str) -> str:
+    """``sign`` of a business call: SHA-1(salt + secret + token + tail)."""
+    return sha1_hex(salt + secret + token + tail)

@@ -226,6 +226,8 @@ class Session:
     expires: float = 0.0
     # What the vendor returned with the token and wants back with it (SAJ's uid).
     account: str | None = None
+    # A second secret issued with the token (ShineMonitor signs every call with it).
+    secret: str | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # The last refused login: a digest of the credentials, when, and the vendor's code. The same
     # credentials are not tried again for a while, so that many plants polling cannot lock the
@@ -269,4 +271,5 @@ class Session:
         """Forget ``token`` if it is still the current one."""
         if self.token == token:
             self.token = None
+            self.secret = None
             self.expires = 0.0
