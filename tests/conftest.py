@@ -18,6 +18,7 @@ import custom_components.solar_cloud  # noqa: F401
 from custom_components.solar_cloud.const import (
     CONF_ACCESS_KEY,
     CONF_APP_KEY,
+    CONF_COMPANY_KEY,
     CONF_PLANTS,
     CONF_RSA_PUBLIC_KEY,
     CONF_SERVER,
@@ -25,10 +26,12 @@ from custom_components.solar_cloud.const import (
     CONF_VENDOR,
     DOMAIN,
     VENDOR_HUAWEI,
+    VENDOR_SHINEMONITOR,
     VENDOR_SUNGROW,
 )
 from tests.simulators.huawei import HuaweiSimulator
 from tests.simulators.saj import SajSimulator
+from tests.simulators.shinemonitor import ShineMonitorSimulator
 from tests.simulators.sungrow import SungrowSimulator
 
 USERNAME = "api_user"
@@ -213,6 +216,49 @@ def make_saj_entry(url: str, sim: SajSimulator) -> MockConfigEntry:
             "app_secret": sim.client_secret,
         },
         options={CONF_PLANTS: [str(p) for p in sim.plant_ids()]},
+        version=1,
+        minor_version=1,
+    )
+
+
+# -- ShineMonitor --------------------------------------------------------------------------------
+
+SHINE_USER = "demo"
+SHINE_PASSWORD = "demo-pass"
+SHINE_KEY = "0123456789ABCDEF"
+
+
+@pytest.fixture
+def shine_sim() -> ShineMonitorSimulator:
+    """A simulated ShineMonitor account with one plant (a PV and a storage inverter)."""
+    return ShineMonitorSimulator(
+        plants=1, username=SHINE_USER, password=SHINE_PASSWORD, company_key=SHINE_KEY
+    )
+
+
+@pytest.fixture
+async def shine_url(
+    socket_enabled: None, aiohttp_server: Callable[..., Any], shine_sim: ShineMonitorSimulator
+) -> str:
+    """Base URL of the ShineMonitor simulator on 127.0.0.1."""
+    server: TestServer = await aiohttp_server(shine_sim.app)
+    return str(server.make_url("")).rstrip("/")
+
+
+def make_shine_entry(url: str, sim: ShineMonitorSimulator) -> MockConfigEntry:
+    """A config entry of the simulated ShineMonitor account, every plant selected."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=f"ShineMonitor {SHINE_USER}",
+        unique_id=f"{VENDOR_SHINEMONITOR}:127.0.0.1:{SHINE_USER}",
+        data={
+            CONF_VENDOR: VENDOR_SHINEMONITOR,
+            CONF_SERVER: url,
+            "username": SHINE_USER,
+            "password": SHINE_PASSWORD,
+            CONF_COMPANY_KEY: SHINE_KEY,
+        },
+        options={CONF_PLANTS: [str(p) for p in sim.plant_ids(SHINE_USER)]},
         version=1,
         minor_version=1,
     )

@@ -21,12 +21,14 @@ from .api.huawei import HuaweiClient
 from .api.models import VendorClient
 from .api.quota import Session
 from .api.saj import SajClient
+from .api.shinemonitor import ShineMonitorClient
 from .api.sungrow import SungrowClient
 from .const import (
     CONF_ACCESS_KEY,
     CONF_APP_ID,
     CONF_APP_KEY,
     CONF_APP_SECRET,
+    CONF_COMPANY_KEY,
     CONF_EXCLUDED_PLANTS,
     CONF_PLANTS,
     CONF_RSA_PUBLIC_KEY,
@@ -36,6 +38,7 @@ from .const import (
     DOMAIN,
     VENDOR_HUAWEI,
     VENDOR_SAJ,
+    VENDOR_SHINEMONITOR,
     VENDOR_SUNGROW,
 )
 from .coordinator import (
@@ -93,6 +96,17 @@ _SUNGROW_LANGUAGES = {
 }
 
 
+_SHINEMONITOR_LANGUAGES = {
+    "zh": "zh_CN",
+    "de": "de_DE",
+    "es": "es_ES",
+    "fr": "fr_FR",
+    "it": "it_IT",
+    "pl": "pl_PL",
+    "pt": "pt_BR",
+}
+
+
 def create_client(
     hass: HomeAssistant, data: Mapping[str, Any], session_state: Session | None = None
 ) -> VendorClient:
@@ -136,6 +150,17 @@ def create_client(
             data[CONF_APP_SECRET],
             quota=memory.quota,
             session_state=session_state or memory.session,
+        )
+    if vendor == VENDOR_SHINEMONITOR:
+        return ShineMonitorClient(
+            session,
+            data[CONF_SERVER],
+            data[CONF_USERNAME],
+            data[CONF_PASSWORD],
+            data[CONF_COMPANY_KEY],
+            quota=memory.quota,
+            session_state=session_state or memory.session,
+            language=_SHINEMONITOR_LANGUAGES.get(hass.config.language.split("-")[0], "en_US"),
         )
     msg = f"unsupported vendor {vendor}"
     raise ValueError(msg)

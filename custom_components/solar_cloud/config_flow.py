@@ -33,6 +33,7 @@ from .api.huawei import SERVERS as HUAWEI_SERVERS
 from .api.models import Plant, VendorClient
 from .api.quota import Session, wall_clock
 from .api.saj import SERVERS as SAJ_SERVERS
+from .api.shinemonitor import DOCUMENTED_COMPANY_KEY, SERVERS as SHINEMONITOR_SERVERS
 from .api.sungrow import SERVERS as SUNGROW_SERVERS
 from .const import (
     ACCOUNT_FIELDS,
@@ -40,6 +41,7 @@ from .const import (
     CONF_APP_ID,
     CONF_APP_KEY,
     CONF_APP_SECRET,
+    CONF_COMPANY_KEY,
     CONF_EXCLUDED_PLANTS,
     CONF_PLANTS,
     CONF_RSA_PUBLIC_KEY,
@@ -50,6 +52,7 @@ from .const import (
     VENDOR_HUAWEI,
     VENDOR_NAMES,
     VENDOR_SAJ,
+    VENDOR_SHINEMONITOR,
     VENDOR_SUNGROW,
     VENDORS,
 )
@@ -68,14 +71,18 @@ _SECRETS: dict[str, tuple[str, ...]] = {
     VENDOR_HUAWEI: (CONF_SYSTEM_CODE,),
     VENDOR_SUNGROW: (CONF_PASSWORD,),
     VENDOR_SAJ: (CONF_APP_SECRET,),
+    VENDOR_SHINEMONITOR: (CONF_PASSWORD,),
 }
 _SERVERS: dict[str, dict[str, str]] = {
     VENDOR_HUAWEI: HUAWEI_SERVERS,
     VENDOR_SUNGROW: SUNGROW_SERVERS,
     VENDOR_SAJ: SAJ_SERVERS,
+    VENDOR_SHINEMONITOR: SHINEMONITOR_SERVERS,
 }
 # Codes of a wrong app key or access key (as opposed to a wrong user or password).
 _APP_CODES = frozenset({"E00000", "E911", "E912", "E914"})
+# ShineMonitor: the cloud does not know the company key.
+_COMPANY_KEY_CODES = frozenset({"15"})
 
 
 def _server_selector(vendor: str) -> SelectSelector:
@@ -111,6 +118,14 @@ def _credentials_schema(vendor: str, defaults: Mapping[str, Any]) -> vol.Schema:
     elif vendor == VENDOR_SAJ:
         fields[vol.Required(CONF_APP_ID, default=defaults.get(CONF_APP_ID, ""))] = _TEXT
         fields[vol.Required(CONF_APP_SECRET)] = _PASSWORD
+    elif vendor == VENDOR_SHINEMONITOR:
+        fields[vol.Required(CONF_USERNAME, default=defaults.get(CONF_USERNAME, ""))] = _TEXT
+        fields[vol.Required(CONF_PASSWORD)] = _PASSWORD
+        fields[
+            vol.Required(
+                CONF_COMPANY_KEY, default=defaults.get(CONF_COMPANY_KEY, DOCUMENTED_COMPANY_KEY)
+            )
+        ] = _TEXT
     else:
         fields[vol.Required(CONF_USERNAME, default=defaults.get(CONF_USERNAME, ""))] = _TEXT
         fields[vol.Required(CONF_SYSTEM_CODE)] = _PASSWORD
@@ -149,6 +164,8 @@ async def _async_test(
             errors["base"] = "encryption_required"
         elif err.code in _APP_CODES:
             errors["base"] = "invalid_app"
+        elif data[CONF_VENDOR] == VENDOR_SHINEMONITOR and err.code in _COMPANY_KEY_CODES:
+            errors["base"] = "invalid_company_key"
         else:
             errors["base"] = "invalid_auth"
     except PermissionDeniedError:
@@ -166,7 +183,7 @@ async def _async_test(
             errors["base"] = "no_plants"
         memory = account_memory(hass, data)
         memory.session.token, memory.session.expires = session.token, session.expires
-        memory.session.account = session.account
+        memory.session.account, memory.session.secret = session.account, session.secret
         memory.session.refused = None
         # Setting up right after the test needs the same list: don't ask the cloud twice.
         memory.plants = {p.id: p for p in plants}
@@ -248,6 +265,13 @@ class SolarCloudConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_saj(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """SAJ OpenAPI server and app credentials."""
         self._vendor = VENDOR_SAJ
+        return await self._async_step_credentials(user_input)
+
+    async def async_step_shinemonitor(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """ShineMonitor server, account and the app brand's company key."""
+        self._vendor = VENDOR_SHINEMONITOR
         return await self._async_step_credentials(user_input)
 
     async def _async_step_credentials(

@@ -14,6 +14,7 @@ from .const import (
     CONF_APP_ID,
     CONF_APP_KEY,
     CONF_APP_SECRET,
+    CONF_COMPANY_KEY,
     CONF_RSA_PUBLIC_KEY,
     CONF_SYSTEM_CODE,
 )
@@ -28,7 +29,9 @@ TO_REDACT = {
     CONF_RSA_PUBLIC_KEY,
     CONF_APP_ID,
     CONF_APP_SECRET,
+    CONF_COMPANY_KEY,
     "token",
+    "secret",
     "address",
     "latitude",
     "longitude",
