@@ -27,7 +27,7 @@ from custom_components.solar_cloud.api.errors import (
     TransientError,
 )
 from custom_components.solar_cloud.api.models import AlarmSeverity, DeviceKind
-from custom_components.solar_cloud.api.quota import Quota, Session
+from custom_components.solar_cloud.api.quota import Allowance, Quota, Session
 from custom_components.solar_cloud.api.shinemonitor import (
     ShineMonitorClient,
     account_id_for,
@@ -451,3 +451,41 @@ async def test_no_secret_in_logs(
     assert not re.search(r"sign=[0-9a-f]{40}", logged)
     assert KEY not in logged
     assert PASSWORD not in logged
+
+
+async def test_language(
+    session: aiohttp.ClientSession, base_url: str, sim: ShineMonitorSimulator, clock: FakeClock
+) -> None:
+    """Warnings come in the user's language; device fields are always read in English."""
+    client = _client(session, base_url, clock, language="de_DE")
+    plants = await client.async_get_plants()
+    devices = await client.async_get_devices(plants)
+    realtime = await client.async_get_realtime(plants, devices)
+    assert realtime[plants[0].id].devices[devices[0].id].values["pv_power"] is not None
+    await client.async_get_alarms(plants)
+    queries = {action: query for _time, action, query in sim.requests}
+    assert "i18n=en_US" in queries["queryDeviceLastData"]
+    assert "i18n=de_DE" in queries["queryPlantsWarning"]
+
+
+async def test_minute_allowance_waits(
+    session: aiohttp.ClientSession, base_url: str, sim: ShineMonitorSimulator, clock: FakeClock
+) -> None:
+    """A round larger than the minute's allowance waits for room; a pause after 13 fails fast."""
+    client = _client(session, base_url, clock)
+    plants = await client.async_get_plants()
+    devices = await client.async_get_devices(plants)
+    client.quota.set_allowance("calls", Allowance(3, 60.0))
+    start = clock.now
+    realtime = await client.async_get_realtime(plants, devices)
+    assert all(r.devices for r in realtime.values())
+    # 1 status call + 2 plants + 4 devices at 3 a minute: two waits of about a minute.
+    assert clock.now - start >= 60
+    assert not sim.refusals
+    sim.inject("fail_code:13", path="queryPlantsWarning")
+    with pytest.raises(RateLimitedError):
+        await client.async_get_alarms(plants)
+    moment = clock.now
+    with pytest.raises(RateLimitedError, match="pausing"):
+        await client.async_get_alarms(plants)
+    assert clock.now == moment

@@ -303,3 +303,58 @@ async def test_no_secret_in_logs(
     assert not re.search(r"sign=[0-9a-f]{40}", logged)
     assert SHINE_KEY not in logged
     assert SHINE_PASSWORD not in logged
+
+
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [
+        ("http_500", "cannot_connect"),
+        ("html", "cannot_connect"),
+        ("fail_code:11", "permission"),
+        ("fail_code:12", "no_plants"),
+    ],
+)
+async def test_flow_errors(
+    hass: HomeAssistant,
+    shine_url: str,
+    shine_sim: ShineMonitorSimulator,
+    fault: str,
+    error: str,
+) -> None:
+    """Unreachable cloud, a refused plant list and an account without plants."""
+    result = await _start(hass)
+    shine_sim.inject(fault, path="queryPlants")
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], _form(shine_url))
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": error}
+    # Nothing is stored; the next try goes through.
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], _form(shine_url))
+    assert result["step_id"] == "plants"
+
+
+async def test_options_choose_plants(
+    hass: HomeAssistant,
+    shine_url: str,
+    shine_sim: ShineMonitorSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A plant left out in the options loses its device; the other carries on."""
+    freezer.move_to(NOON)
+    second = shine_sim.add_plant(username=SHINE_USER)
+    entry = make_shine_entry(shine_url, shine_sim)
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    first = shine_sim.plant_ids(SHINE_USER)[0]
+    assert state(hass, f":{second}:plant:online").state == "on"
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert result["step_id"] == "init"
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_PLANTS: [str(first)]}
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options[CONF_PLANTS] == [str(first)]
+    assert state(hass, f":{first}:plant:online").state == "on"
+    registry = er.async_get(hass)
+    assert not [e for e in registry.entities.values() if f":{second}:" in e.unique_id]

@@ -79,6 +79,8 @@ ALARM_PERIOD: Final = 600.0
 # No rate is documented; this stays well under what the cloud tolerates.
 CALLS_PER_MINUTE: Final = 240
 OVER_LIMIT_BACKOFF: Final = 60.0
+# How long a call may wait for room in the minute's allowance.
+WINDOW_WAIT: Final = 65.0
 LOGIN_BACKOFF: Final = 30 * 60.0
 PAGE_SIZE: Final = 50
 MAX_WARNING_PAGES: Final = 10
@@ -400,6 +402,7 @@ class ShineMonitorClient:
         self.quota = quota or Quota(clock=clock or wall_clock)
         self._clock: Clock = clock or self.quota.clock
         self._timeout = aiohttp.ClientTimeout(total=timeout or REQUEST_TIMEOUT)
+        # For warning texts; device field names are always asked for in English.
         self.language = language
         self._sess = session_state or Session()
         self._digest = hashlib.sha256(
@@ -516,14 +519,26 @@ class ShineMonitorClient:
             token, secret = self._sess.token or "", self._sess.secret or ""
             salt = shinemonitor_salt(self._clock())
             sign = shinemonitor_sign(salt, secret, token, tail)
+            self._check_held(action)
             try:
-                async with self.quota.slot(E_CALLS):
+                # A large account waits for room in the minute's allowance rather than failing.
+                async with self.quota.slot(E_CALLS, max_wait=WINDOW_WAIT):
                     return await self._get(action, f"sign={sign}&salt={salt}&token={token}{tail}")
             except _TokenRejectedError as err:
                 self._sess.drop(token)
                 if attempt == 2:
                     raise AuthError(f"{action}: new token refused too", code=err.code) from err
         raise ProtocolError(f"{action}: gave up", code="retries")  # pragma: no cover
+
+    def _check_held(self, action: str) -> None:
+        """After an over-limit answer, calls are held until the pause ends: fail at once."""
+        wait = self.quota.wait_time(E_CALLS)
+        if wait > 0 and (self.quota.remaining(E_CALLS) or 0) > 0:
+            raise RateLimitedError(
+                f"{action}: pausing after the cloud's over-limit answer",
+                retry_after=wait,
+                code=ERR_OVER_LIMITED,
+            )
 
     async def _optional_call(self, action: str, params: Sequence[tuple[str, str]]) -> Any:
         """A call whose "no record" / "offline" answer means no data (returns None)."""
@@ -716,7 +731,8 @@ class ShineMonitorClient:
         zone = self._zones.get(device.plant_id)
         known = STATUS.get(status) if status is not None else None
         online, state, fault = known if known is not None else (None, None, None)
-        params = [*address.params(), ("i18n", self.language)]
+        # Field names are matched in English whatever the user's language.
+        params = [*address.params(), ("i18n", LANGUAGE)]
         values: dict[str, Reading] = {}
         stamp: str | None = None
         try:
