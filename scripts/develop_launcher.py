@@ -18,15 +18,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import os
 import sys
+import time
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 DOMAIN = "solar_cloud"
 VENDOR = "huawei_fusionsolar"
@@ -317,6 +319,49 @@ def saj_plants(server: str) -> list[str]:
     return plants
 
 
+SHINEMONITOR_VENDOR = "shinemonitor"
+SHINEMONITOR_TITLE = "ShineMonitor demo (simulator)"
+SHINEMONITOR_USERNAME = "demo"
+SHINEMONITOR_PASSWORD = "demo"
+# The simulator's default company key (the one of the vendor's documentation).
+SHINEMONITOR_COMPANY_KEY = "0123456789ABCDEF"
+
+
+def _sha1(text: str) -> str:
+    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
+
+
+def _shinemonitor_salt() -> str:
+    """A salt of at least 8 characters: the time in milliseconds."""
+    return str(time.time_ns() // 1_000_000)
+
+
+def shinemonitor_plants(server: str) -> list[str]:
+    """Log in to the ShineMonitor simulator like a client and return its plant ids."""
+    tail = (
+        f"&action=auth&usr={quote(SHINEMONITOR_USERNAME, safe='')}"
+        f"&company-key={quote(SHINEMONITOR_COMPANY_KEY, safe='')}"
+    )
+    salt = _shinemonitor_salt()
+    sign = _sha1(salt + _sha1(SHINEMONITOR_PASSWORD) + tail)
+    reply = _get_json(f"{server}/public/?sign={sign}&salt={salt}{tail}", {})
+    data = (reply or {}).get("dat") or {}
+    if (reply or {}).get("err") != 0 or not data.get("secret") or not data.get("token"):
+        sys.exit(f"develop: the ShineMonitor simulator's login failed: {reply}")
+    secret, token = str(data["secret"]), str(data["token"])
+    tail = "&action=queryPlants&page=0&pagesize=50"
+    salt = _shinemonitor_salt()
+    sign = _sha1(salt + secret + token + tail)
+    reply = _get_json(f"{server}/public/?sign={sign}&salt={salt}&token={token}{tail}", {})
+    if (reply or {}).get("err") != 0:
+        sys.exit(f"develop: the ShineMonitor simulator's plant list failed: {reply}")
+    rows = ((reply or {}).get("dat") or {}).get("plant") or []
+    plants = [str(row["pid"]) for row in rows]
+    if not plants:
+        sys.exit("develop: the ShineMonitor simulator reports no plants")
+    return plants
+
+
 def ensure_config_entry(
     config: Path, *, unique_id: str, title: str, data: dict[str, Any], plants: list[str]
 ) -> None:
@@ -429,6 +474,22 @@ def prepare(args: argparse.Namespace) -> None:
             },
             plants=saj_plants(server),
         )
+    if args.shinemonitor_simulator:
+        server = args.shinemonitor_simulator.rstrip("/")
+        host = urlsplit(server).hostname or server
+        ensure_config_entry(
+            config,
+            unique_id=f"{SHINEMONITOR_VENDOR}:{host}:{SHINEMONITOR_USERNAME}",
+            title=SHINEMONITOR_TITLE,
+            data={
+                "vendor": SHINEMONITOR_VENDOR,
+                "server": server,
+                "username": SHINEMONITOR_USERNAME,
+                "password": SHINEMONITOR_PASSWORD,
+                "company_key": SHINEMONITOR_COMPANY_KEY,
+            },
+            plants=shinemonitor_plants(server),
+        )
 
 
 def isolate_runtime_requirements(config: Path) -> None:
@@ -490,6 +551,7 @@ def main() -> int:
     prep.add_argument("--system-code", default="demo")
     prep.add_argument("--sungrow-simulator", default=None)
     prep.add_argument("--saj-simulator", default=None)
+    prep.add_argument("--shinemonitor-simulator", default=None)
     commands.add_parser("run", help="run Home Assistant; the other arguments go to it")
     args = parser.parse_args()
     prepare(args)
