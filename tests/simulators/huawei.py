@@ -12,6 +12,9 @@ grid flows plus their running integrals), so any clock value maps to the same an
 lifetime counters are closed-form: ``days since grid connection * daily total + today``.
 No state is kept between calls apart from sessions, flow control counters and test mutations.
 
+The clock, counters, request log and fault injection (``inject`` / ``clear_faults``) come
+from ``tests.simulators.common``, shared with the other vendor simulators.
+
 Typical use::
 
     sim = HuaweiSimulator(plants=2, clock=fake_clock)
@@ -23,20 +26,47 @@ Run ``python -m tests.simulators.huawei --help`` for a standalone server.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import math
 import secrets
-import sys
-import time
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Final
 
 import orjson
 from aiohttp import web
+
+from tests.simulators.common import (
+    BATTERY_MAX_KW,
+    DATA_FAULTS,
+    LOAD,
+    LOAD_CUM,
+    MINUTES,
+    ORD_1970,
+    PHASE_VOLTS,
+    PRICE_PER_KWH,
+    REPLACING_FAULTS,
+    SUN,
+    WOBBLE,
+    DayProfile,
+    Injected,
+    Simulator,
+    as_int,
+    cumulate,
+    day_profile,
+    energy_lifetime,
+    energy_today,
+    html_error,
+    json_response,
+    local_minute,
+    serve,
+    server_parser,
+    shape_record,
+    window_full,
+    wobble_index,
+)
 
 __all__ = ["FAULT_KINDS", "HuaweiSimulator"]
 
@@ -117,19 +147,13 @@ _WINDOWS: Final[dict[str, float]] = {
     "getAlarmList": 1_800.0,
 }
 
-# Fault kinds accepted by HuaweiSimulator.inject ("fail_code:<n>" is accepted as well).
-_REPLACING_FAULTS: Final = frozenset(
-    {"http_500", "http_502", "html", "malformed_json", "quota_gateway", "exception_body"}
-)
-_DATA_FAULTS: Final = frozenset({"null_values", "na_values", "missing_fields"})
-FAULT_KINDS: Final = _REPLACING_FAULTS | _DATA_FAULTS | {"timeout", "fail_code:<n>"}
+# Fault kinds accepted by HuaweiSimulator.inject ("fail_code:<n>" is accepted as well): the
+# common ones plus two answers of the vendor's API gateway.
+_GATEWAY_FAULTS: Final = frozenset({"quota_gateway", "exception_body"})
+FAULT_KINDS: Final = REPLACING_FAULTS | _GATEWAY_FAULTS | DATA_FAULTS | {"timeout", "fail_code:<n>"}
 _MAP_ENDPOINTS: Final = frozenset({"getStationRealKpi", "getDevRealKpi"})
 _IDENTITY_KEYS: Final = frozenset({"plantCode", "stationCode", "id", "devId", "sn", "alarmId"})
 
-_HTML_ERROR: Final = (
-    "<!DOCTYPE html><html><head><title>{status} {reason}</title></head>"
-    "<body><h1>{status} {reason}</h1><hr><p>nginx</p></body></html>"
-)
 _HTML_LOGIN: Final = (
     "<!DOCTYPE html><html><head><meta charset='utf-8'><title>FusionSolar</title></head>"
     "<body><form action='/unisso/v2/validateUser.action' method='post'>"
@@ -141,138 +165,16 @@ _HTML_LOGIN: Final = (
 # Data model: daily curves
 # ---------------------------------------------------------------------------------------------
 
-_MINUTES: Final = 1440
-_ORD_1970: Final = date(1970, 1, 1).toordinal()
-_BATTERY_KWH: Final = 10.0
-_BATTERY_MAX_KW: Final = 2.5
-_BATTERY_FLOOR: Final = 0.10
-_PRICE_PER_KWH: Final = 0.3
 _PEAK_IRRADIANCE: Final = 900.0  # W/m2 at solar noon
 _DEFAULT_CAUSE: Final = "The grid voltage exceeds the upper threshold."
 _DEFAULT_SUGGESTION: Final = "If the alarm persists, ask the grid operator to check the voltage."
+_PROFILE_ROUNDS: Final = 6  # battery days tried to settle on the cycle that repeats daily
+_SUN_HOURS: Final = cumulate(SUN)  # equivalent full-sun hours so far today
 
 
-def _sun(hour: float) -> float:
-    """Normalised PV output: a half sine between 06:00 and 18:00 local solar time."""
-    if hour <= 6.0 or hour >= 18.0:
-        return 0.0
-    return math.sin(math.pi * (hour - 6.0) / 12.0)
-
-
-def _bump(hour: float, start: float, width: float, height: float) -> float:
-    """Raised-cosine bump of the given height over [start, start + width]."""
-    if not start <= hour <= start + width:
-        return 0.0
-    return height * (1.0 - math.cos(2.0 * math.pi * (hour - start) / width)) / 2.0
-
-
-def _house_load(hour: float) -> float:
-    """House consumption in kW: a base load plus a morning and a larger evening bump."""
-    return 0.4 + _bump(hour, 6.0, 3.0, 0.8) + _bump(hour, 17.0, 6.0, 2.0)
-
-
-def _cumulate(rates: Iterable[float]) -> tuple[float, ...]:
-    """Running integral in kWh at every minute boundary of per-minute constant kW rates."""
-    out = [0.0]
-    total = 0.0
-    for rate in rates:
-        total += rate / 60.0
-        out.append(total)
-    return tuple(out)
-
-
-_SUN: Final = tuple(_sun((m + 0.5) / 60.0) for m in range(_MINUTES))
-_SUN_HOURS: Final = _cumulate(_SUN)  # equivalent full-sun hours so far today
-_LOAD: Final = tuple(_house_load((m + 0.5) / 60.0) for m in range(_MINUTES))
-_LOAD_CUM: Final = _cumulate(_LOAD)
-
-
-@dataclass(frozen=True, slots=True)
-class _Profile:
-    """One plant day at one-minute resolution (powers in kW, energies in kWh)."""
-
-    battery_kwh: float
-    pv: tuple[float, ...]
-    charge: tuple[float, ...]
-    discharge: tuple[float, ...]
-    grid: tuple[float, ...]  # positive while importing
-    imported: tuple[float, ...]
-    exported: tuple[float, ...]
-    soc: tuple[float, ...]  # stored energy at the start of each minute
-    cum_pv: tuple[float, ...]
-    cum_charge: tuple[float, ...]
-    cum_discharge: tuple[float, ...]
-    cum_import: tuple[float, ...]
-    cum_export: tuple[float, ...]
-
-
-def _battery_day(
-    pv: tuple[float, ...], start: float, capacity: float
-) -> tuple[list[float], list[float], list[float], float]:
-    """Charge from surplus and cover deficits, within the power and state-of-charge limits."""
-    floor = capacity * _BATTERY_FLOOR
-    stored = start
-    charge: list[float] = []
-    discharge: list[float] = []
-    levels: list[float] = []
-    for minute in range(_MINUTES):
-        levels.append(stored)
-        surplus = pv[minute] - _LOAD[minute]
-        if surplus > 0.0:
-            power = max(0.0, min(surplus, _BATTERY_MAX_KW, (capacity - stored) * 60.0))
-            charge.append(power)
-            discharge.append(0.0)
-            stored += power / 60.0
-        else:
-            power = max(0.0, min(-surplus, _BATTERY_MAX_KW, (stored - floor) * 60.0))
-            charge.append(0.0)
-            discharge.append(power)
-            stored -= power / 60.0
-    return charge, discharge, levels, stored
-
-
-_PROFILES: dict[tuple[float, bool], _Profile] = {}
-
-
-def _profile(capacity_kwp: float, has_storage: bool) -> _Profile:
-    """Build (once per capacity) the periodic daily profile of a plant."""
-    key = (capacity_kwp, has_storage)
-    cached = _PROFILES.get(key)
-    if cached is not None:
-        return cached
-    pv = tuple(capacity_kwp * s for s in _SUN)
-    if has_storage:
-        stored = _BATTERY_KWH * _BATTERY_FLOOR
-        for _ in range(6):  # converge to the cycle that repeats every day
-            charge, discharge, levels, end = _battery_day(pv, stored, _BATTERY_KWH)
-            if abs(end - stored) < 1e-9:
-                break
-            stored = end
-        battery_kwh = _BATTERY_KWH
-    else:
-        charge = discharge = [0.0] * _MINUTES
-        levels = [0.0] * _MINUTES
-        battery_kwh = 0.0
-    grid = tuple(_LOAD[m] - pv[m] - discharge[m] + charge[m] for m in range(_MINUTES))
-    imported = tuple(max(0.0, g) for g in grid)
-    exported = tuple(max(0.0, -g) for g in grid)
-    profile = _Profile(
-        battery_kwh=battery_kwh,
-        pv=pv,
-        charge=tuple(charge),
-        discharge=tuple(discharge),
-        grid=grid,
-        imported=imported,
-        exported=exported,
-        soc=tuple(levels),
-        cum_pv=_cumulate(pv),
-        cum_charge=_cumulate(charge),
-        cum_discharge=_cumulate(discharge),
-        cum_import=_cumulate(imported),
-        cum_export=_cumulate(exported),
-    )
-    _PROFILES[key] = profile
-    return profile
+def _profile(capacity_kwp: float, has_storage: bool) -> DayProfile:
+    """The periodic daily profile of a plant (built once per capacity)."""
+    return day_profile(capacity_kwp, has_storage, rounds=_PROFILE_ROUNDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,31 +192,17 @@ class _Moment:
     close_ms: int  # latest 18:00 local (inverter shutdown) as epoch milliseconds
 
 
-def _energy(cum: tuple[float, ...], rate: tuple[float, ...], mo: _Moment, prior: int) -> float:
-    """Energy so far today; ``prior`` < 0 means the plant is not connected yet."""
-    if prior < 0:
-        return 0.0
-    return cum[mo.minute] + rate[mo.minute] * mo.frac / 60.0
-
-
-def _lifetime(cum: tuple[float, ...], today: float, prior: int) -> float:
-    return prior * cum[_MINUTES] + today if prior >= 0 else 0.0
-
-
 def _r(value: float) -> float:
     return round(value, 3)
 
 
-# A device's small deterministic wobble: index (minute * 7 + seed) % 21 picks one of these.
-_WOBBLE: Final = tuple((j - 10) / 10.0 for j in range(21))
-_PHASE_VOLTS: Final = tuple(230.0 + 1.5 * w for w in _WOBBLE)
-_FREQUENCY: Final = tuple(_r(50.0 + 0.02 * w) for w in _WOBBLE)
+_FREQUENCY: Final = tuple(_r(50.0 + 0.02 * w) for w in WOBBLE)
 _LINE_SIDE: Final = tuple(
     {
         "ab_u": _r(v * 1.732), "bc_u": _r(v * 1.731), "ca_u": _r(v * 1.733),
         "a_u": _r(v), "b_u": _r(v + 0.4), "c_u": _r(v - 0.3),
     }
-    for v in _PHASE_VOLTS
+    for v in PHASE_VOLTS
 )  # fmt: skip
 
 
@@ -417,7 +305,7 @@ class _Plant:
     connection_day: int  # local day number of grid connection
     connection_iso: str
     devices: list[_Device] = field(default_factory=list)
-    profile: _Profile = field(default_factory=lambda: _profile(1.0, False))
+    profile: DayProfile = field(default_factory=lambda: _profile(1.0, False))
     has_inverter: bool = False
 
     @property
@@ -456,7 +344,7 @@ class _Alarm:
 
 
 # ---------------------------------------------------------------------------------------------
-# Accounts, sessions, flow-control state, faults and request helpers
+# Accounts, sessions, flow-control state and request helpers
 # ---------------------------------------------------------------------------------------------
 
 
@@ -476,31 +364,9 @@ class _Account:
     busy: set[str] = field(default_factory=set)
 
 
-@dataclass(slots=True)
-class _Fault:
-    kind: str
-    path: str | None
-    remaining: int
-    code: int = 0
-
-
 def _short(path: str) -> str:
     """'/thirdData/getDevRealKpi' and 'getDevRealKpi' both become 'getDevRealKpi'."""
     return path.removeprefix(API_PREFIX).strip("/")
-
-
-def _as_int(value: Any) -> int | None:
-    """Integers, or decimal strings as the vendor's JSON binding accepts them."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            return None
-    return None
 
 
 def _split(value: Any) -> list[str] | None:
@@ -514,13 +380,6 @@ def _ceil100(count: int) -> int:
     return -(-count // MAX_ITEMS_PER_CALL)
 
 
-def _to_json(payload: Any, status: int = 200) -> web.Response:
-    """Compact JSON, as the vendor's servers send it."""
-    return web.Response(
-        body=orjson.dumps(payload), status=status, content_type="application/json", charset="utf-8"
-    )
-
-
 def _stringify(items: dict[str, Any]) -> dict[str, Any]:
     return {k: None if v is None else str(v) for k, v in items.items()}
 
@@ -529,8 +388,24 @@ _Result = tuple[int, Any]
 _Endpoint = Callable[[_Account, dict[str, Any], _Moment], _Result]
 
 
-class HuaweiSimulator:
-    """In-process northbound API server with test hooks; see the module docstring."""
+class HuaweiSimulator(Simulator[int]):
+    """In-process northbound API server with test hooks; see the module docstring.
+
+    Faults: ``path`` of ``inject`` is an endpoint name (``"getDevRealKpi"``, with or without
+    the ``/thirdData/`` prefix); without it any endpoint except ``login`` matches, and
+    ``null_values`` / ``na_values`` then only the endpoints that return a ``dataItemMap``.
+    ``fail_code:<n>`` answers the envelope with that failCode (305 the relogin body; 407 and
+    20618 count as refusals). ``quota_gateway`` and ``exception_body`` are the API gateway's
+    403 quota and 500 exception bodies. A ``timeout`` delays the answer by ``timeout_delay``.
+    """
+
+    fault_exempt = "login"
+    value_fault_names = _MAP_ENDPOINTS
+    extra_fault_kinds = _GATEWAY_FAULTS
+    fault_html = _HTML_LOGIN
+    fault_json = '{"success":true,"failCode":0,"params":{"currentTime":'
+    identity_keys = _IDENTITY_KEYS
+    na_filler = "N/A"
 
     def __init__(
         self,
@@ -551,26 +426,18 @@ class HuaweiSimulator:
     ) -> None:
         if meter_power_unit not in ("kW", "W"):
             raise ValueError("meter_power_unit must be 'kW' or 'W'")
-        # Looked up at each call, so a frozen test clock stands in for the wall clock.
-        self._clock: Callable[[], float] = clock or (lambda: time.time())
+        super().__init__(clock, timeout_delay)
         self.string_inverter = string_inverter
         self.grid_meter = grid_meter
         self.emi = emi
         self.meter_power_unit = meter_power_unit
         self.legacy_only = legacy_only
         self.string_values = string_values
-        self.timeout_delay = timeout_delay
         self.tz_offset_hours = tz_offset_hours
         self._tz = timezone(timedelta(hours=tz_offset_hours))
         self._daily_cap: dict[str, int] = {}
         self.daily_cap = daily_cap or {}
         self.default_username = username
-
-        self.calls: Counter[str] = Counter()
-        self.refusals: Counter[str] = Counter()
-        self.logins = 0
-        self.requests: list[tuple[float, str]] = []
-        self.requests_cap = 10_000
 
         self._accounts: dict[str, _Account] = {}
         self._tokens: dict[str, _Account] = {}
@@ -580,11 +447,9 @@ class HuaweiSimulator:
         self._devices: dict[int, _Device] = {}
         self._devices_by_sn: dict[str, _Device] = {}
         self._alarms: dict[int, _Alarm] = {}
-        self._faults: list[_Fault] = []
         self._next_plant = 0
         self._next_device = 100_000_001
         self._next_alarm = 10_001
-        self._app: web.Application | None = None
         self._endpoints: dict[str, _Endpoint] = {
             "getStationList": self._ep_station_list,
             "stations": self._ep_stations,
@@ -614,10 +479,6 @@ class HuaweiSimulator:
     @daily_cap.setter
     def daily_cap(self, caps: Mapping[str, int]) -> None:
         self._daily_cap = {_short(path): int(limit) for path, limit in caps.items()}
-
-    def now(self) -> float:
-        """The simulator's clock in seconds."""
-        return self._clock()
 
     # -- accounts & sessions ------------------------------------------------------------------
 
@@ -700,13 +561,6 @@ class HuaweiSimulator:
             return max(1, sum(_ceil100(n) for n in account.type_counts.values() if n > 0))
         return max(1, _ceil100(plants))
 
-    @staticmethod
-    def _window_full(window: deque[float], now: float, length: float, limit: int) -> bool:
-        cutoff = now - length
-        while window and window[0] <= cutoff:
-            window.popleft()
-        return len(window) >= limit
-
     def _daily_ok(self, account: _Account, name: str, now: float) -> bool:
         cap = self._daily_cap.get(name)
         if cap is None:
@@ -730,7 +584,7 @@ class HuaweiSimulator:
             window = account.windows.get(name)
             if window is None:
                 window = account.windows[name] = deque()
-            if self._window_full(window, now, length, self._limit(account, name)):
+            if window_full(window, now, length, self._limit(account, name)):
                 return self._refuse(name, params, FC_TOO_FREQUENT)
         if self._daily_cap and not self._daily_ok(account, name, now):
             return self._refuse(name, params, FC_DAILY_CAP)
@@ -759,7 +613,7 @@ class HuaweiSimulator:
             capacity=capacity,
             latitude=round(52.0 + (index % 50) * 0.01, 6),
             longitude=round(5.0 + (index // 50 % 50) * 0.01, 6),
-            connection_day=connected.date().toordinal() - _ORD_1970,
+            connection_day=connected.date().toordinal() - ORD_1970,
             connection_iso=connected.isoformat(),
         )
         self._plants[plant.code] = plant
@@ -921,10 +775,7 @@ class HuaweiSimulator:
     # -- data model: measurements -------------------------------------------------------------
 
     def _moment(self, now: float) -> _Moment:
-        local = now + self.tz_offset_hours * 3600.0
-        day = math.floor(local / 86_400.0)
-        seconds = local - day * 86_400.0
-        minute = min(int(seconds // 60.0), _MINUTES - 1)
+        day, seconds, minute, frac = local_minute(now, self.tz_offset_hours)
         hour = seconds / 3600.0
         midnight_ms = int((day * 86_400.0 - self.tz_offset_hours * 3600.0) * 1000)
         opened = midnight_ms + 6 * 3_600_000
@@ -934,9 +785,9 @@ class HuaweiSimulator:
             ms=int(now * 1000),
             day=day,
             minute=minute,
-            frac=min(1.0, (seconds - minute * 60.0) / 60.0),
+            frac=frac,
             hour=hour,
-            month_start=day - date.fromordinal(_ORD_1970 + day).day + 1,
+            month_start=day - date.fromordinal(ORD_1970 + day).day + 1,
             open_ms=opened if hour >= 6.0 else opened - 86_400_000,
             close_ms=closed if hour >= 18.0 else closed - 86_400_000,
         )
@@ -944,7 +795,7 @@ class HuaweiSimulator:
     @staticmethod
     def _wobble(device: _Device, mo: _Moment) -> int:
         """Index into the wobble tables for this device and minute."""
-        return (mo.minute * 7 + device.seed) % 21
+        return wobble_index(mo.minute, device.seed)
 
     def _health(self, plant: _Plant) -> int:
         if plant.devices and all(d.offline for d in plant.devices):
@@ -963,7 +814,7 @@ class HuaweiSimulator:
 
     def house_load_w(self) -> float:
         """The true house consumption now, in W (the same profile for every plant)."""
-        return _LOAD[self._moment(self._clock()).minute] * 1000.0
+        return LOAD[self._moment(self._clock()).minute] * 1000.0
 
     def raw_kpis(self, plant_code: str) -> dict[str, dict[str, Any]]:
         """The dataItemMap each device of a plant would answer now, keyed by device id."""
@@ -982,19 +833,19 @@ class HuaweiSimulator:
         prof = plant.profile
         prior = mo.day - plant.connection_day
         yield_share = 1.0 if plant.has_inverter else 0.0
-        today = _energy(prof.cum_pv, prof.pv, mo, prior) * yield_share
+        today = energy_today(prof.cum_pv, prof.pv, mo, prior) * yield_share
         month_days = min(mo.day - mo.month_start, max(prior, 0))
-        month = (month_days * prof.cum_pv[_MINUTES] * yield_share + today) if prior >= 0 else 0.0
-        total = _lifetime(prof.cum_pv, today, prior) * yield_share
-        load_today = _energy(_LOAD_CUM, _LOAD, mo, prior)
+        month = (month_days * prof.cum_pv[MINUTES] * yield_share + today) if prior >= 0 else 0.0
+        total = energy_lifetime(prof.cum_pv, today, prior) * yield_share
+        load_today = energy_today(LOAD_CUM, LOAD, mo, prior)
         return {
             "day_power": _r(today),
             "month_power": _r(month),
             "total_power": _r(total),
-            "day_income": _r(today * _PRICE_PER_KWH),
-            "total_income": _r(total * _PRICE_PER_KWH),
+            "day_income": _r(today * PRICE_PER_KWH),
+            "total_income": _r(total * PRICE_PER_KWH),
             "real_health_state": self._health(plant),
-            "day_on_grid_energy": _r(_energy(prof.cum_export, prof.exported, mo, prior)),
+            "day_on_grid_energy": _r(energy_today(prof.cum_export, prof.exported, mo, prior)),
             "day_use_energy": _r(load_today),
         }
 
@@ -1002,17 +853,17 @@ class HuaweiSimulator:
         plant = device.plant
         prof = plant.profile
         m = mo.minute
-        sun = _SUN[m]
+        sun = SUN[m]
         share = device.share
         prior = mo.day - plant.connection_day
         pv_kw = prof.pv[m] * share
         ac_kw = pv_kw
         if device.hosts_battery:
             ac_kw += prof.discharge[m] - prof.charge[m]
-        plant_today = _energy(prof.cum_pv, prof.pv, mo, prior)
-        total_cap = _lifetime(prof.cum_pv, plant_today, prior) * share
+        plant_today = energy_today(prof.cum_pv, prof.pv, mo, prior)
+        total_cap = energy_lifetime(prof.cum_pv, plant_today, prior) * share
         wobble = self._wobble(device, mo)
-        amps = round(ac_kw * 1000.0 / 3.0 / _PHASE_VOLTS[wobble], 3)
+        amps = round(ac_kw * 1000.0 / 3.0 / PHASE_VOLTS[wobble], 3)
         items = dict(device.base)
         items.update(_LINE_SIDE[wobble])
         items["a_i"] = items["b_i"] = items["c_i"] = amps
@@ -1052,8 +903,8 @@ class HuaweiSimulator:
         charge, discharge = prof.charge[m], prof.discharge[m]
         stored = prof.soc[m] + (charge - discharge) * mo.frac / 60.0
         soc = 100.0 * stored / prof.battery_kwh
-        charged = _energy(prof.cum_charge, prof.charge, mo, prior)
-        discharged = _energy(prof.cum_discharge, prof.discharge, mo, prior)
+        charged = energy_today(prof.cum_charge, prof.charge, mo, prior)
+        discharged = energy_today(prof.cum_discharge, prof.discharge, mo, prior)
         power_w = (charge - discharge) * 1000.0 * share
         items: dict[str, Any] = {
             "ch_discharge_power": _r(power_w),
@@ -1067,8 +918,8 @@ class HuaweiSimulator:
         if device.type_id == BATTERY:
             items.update(
                 battery_status=2 if power_w != 0.0 else 1,
-                max_charge_power=_BATTERY_MAX_KW * 1000.0,
-                max_discharge_power=_BATTERY_MAX_KW * 1000.0,
+                max_charge_power=BATTERY_MAX_KW * 1000.0,
+                max_discharge_power=BATTERY_MAX_KW * 1000.0,
                 busbar_u=_r(430.0 + 0.6 * soc),
                 ch_discharge_model=4,
             )
@@ -1078,17 +929,17 @@ class HuaweiSimulator:
         """Lifetime imported and exported energy of the plant's grid connection point."""
         prof = plant.profile
         prior = mo.day - plant.connection_day
-        imported = _energy(prof.cum_import, prof.imported, mo, prior)
-        exported = _energy(prof.cum_export, prof.exported, mo, prior)
+        imported = energy_today(prof.cum_import, prof.imported, mo, prior)
+        exported = energy_today(prof.cum_export, prof.exported, mo, prior)
         return (
-            _lifetime(prof.cum_import, imported, prior),
-            _lifetime(prof.cum_export, exported, prior),
+            energy_lifetime(prof.cum_import, imported, prior),
+            energy_lifetime(prof.cum_export, exported, prior),
         )
 
     def _sensor_items(self, device: _Device, mo: _Moment) -> dict[str, Any]:
         export_w = -device.plant.profile.grid[mo.minute] * 1000.0
         wobble = self._wobble(device, mo)
-        volts = _PHASE_VOLTS[wobble]
+        volts = PHASE_VOLTS[wobble]
         imported, exported = self._grid_energy(device.plant, mo)
         return {
             "meter_status": 1,
@@ -1107,7 +958,7 @@ class HuaweiSimulator:
         export_kw = -device.plant.profile.grid[mo.minute]
         scale = 1000.0 if self.meter_power_unit == "W" else 1.0
         wobble = self._wobble(device, mo)
-        volts = _PHASE_VOLTS[wobble]
+        volts = PHASE_VOLTS[wobble]
         amps = abs(export_kw) * 1000.0 / 3.0 / volts
         imported, exported = self._grid_energy(device.plant, mo)
         forward_reactive = imported * 0.03
@@ -1137,14 +988,14 @@ class HuaweiSimulator:
         return items
 
     def _emi_items(self, device: _Device, mo: _Moment) -> dict[str, Any]:
-        sun = _SUN[mo.minute]
+        sun = SUN[mo.minute]
         sun_hours = _SUN_HOURS[mo.minute] + sun * mo.frac / 60.0
         daily_mj = _PEAK_IRRADIANCE * sun_hours * 3600.0 / 1e6
         air = 12.0 + 10.0 * sun
         return {
             "temperature": _r(air),
             "pv_temperature": _r(air + 25.0 * sun),
-            "wind_speed": _r(3.5 + _WOBBLE[self._wobble(device, mo)]),
+            "wind_speed": _r(3.5 + WOBBLE[self._wobble(device, mo)]),
             "wind_direction": 225.0,
             "radiant_total": _r(daily_mj),
             "radiant_line": _r(_PEAK_IRRADIANCE * sun),
@@ -1184,13 +1035,13 @@ class HuaweiSimulator:
     def _ep_stations(self, account: _Account, body: dict[str, Any], mo: _Moment) -> _Result:
         if body.get("pageNo") in (None, ""):
             return FC_PAGE_NO_EMPTY, None
-        page_no = _as_int(body["pageNo"])
+        page_no = as_int(body["pageNo"])
         if page_no is None:
             return FC_BAD_PARAMETER, None
         if page_no < 1:
             return FC_PAGE_NO_NEGATIVE, None
         raw_size = body.get("pageSize")
-        page_size = DEFAULT_PAGE_SIZE if raw_size is None else _as_int(raw_size)
+        page_size = DEFAULT_PAGE_SIZE if raw_size is None else as_int(raw_size)
         if page_size not in PAGE_SIZES:
             return FC_PAGE_SIZE_RANGE, None
         plants = list(account.plants.values())
@@ -1260,7 +1111,7 @@ class HuaweiSimulator:
         return 0, [dict(d.listing) for p in plants for d in p.devices]
 
     def _ep_dev_kpi(self, account: _Account, body: dict[str, Any], mo: _Moment) -> _Result:
-        type_id = _as_int(body.get("devTypeId"))
+        type_id = as_int(body.get("devTypeId"))
         if type_id not in REALTIME_TYPES:
             return FC_BAD_DEVICE_TYPE, None
         dev_ids = _split(body.get("devIds"))
@@ -1270,7 +1121,7 @@ class HuaweiSimulator:
             if len(dev_ids) > MAX_ITEMS_PER_CALL:
                 return FC_TOO_MANY_DEVICES, None
             for raw in dev_ids:
-                number = _as_int(raw)
+                number = as_int(raw)
                 device = self._devices.get(number) if number is not None else None
                 if device is not None:
                     devices.append(device)
@@ -1297,8 +1148,8 @@ class HuaweiSimulator:
             plants = []
         elif code:
             return code, None
-        begin = _as_int(body.get("beginTime"))
-        end = _as_int(body.get("endTime"))
+        begin = as_int(body.get("beginTime"))
+        end = as_int(body.get("endTime"))
         if begin is None or end is None:
             return FC_TIME_EMPTY, None
         language = body.get("language")
@@ -1313,7 +1164,7 @@ class HuaweiSimulator:
         if not plants:
             return FC_NO_PLANTS, None
         filters = {
-            key: {_as_int(v) for v in parts}
+            key: {as_int(v) for v in parts}
             for key in ("status", "levels", "devTypes", "types")
             if (parts := _split(body.get(key)))
         }
@@ -1353,7 +1204,7 @@ class HuaweiSimulator:
         window = self._login_windows.get(key)
         if window is None:
             window = self._login_windows[key] = deque()
-        if self._window_full(window, now, LOGIN_WINDOW, LOGIN_LIMIT):
+        if window_full(window, now, LOGIN_WINDOW, LOGIN_LIMIT):
             return self._refuse("login", params, FC_TOO_FREQUENT)
         account = self._accounts.get(key)
         if account is not None and not self._daily_ok(account, "login", now):
@@ -1387,11 +1238,11 @@ class HuaweiSimulator:
         token = body.get("xsrfToken") or request.headers.get(TOKEN_HEADER)
         account = self._tokens.get(token) if isinstance(token, str) else None
         if account is None or now >= account.token_expiry:
-            return _to_json(RELOGIN_BODY)
+            return json_response(RELOGIN_BODY)
         window = self._login_windows.get(account.username)
         if window is None:
             window = self._login_windows[account.username] = deque()
-        if self._window_full(window, now, LOGIN_WINDOW, LOGIN_LIMIT):
+        if window_full(window, now, LOGIN_WINDOW, LOGIN_LIMIT):
             return self._refuse("logout", params, FC_TOO_FREQUENT)
         window.append(now)
         self.calls["logout"] += 1
@@ -1402,7 +1253,7 @@ class HuaweiSimulator:
     def _envelope(
         params: dict[str, Any], code: int, data: Any = None, message: str | None = None
     ) -> web.Response:
-        return _to_json(
+        return json_response(
             {
                 "success": code == 0,
                 "failCode": code,
@@ -1412,22 +1263,16 @@ class HuaweiSimulator:
             }
         )
 
-    def _log(self, now: float, name: str) -> None:
-        requests = self.requests
-        requests.append((now, name))
-        if len(requests) > 2 * self.requests_cap:
-            del requests[: -self.requests_cap]
-
     async def _dispatch(self, request: web.Request, name: str) -> web.Response:
         now = self._clock()
         self._log(now, name)
-        fault = self._take_fault(name, data=False) if self._faults else None
+        fault = self._take_fault(name, data=False) if self._injected else None
         if fault is not None and fault.kind != "timeout":
             return self._fault_response(fault, name, now)
         delay = self.timeout_delay if fault is not None else 0.0
         body = await self._read_body(request)
         if body is None:
-            return _to_json(
+            return json_response(
                 {
                     "exceptionId": "framwork.remote.Paramerror",
                     "exceptionType": "ROA_EXFRAME_EXCEPTION",
@@ -1451,7 +1296,7 @@ class HuaweiSimulator:
     ) -> web.Response:
         account = self._session(request, now)
         if account is None:
-            return _to_json(RELOGIN_BODY)
+            return json_response(RELOGIN_BODY)
         params = dict(body)
         params["currentTime"] = int(now * 1000)
         if name in account.busy:
@@ -1472,10 +1317,8 @@ class HuaweiSimulator:
             code, data = self._endpoints[name](account, body, self._moment(now))
         finally:
             account.busy.discard(name)
-        if code == 0 and self._faults:
-            shaping = self._take_fault(name, data=True)
-            if shaping is not None:
-                data = self._shape(data, shaping.kind)
+        if code == 0:
+            data = self._shaped(name, data)
         return self._envelope(params, code, data)
 
     @staticmethod
@@ -1491,8 +1334,7 @@ class HuaweiSimulator:
 
     @staticmethod
     async def _not_found(request: web.Request) -> web.Response:
-        html = _HTML_ERROR.format(status=404, reason="Not Found")
-        return web.Response(status=404, text=html, content_type="text/html")
+        return html_error(404)
 
     def make_app(self) -> web.Application:
         """A new aiohttp application serving this simulator's state."""
@@ -1502,88 +1344,34 @@ class HuaweiSimulator:
         app.router.add_route("*", "/{tail:.*}", self._not_found)
         return app
 
-    @property
-    def app(self) -> web.Application:
-        """The simulator's application, created on first use."""
-        if self._app is None:
-            self._app = self.make_app()
-        return self._app
-
-    def _handler(self, name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
-        async def handle(request: web.Request) -> web.Response:
-            return await self._dispatch(request, name)
-
-        return handle
-
     # -- faults -------------------------------------------------------------------------------
 
-    def inject(self, kind: str, *, path: str | None = None, count: int = 1) -> None:
-        """Answer the next ``count`` matching requests with a fault instead of normally.
+    def _fail_code(self, text: str) -> int:
+        return int(text)
 
-        Without ``path`` any endpoint except login matches; ``null_values`` and ``na_values``
-        then only match the endpoints that return a ``dataItemMap``. Data-shaping faults are
-        consumed by successful answers only, the other kinds by the next matching request.
-        """
-        code = 0
-        if kind.startswith("fail_code:"):
-            code = int(kind.partition(":")[2])
-        elif kind not in _REPLACING_FAULTS | _DATA_FAULTS | {"timeout"}:
-            raise ValueError(f"unknown fault kind {kind!r}")
-        if count < 1:
-            raise ValueError("count must be at least 1")
-        self._faults.append(_Fault(kind, _short(path) if path else None, count, code))
+    def _fault_path(self, path: str) -> str:
+        return _short(path)
 
-    def clear_faults(self) -> None:
-        self._faults.clear()
-
-    def _take_fault(self, name: str, *, data: bool) -> _Fault | None:
-        for fault in self._faults:
-            if (fault.kind in _DATA_FAULTS) != data:
-                continue
-            if fault.path is None:
-                if name == "login":
-                    continue
-                if fault.kind in ("null_values", "na_values") and name not in _MAP_ENDPOINTS:
-                    continue
-            elif fault.path != name:
-                continue
-            fault.remaining -= 1
-            if fault.remaining <= 0:
-                self._faults.remove(fault)
-            return fault
-        return None
-
-    def _fault_response(self, fault: _Fault, name: str, now: float) -> web.Response:
+    def _fault_response(self, fault: Injected[int], name: str, now: float) -> web.Response:
         kind = fault.kind
         if fault.code:
             if fault.code == FC_RELOGIN:
-                return _to_json(RELOGIN_BODY)
+                return json_response(RELOGIN_BODY)
             params = {"currentTime": int(now * 1000)}
             if fault.code in (FC_TOO_FREQUENT, FC_DAILY_CAP):
                 return self._refuse(name, params, fault.code)
             return self._envelope(params, fault.code)
-        if kind in ("http_500", "http_502"):
-            status = 500 if kind == "http_500" else 502
-            reason = "Internal Server Error" if status == 500 else "Bad Gateway"
-            html = _HTML_ERROR.format(status=status, reason=reason)
-            return web.Response(status=status, text=html, content_type="text/html")
-        if kind == "html":
-            return web.Response(status=200, text=_HTML_LOGIN, content_type="text/html")
-        if kind == "malformed_json":
-            return web.Response(
-                status=200,
-                text='{"success":true,"failCode":0,"params":{"currentTime":',
-                content_type="application/json",
-            )
+        if kind in REPLACING_FAULTS:
+            return self._fault_page(kind)
         if kind == "quota_gateway":
-            return _to_json(
+            return json_response(
                 {
                     "errorCode": "49401021002",
                     "exceptionInfo": f"Request is rejected by api quotaControl, key:/{name}_POST",
                 },
                 status=403,
             )
-        return _to_json(
+        return json_response(
             {
                 "exceptionId": "framwork.remote.SystemError",
                 "exceptionType": "ROA_EXFRAME_EXCEPTION",
@@ -1591,27 +1379,24 @@ class HuaweiSimulator:
             status=500,
         )
 
-    @staticmethod
-    def _shape(data: Any, kind: str) -> Any:
+    def _shape(self, data: Any, kind: str) -> Any:
         """Apply a data-shaping fault to a successful answer, building new objects."""
         if isinstance(data, dict) and isinstance(data.get("list"), list):
-            return {**data, "list": HuaweiSimulator._shape(data["list"], kind)}
+            return {**data, "list": self._shape(data["list"], kind)}
         if not isinstance(data, list):
             return data
-        filler = None if kind == "null_values" else "N/A"
+        keep = self.identity_keys.__contains__
         shaped = []
         for item in data:
             if not isinstance(item, dict):
                 shaped.append(item)
                 continue
             items = item.get("dataItemMap")
-            if isinstance(items, dict):
-                new_map = {} if kind == "missing_fields" else dict.fromkeys(items, filler)
+            if isinstance(items, dict):  # every key of a dataItemMap is a value
+                new_map = shape_record(items, kind, lambda _key: False, self.na_filler)
                 shaped.append({**item, "dataItemMap": new_map})
-            elif kind == "missing_fields":
-                shaped.append({k: v for k, v in item.items() if k in _IDENTITY_KEYS})
             else:
-                shaped.append({k: v if k in _IDENTITY_KEYS else filler for k, v in item.items()})
+                shaped.append(shape_record(item, kind, keep, self.na_filler))
         return shaped
 
 
@@ -1621,10 +1406,7 @@ class HuaweiSimulator:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Run the fake Huawei northbound API server.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8990)
-    parser.add_argument("--plants", type=int, default=1)
+    parser = server_parser("Run the fake Huawei northbound API server.", port=8990)
     parser.add_argument("--username", default="api_user")
     parser.add_argument("--system-code", default="api_pass")
     parser.add_argument("--string-inverter", action="store_true")
@@ -1647,13 +1429,14 @@ def main(argv: list[str] | None = None) -> None:
         string_values=args.string_values,
         tz_offset_hours=args.tz_offset_hours,
     )
-    sys.stdout.write(
+    serve(
+        simulator,
+        args.host,
+        args.port,
         f"Huawei northbound simulator: http://{args.host}:{args.port}\n"
         f"  userName={args.username} systemCode={args.system_code}\n"
-        f"  plants: {', '.join(simulator.plant_codes())}\n"
+        f"  plants: {', '.join(simulator.plant_codes())}\n",
     )
-    sys.stdout.flush()
-    web.run_app(simulator.make_app(), host=args.host, port=args.port, print=None)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,9 @@ clock value maps to the same answer; daily counters reset at local midnight and 
 counters are sums over whole days since the plant's creation date plus today. Cloud data
 refreshes every ``data_interval`` seconds (300 by default).
 
+The clock, counters, request log and fault injection (``inject`` / ``clear_faults``) come
+from ``tests.simulators.common``, shared with the other vendor simulators.
+
 Typical use::
 
     sim = SajSimulator(plants=2, clock=fake_clock)
@@ -37,22 +40,35 @@ Run ``python -m tests.simulators.saj --help`` for a standalone server.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import math
 import re
 import secrets
-import sys
-import time
-from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import orjson
 from aiohttp import web
+
+from tests.simulators.common import (
+    DATA_FAULTS,
+    DERATE,
+    REPLACING_FAULTS,
+    HourlyCalls,
+    Simulator,
+    json_response,
+    local_hour,
+    maintenance_page,
+    numeric_fail_code,
+    refresh_time,
+    serve,
+    server_parser,
+    sun_curve,
+    sun_done,
+    weather_factor,
+    weather_sum,
+)
 
 __all__ = ["FAULT_KINDS", "SajSimulator"]
 
@@ -168,9 +184,7 @@ ALARM_TEXTS: Final[dict[str, tuple[str, str]]] = {
 }
 
 # Fault kinds accepted by SajSimulator.inject ("fail_code:<code>" is accepted as well).
-_REPLACING_FAULTS: Final = frozenset({"http_500", "http_502", "html", "malformed_json"})
-_DATA_FAULTS: Final = frozenset({"null_values", "na_values", "missing_fields"})
-FAULT_KINDS: Final = _REPLACING_FAULTS | _DATA_FAULTS | {"timeout", "fail_code:<code>"}
+FAULT_KINDS: Final = REPLACING_FAULTS | DATA_FAULTS | {"timeout", "fail_code:<code>"}
 _IDENTITY_KEYS: Final = frozenset(
     {
         "count",
@@ -190,54 +204,15 @@ _IDENTITY_KEYS: Final = frozenset(
     }
 )
 
-_HTML_ERROR: Final = (
-    "<!DOCTYPE html><html><head><title>{status} {reason}</title></head>"
-    "<body><h1>{status} {reason}</h1><hr><p>nginx</p></body></html>"
-)
-_HTML_MAINTENANCE: Final = (
-    "<!DOCTYPE html><html><head><meta charset='utf-8'><title>SAJ</title></head>"
-    "<body><h1>系统维护中</h1><p>The service is being upgraded. "
-    "Please try again later.</p></body></html>"
-)
+_HTML_MAINTENANCE: Final = maintenance_page("SAJ", heading="系统维护中")
 _DATE_RE: Final = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 # ---------------------------------------------------------------------------------------------
 # Data model: closed-form sun curve
 # ---------------------------------------------------------------------------------------------
 
-_DERATE: Final = 0.85
-_WEATHER: Final = (1.0, 0.92, 0.55, 0.8, 1.0, 0.35, 0.7)  # repeating weekly pattern
-_WEEK_SUM: Final = sum(_WEATHER)
 _CO2_TON_PER_KWH: Final = 0.000997
 _FIRST_CREATED: Final = date(2021, 3, 15)
-
-
-def _sun(hour: float) -> float:
-    """Normalised output: a half sine between 06:00 and 18:00 local time."""
-    if hour <= 6.0 or hour >= 18.0:
-        return 0.0
-    return math.sin(math.pi * (hour - 6.0) / 12.0)
-
-
-def _sun_done(hour: float) -> float:
-    """Share of the day's energy produced by ``hour`` (integral of ``_sun``, normalised)."""
-    if hour <= 6.0:
-        return 0.0
-    if hour >= 18.0:
-        return 1.0
-    return (1.0 - math.cos(math.pi * (hour - 6.0) / 12.0)) / 2.0
-
-
-def _weather(day_ord: int, seed: int) -> float:
-    return _WEATHER[(day_ord + seed) % 7]
-
-
-def _weather_sum(first: int, stop: int, seed: int) -> float:
-    """Sum of weather factors over day ordinals ``first <= d < stop``, closed-form."""
-    if stop <= first:
-        return 0.0
-    weeks, rest = divmod(stop - first, 7)
-    return weeks * _WEEK_SUM + sum(_weather(first + i, seed) for i in range(rest))
 
 
 def _zone(timezone_id: str) -> tzinfo | None:
@@ -259,10 +234,6 @@ def _offset_label(offset: timedelta | None) -> str:
     sign = "+" if minutes >= 0 else "-"
     hours, rest = divmod(abs(minutes), 60)
     return f"{sign}{hours:02d}:{rest:02d}"
-
-
-def _local_hour(moment: datetime) -> float:
-    return moment.hour + moment.minute / 60.0 + moment.second / 3600.0
 
 
 @dataclass(slots=True)
@@ -312,23 +283,13 @@ class _Token:
     scope: str
 
 
-@dataclass(slots=True)
-class _Injected:
-    kind: str
-    path: str | None
-    remaining: int
-    code: int | None = None
-
-
 def _envelope(code: int, data: Any = None) -> web.Response:
     payload: dict[str, Any] = {}
     if data is not None:
         payload["data"] = data
     payload["error_code"] = code
     payload["error_msg"] = MESSAGES.get(code, "error") if code else ""
-    return web.Response(
-        body=orjson.dumps(payload), content_type="application/json", charset="utf-8"
-    )
+    return json_response(payload)
 
 
 def _as_int(value: str | None, default: int | None = None) -> int | None:
@@ -375,8 +336,19 @@ _Endpoint = Callable[[Any, float], _Result]
 # ---------------------------------------------------------------------------------------------
 
 
-class SajSimulator:
-    """In-process SAJ OpenAPI server with test hooks; see the module docstring."""
+class SajSimulator(Simulator[int]):
+    """In-process SAJ OpenAPI server with test hooks; see the module docstring.
+
+    Faults: ``path`` of ``inject`` is an endpoint path such as ``"/plant/data"`` (a missing
+    leading slash is added); without it any endpoint except ``/accessToken`` matches.
+    ``fail_code:<code>`` answers the envelope with that error_code (10003/10004 count as
+    refusals). A ``timeout`` waits ``timeout_delay`` seconds and then answers normally.
+    """
+
+    fault_exempt = "/accessToken"
+    fault_html = _HTML_MAINTENANCE
+    fault_json = '{"data":{"count":1,"plants":[{"plant_id":'
+    identity_keys = _IDENTITY_KEYS
 
     def __init__(
         self,
@@ -393,34 +365,24 @@ class SajSimulator:
         timezone_id: str = "Europe/Amsterdam",
         data_interval: float = 300.0,
     ) -> None:
-        # Looked up at each call, so a frozen test clock stands in for the wall clock.
-        self._clock: Callable[[], float] = clock or (lambda: time.time())
+        super().__init__(clock, timeout_delay)
         self.client_id = client_id
         self.client_secret = client_secret
         self.uid = uid
         self.hourly_cap = hourly_cap
         self.daily_cap = daily_cap
         self.token_ttl = token_ttl
-        self.timeout_delay = timeout_delay
         self.default_timezone_id = timezone_id
         self.data_interval = data_interval
 
-        self.calls: Counter[str] = Counter()
-        self.refusals: Counter[str] = Counter()
-        self.logins = 0
-        self.requests: list[tuple[float, str]] = []
-        self.requests_cap = 10_000
-
         self._token: _Token | None = None
         self._superseded: set[str] = set()
-        self._hour_counts: Counter[int] = Counter()
+        self._quota = HourlyCalls(QUOTA_TZ_HOURS)
         self._plants: dict[int, _Plant] = {}
         self._devices: dict[int, _Inverter] = {}
         self._alarms: list[_Alarm] = []
-        self._injected: list[_Injected] = []
         self._next_plant = 10_012_001
         self._next_device = 100_010_001
-        self._app: web.Application | None = None
         self._endpoints: dict[str, _Endpoint] = {
             "/plant/list": self._ep_plant_list,
             "/plant/details": self._ep_plant_details,
@@ -435,10 +397,6 @@ class SajSimulator:
             self.add_plant()
 
     # -- configuration & auth hooks ------------------------------------------------------------
-
-    def now(self) -> float:
-        """The simulator's clock in seconds."""
-        return self._clock()
 
     def expire_tokens(self) -> None:
         """Make the live token expired (the next call gets 10010)."""
@@ -457,7 +415,7 @@ class SajSimulator:
         return self._token.access_token if self._token is not None else None
 
     def reset_limits(self) -> None:
-        self._hour_counts.clear()
+        self._quota.clear()
 
     # -- plants and devices ------------------------------------------------------------------
 
@@ -561,8 +519,7 @@ class SajSimulator:
     # -- measurements ------------------------------------------------------------------------
 
     def _data_time(self, now: float) -> float:
-        step = self.data_interval
-        return math.floor(now / step) * step if step > 0 else now
+        return refresh_time(now, self.data_interval)
 
     def _plant_time(self, plant: _Plant, now: float) -> float:
         moment = self._data_time(now)
@@ -573,24 +530,24 @@ class SajSimulator:
         """Full-day energy of the whole plant on a local day (0 before its creation)."""
         if day_ord < plant.created.toordinal():
             return 0.0
-        return plant.peak_kw * _DERATE * _weather(day_ord, plant.plant_id) * 24.0 / math.pi
+        return plant.peak_kw * DERATE * weather_factor(day_ord, plant.plant_id) * 24.0 / math.pi
 
     def _sum_kwh(self, plant: _Plant, first: int, stop: int) -> float:
         """Energy of whole local days ``first <= d < stop``."""
         first = max(first, plant.created.toordinal())
-        full_day = plant.peak_kw * _DERATE * 24.0 / math.pi
-        return full_day * _weather_sum(first, stop, plant.plant_id)
+        full_day = plant.peak_kw * DERATE * 24.0 / math.pi
+        return full_day * weather_sum(first, stop, plant.plant_id)
 
     def _snapshot(self, plant: _Plant, moment: float) -> dict[str, Any]:
         """Plant-wide values at ``moment``: kW, kWh and the local datetime."""
         local = datetime.fromtimestamp(moment, plant.tz)
         day = local.date()
         ordinal = day.toordinal()
-        hour = _local_hour(local)
+        hour = local_hour(local)
         active = ordinal >= plant.created.toordinal()
-        weather = _weather(ordinal, plant.plant_id)
-        power = plant.peak_kw * _DERATE * weather * _sun(hour) if active else 0.0
-        today = self._day_kwh(plant, ordinal) * _sun_done(hour)
+        weather = weather_factor(ordinal, plant.plant_id)
+        power = plant.peak_kw * DERATE * weather * sun_curve(hour) if active else 0.0
+        today = self._day_kwh(plant, ordinal) * sun_done(hour)
         month = self._sum_kwh(plant, day.replace(day=1).toordinal(), ordinal) + today
         year = self._sum_kwh(plant, date(day.year, 1, 1).toordinal(), ordinal) + today
         total = self._sum_kwh(plant, plant.created.toordinal(), ordinal) + today
@@ -621,7 +578,7 @@ class SajSimulator:
         """One §3.2.20 ``datas`` row."""
         share = inverter.share
         power_w = snap["power_kw"] * share * 1000.0
-        sun = _sun(snap["hour"])
+        sun = sun_curve(snap["hour"])
         wobble = (inverter.device_id * 7 + int(snap["hour"] * 12)) % 5
         running = power_w > 0
         record: dict[str, Any] = {}
@@ -784,7 +741,9 @@ class SajSimulator:
             return E_PARAM, None
         snap = self._snapshot(plant, self._plant_time(plant, now))
         today = snap["today"]
-        peak_actual = plant.peak_kw * _DERATE * _weather(snap["local"].toordinal(), plant.plant_id)
+        peak_actual = (
+            plant.peak_kw * DERATE * weather_factor(snap["local"].toordinal(), plant.plant_id)
+        )
         return OK, {
             # §3.2.6 lists "peak_power_actua[l]" while its example shows "peak_power": both.
             "peak_power_actual": round(peak_actual, 3),
@@ -1008,28 +967,8 @@ class SajSimulator:
         return None
 
     def _quota_code(self, now: float) -> int | None:
-        hour = int((now + QUOTA_TZ_HOURS * 3600) // 3600)
-        if self.hourly_cap is not None and self._hour_counts.get(hour, 0) >= self.hourly_cap:
-            return E_HOURLY_CAP
-        if self.daily_cap is not None:
-            first = hour - hour % 24
-            used = sum(self._hour_counts.get(h, 0) for h in range(first, first + 24))
-            if used >= self.daily_cap:
-                return E_DAILY_CAP
-        return None
-
-    def _count(self, now: float) -> None:
-        hour = int((now + QUOTA_TZ_HOURS * 3600) // 3600)
-        counts = self._hour_counts
-        if hour not in counts and len(counts) > 48:
-            for old in [h for h in counts if h < hour - 48]:
-                del counts[old]
-        counts[hour] += 1
-
-    def _log(self, now: float, name: str) -> None:
-        self.requests.append((now, name))
-        if len(self.requests) > 2 * self.requests_cap:
-            del self.requests[: -self.requests_cap]
+        over = self._quota.over_cap(now, self.hourly_cap, self.daily_cap)
+        return None if over is None else E_HOURLY_CAP if over == "hour" else E_DAILY_CAP
 
     def _refuse(self, name: str, code: int) -> web.Response:
         self.refusals[name] += 1
@@ -1038,17 +977,13 @@ class SajSimulator:
     async def _dispatch(self, request: web.Request, name: str) -> web.Response:
         now = self._clock()
         self._log(now, name)
-        fault = self._take_fault(name, data=False) if self._injected else None
+        fault, now = await self._request_fault(name, now)
         if fault is not None:
-            if fault.code is not None:
-                if fault.code in _QUOTA_CODES:
-                    return self._refuse(name, fault.code)
-                return _envelope(fault.code)
-            if fault.kind == "timeout":
-                await asyncio.sleep(self.timeout_delay)
-                now = self._clock()
-            else:
-                return self._fault_response(fault)
+            if fault.code is None:
+                return self._fault_page(fault.kind)
+            if fault.code in _QUOTA_CODES:
+                return self._refuse(name, fault.code)
+            return _envelope(fault.code)
         query = request.query
         if name == "/accessToken":
             self.calls[name] += 1
@@ -1060,13 +995,11 @@ class SajSimulator:
         quota = self._quota_code(now)
         if quota is not None:
             return self._refuse(name, quota)
-        self._count(now)
+        self._quota.count(now)
         self.calls[name] += 1
         code, data = self._endpoints[name](query, now)
-        if code == OK and self._injected:
-            shaping = self._take_fault(name, data=True)
-            if shaping is not None:
-                data = self._shape(data, shaping.kind)
+        if code == OK:
+            data = self._shaped(name, data)
         return _envelope(code, data)
 
     async def _fallback(self, request: web.Request) -> web.Response:
@@ -1081,93 +1014,13 @@ class SajSimulator:
         app.router.add_route("*", "/{tail:.*}", self._fallback)
         return app
 
-    @property
-    def app(self) -> web.Application:
-        """The simulator's application, created on first use."""
-        if self._app is None:
-            self._app = self.make_app()
-        return self._app
-
-    def _handler(self, name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
-        async def handle(request: web.Request) -> web.Response:
-            return await self._dispatch(request, name)
-
-        return handle
-
     # -- faults -------------------------------------------------------------------------------
 
-    def inject(self, kind: str, *, path: str | None = None, count: int = 1) -> None:
-        """Answer the next ``count`` matching requests with a fault instead of normally.
+    def _fail_code(self, text: str) -> int:
+        return numeric_fail_code(text, "fail_code:10010")
 
-        ``path`` is an endpoint path such as ``"/plant/data"`` (a missing leading slash is
-        added); without it any endpoint except ``/accessToken`` matches. Data-shaping faults
-        (null_values, na_values, missing_fields) are consumed by successful answers only, the
-        others by the next matching request. ``fail_code:<code>`` answers the envelope with
-        that error_code (10003/10004 count as refusals).
-        """
-        code: int | None = None
-        if kind.startswith("fail_code:"):
-            text = kind.partition(":")[2].strip()
-            if not text.isdigit():
-                raise ValueError("fail_code needs a numeric code, e.g. fail_code:10010")
-            code = int(text)
-        elif kind not in _REPLACING_FAULTS | _DATA_FAULTS | {"timeout"}:
-            raise ValueError(f"unknown fault kind {kind!r}")
-        if count < 1:
-            raise ValueError("count must be at least 1")
-        target = "/" + path.strip("/") if path else None
-        self._injected.append(_Injected(kind, target, count, code))
-
-    def clear_faults(self) -> None:
-        self._injected.clear()
-
-    def _take_fault(self, name: str, *, data: bool) -> _Injected | None:
-        for fault in self._injected:
-            if (fault.kind in _DATA_FAULTS) != data:
-                continue
-            if fault.path is None and name == "/accessToken":
-                continue
-            if fault.path is not None and fault.path != name:
-                continue
-            fault.remaining -= 1
-            if fault.remaining <= 0:
-                self._injected.remove(fault)
-            return fault
-        return None
-
-    @staticmethod
-    def _fault_response(fault: _Injected) -> web.Response:
-        kind = fault.kind
-        if kind in ("http_500", "http_502"):
-            status = 500 if kind == "http_500" else 502
-            reason = "Internal Server Error" if status == 500 else "Bad Gateway"
-            html = _HTML_ERROR.format(status=status, reason=reason)
-            return web.Response(status=status, text=html, content_type="text/html")
-        if kind == "html":
-            return web.Response(status=200, text=_HTML_MAINTENANCE, content_type="text/html")
-        return web.Response(
-            status=200,
-            text='{"data":{"count":1,"plants":[{"plant_id":',
-            content_type="application/json",
-        )
-
-    @classmethod
-    def _shape(cls, data: Any, kind: str) -> Any:
-        """Apply a data-shaping fault to a successful answer, building new objects."""
-        if isinstance(data, list):
-            return [cls._shape(item, kind) for item in data]
-        if not isinstance(data, dict):
-            return data
-        filler = None if kind == "null_values" else "--"
-        shaped: dict[str, Any] = {}
-        for key, value in data.items():
-            if key in _IDENTITY_KEYS:
-                shaped[key] = value
-            elif isinstance(value, list | dict):
-                shaped[key] = cls._shape(value, kind)
-            elif kind != "missing_fields":
-                shaped[key] = filler
-        return shaped
+    def _fault_path(self, path: str) -> str:
+        return "/" + path.strip("/")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1176,10 +1029,7 @@ class SajSimulator:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Run the fake SAJ OpenAPI server.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8993)
-    parser.add_argument("--plants", type=int, default=1)
+    parser = server_parser("Run the fake SAJ OpenAPI server.", port=8993)
     parser.add_argument("--client-id", default="SAJAPPID0001")
     parser.add_argument("--client-secret", default="0123456789abcdef0123456789abcdef")
     parser.add_argument("--hourly-cap", type=int, default=None)
@@ -1196,13 +1046,14 @@ def main(argv: list[str] | None = None) -> None:
         token_ttl=args.token_ttl,
         timezone_id=args.timezone_id,
     )
-    sys.stdout.write(
+    serve(
+        simulator,
+        args.host,
+        args.port,
         f"SAJ OpenAPI simulator: http://{args.host}:{args.port}\n"
         f"  client_id={args.client_id} client_secret={args.client_secret}\n"
-        f"  plants: {', '.join(str(p) for p in simulator.plant_ids())}\n"
+        f"  plants: {', '.join(str(p) for p in simulator.plant_ids())}\n",
     )
-    sys.stdout.flush()
-    web.run_app(simulator.make_app(), host=args.host, port=args.port, print=None)
 
 
 if __name__ == "__main__":

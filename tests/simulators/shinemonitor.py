@@ -79,6 +79,9 @@ SOC rises from ~22 % (08:00) to a weather-dependent top of up to 95 % (16:00), h
 Besides the configured account there is always the vendor's documented test account
 ``vplant`` / ``vplant`` (company key ``0123456789ABCDEF``) with plant 9000 of its own.
 
+The clock, counters, request log and fault injection (``inject`` / ``clear_faults``) come
+from ``tests.simulators.common``, shared with the other vendor simulators.
+
 Typical use::
 
     sim = ShineMonitorSimulator(plants=2, clock=fake_clock)
@@ -90,23 +93,37 @@ Run ``python -m tests.simulators.shinemonitor --help`` for a standalone server.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import hashlib
 import math
 import re
 import secrets
-import sys
-import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any, Final
 from urllib.parse import unquote
 
-import orjson
 from aiohttp import web
+
+from tests.simulators.common import (
+    DATA_FAULTS,
+    DERATE,
+    REPLACING_FAULTS,
+    Simulator,
+    json_response,
+    local_hour,
+    maintenance_page,
+    numeric_fail_code,
+    refresh_time,
+    serve,
+    server_parser,
+    sun_curve,
+    sun_done,
+    weather_factor,
+    weather_sum,
+    window_full,
+)
 
 __all__ = ["FAULT_KINDS", "ShineMonitorSimulator"]
 
@@ -254,9 +271,7 @@ ACTIONS: Final = (
 )
 
 # Fault kinds accepted by ShineMonitorSimulator.inject ("fail_code:<code>" as well).
-_REPLACING_FAULTS: Final = frozenset({"http_500", "http_502", "html", "malformed_json"})
-_DATA_FAULTS: Final = frozenset({"null_values", "na_values", "missing_fields"})
-FAULT_KINDS: Final = _REPLACING_FAULTS | _DATA_FAULTS | {"timeout", "fail_code:<code>"}
+FAULT_KINDS: Final = REPLACING_FAULTS | DATA_FAULTS | {"timeout", "fail_code:<code>"}
 # Keys a data-shaping fault leaves alone, so the damaged answer is still addressable.
 _IDENTITY_KEYS: Final = frozenset(
     {
@@ -280,15 +295,7 @@ _IDENTITY_KEYS: Final = frozenset(
     }
 )
 
-_HTML_ERROR: Final = (
-    "<!DOCTYPE html><html><head><title>{status} {reason}</title></head>"
-    "<body><h1>{status} {reason}</h1><hr><p>nginx</p></body></html>"
-)
-_HTML_MAINTENANCE: Final = (
-    "<!DOCTYPE html><html><head><meta charset='utf-8'><title>ShineMonitor</title></head>"
-    "<body><h1>System maintenance</h1><p>The platform is being upgraded. "
-    "Please try again later.</p></body></html>"
-)
+_HTML_MAINTENANCE: Final = maintenance_page("ShineMonitor", subject="platform")
 _MALFORMED_JSON: Final = '{"err":0,"desc":"ERR_NONE","dat":{"total":1,"plant":[{"pid":'
 
 _PREFIX_RE: Final = re.compile(r"sign=([^&]*)&salt=([^&]*)&")
@@ -303,9 +310,6 @@ _TIME_FORMAT: Final = "%Y-%m-%d %H:%M:%S"
 # Data model: closed-form sun curve, load and battery
 # ---------------------------------------------------------------------------------------------
 
-_DERATE: Final = 0.85
-_WEATHER: Final = (1.0, 0.92, 0.55, 0.8, 1.0, 0.35, 0.7)  # repeating weekly pattern
-_WEEK_SUM: Final = sum(_WEATHER)
 _FIRST_INSTALL: Final = date(2023, 4, 1)
 _NOMINAL_KW: Final = (6.2, 4.5, 9.8, 3.6)
 _STORAGE_PV_SHARE: Final = 0.4  # share of the plant's array on the storage inverter
@@ -361,34 +365,6 @@ def _sha1(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()  # noqa: S324 - the vendor's signing scheme
 
 
-def _sun(hour: float) -> float:
-    """Normalised PV output: a half sine between 06:00 and 18:00 local time."""
-    if hour <= 6.0 or hour >= 18.0:
-        return 0.0
-    return math.sin(math.pi * (hour - 6.0) / 12.0)
-
-
-def _sun_done(hour: float) -> float:
-    """Share of the day's energy produced by ``hour`` (integral of ``_sun``, normalised)."""
-    if hour <= 6.0:
-        return 0.0
-    if hour >= 18.0:
-        return 1.0
-    return (1.0 - math.cos(math.pi * (hour - 6.0) / 12.0)) / 2.0
-
-
-def _weather(day_ord: int, seed: int) -> float:
-    return _WEATHER[(day_ord + seed) % 7]
-
-
-def _weather_sum(first: int, stop: int, seed: int) -> float:
-    """Sum of weather factors over day ordinals ``first <= d < stop``, closed-form."""
-    if stop <= first:
-        return 0.0
-    weeks, rest = divmod(stop - first, 7)
-    return weeks * _WEEK_SUM + sum(_weather(first + i, seed) for i in range(rest))
-
-
 def _bump(hour: float, centre: float, width: float) -> float:
     return math.exp(-(((hour - centre) / width) ** 2))
 
@@ -399,7 +375,7 @@ def _load_w(hour: float) -> float:
 
 
 def _soc_top(day_ord: int, seed: int) -> float:
-    return _SOC_LOW + _SOC_SPAN * _weather(day_ord, seed)
+    return _SOC_LOW + _SOC_SPAN * weather_factor(day_ord, seed)
 
 
 def _soc(day_ord: int, hour: float, seed: int) -> tuple[float, float]:
@@ -422,10 +398,6 @@ def _soc(day_ord: int, hour: float, seed: int) -> tuple[float, float]:
 def _num(value: float, digits: int) -> str:
     """A value as the cloud writes it: a fixed-point string, never ``-0.0``."""
     return f"{round(value, digits) + 0.0:.{digits}f}"
-
-
-def _local_hour(moment: datetime) -> float:
-    return moment.hour + moment.minute / 60.0 + moment.second / 3600.0
 
 
 @dataclass(slots=True)
@@ -516,14 +488,6 @@ class _Token:
     expiry: float
 
 
-@dataclass(slots=True)
-class _Injected:
-    kind: str
-    path: str | None
-    remaining: int
-    code: int | None = None
-
-
 class _RefusalError(Exception):
     """An ``err`` answer raised from deep inside a check."""
 
@@ -541,9 +505,7 @@ def _envelope(code: int, data: Any = _NO_DATA, detail: str = "") -> web.Response
     payload: dict[str, Any] = {"err": code, "desc": f"{name}({detail})" if detail else name}
     if code == OK and data is not _NO_DATA:
         payload["dat"] = data
-    return web.Response(
-        body=orjson.dumps(payload), content_type="application/json", charset="utf-8"
-    )
+    return json_response(payload)
 
 
 _Params = dict[str, str]
@@ -554,8 +516,20 @@ _Endpoint = Callable[[_Params, _Account, float], Any]
 # ---------------------------------------------------------------------------------------------
 
 
-class ShineMonitorSimulator:
-    """In-process ShineMonitor open-platform server with test hooks; see the module docstring."""
+class ShineMonitorSimulator(Simulator[int]):
+    """In-process ShineMonitor open-platform server with test hooks; see the module docstring.
+
+    Faults: ``path`` of ``inject`` is an action name such as ``"queryDeviceLastData"``
+    (``"auth"`` for logins); without it any action except ``auth`` matches. Faults other than
+    the data-shaping ones answer before any check. ``fail_code:<code>`` answers the envelope
+    with that err (13 counts as a refusal); ``timeout`` waits ``timeout_delay`` seconds and
+    then answers normally.
+    """
+
+    fault_exempt = "auth"
+    fault_html = _HTML_MAINTENANCE
+    fault_json = _MALFORMED_JSON
+    identity_keys = _IDENTITY_KEYS
 
     def __init__(
         self,
@@ -570,8 +544,7 @@ class ShineMonitorSimulator:
         data_interval: int = 300,
         storage: bool = True,
     ) -> None:
-        # Looked up at each call, so a patched or hand-moved clock stands in for the wall clock.
-        self._clock: Callable[[], float] = clock or (lambda: time.time())
+        super().__init__(clock)
         self.username = username
         self.company_key = company_key
         self.company_keys: set[str] = {company_key, TEST_COMPANY_KEY}
@@ -579,13 +552,6 @@ class ShineMonitorSimulator:
         self.token_ttl = token_ttl
         self.data_interval = data_interval
         self.storage = storage
-        self.timeout_delay = 2.0
-
-        self.calls: Counter[str] = Counter()
-        self.refusals: Counter[str] = Counter()
-        self.logins = 0
-        self.requests: list[tuple[float, str, str]] = []
-        self.requests_cap = 10_000
 
         self._accounts: dict[str, _Account] = {}
         self._tokens: dict[str, _Token] = {}
@@ -594,11 +560,9 @@ class ShineMonitorSimulator:
         self._devices: dict[str, _Device] = {}
         self._collectors: dict[str, _Collector] = {}
         self._warnings: list[_Warning] = []
-        self._injected: list[_Injected] = []
         self._next_pid = FIRST_PLANT_ID
         self._next_warning = 50_001
         self._site_index = 0
-        self._app: web.Application | None = None
         self._endpoints: dict[str, _Endpoint] = {
             "queryPlants": self._ep_plants,
             "queryPlantInfo": self._ep_plant_info,
@@ -618,11 +582,7 @@ class ShineMonitorSimulator:
             self._accounts[TEST_USR] = _Account(TEST_USR, TEST_PWD, uid=2)
         self.add_plant(username=TEST_USR, plant_id=TEST_PLANT_ID, site=_TEST_SITE)
 
-    # -- clock, accounts, tokens -------------------------------------------------------------
-
-    def now(self) -> float:
-        """The simulator's clock in seconds."""
-        return self._clock()
+    # -- accounts, tokens --------------------------------------------------------------------
 
     def set_password(self, usr: str, pwd: str) -> None:
         """Change an account's password; tokens already issued stay valid."""
@@ -834,8 +794,7 @@ class ShineMonitorSimulator:
     # -- measurements ------------------------------------------------------------------------
 
     def _data_time(self, now: float) -> float:
-        step = self.data_interval
-        return math.floor(now / step) * step if step > 0 else now
+        return refresh_time(now, self.data_interval)
 
     def _frozen_at(self, device: _Device) -> float | None:
         collector = self._collectors[device.pn]
@@ -850,12 +809,12 @@ class ShineMonitorSimulator:
     def _day_kwh(self, device: _Device, plant: _Plant, day_ord: int) -> float:
         if day_ord < plant.install_ord:
             return 0.0
-        return device.peak_kw * _DERATE * _weather(day_ord, plant.pid) * 24.0 / math.pi
+        return device.peak_kw * DERATE * weather_factor(day_ord, plant.pid) * 24.0 / math.pi
 
     def _sum_kwh(self, device: _Device, plant: _Plant, first: int, stop: int) -> float:
         """PV energy of whole local days ``first <= d < stop``."""
         first = max(first, plant.install_ord)
-        return device.peak_kw * _DERATE * 24.0 / math.pi * _weather_sum(first, stop, plant.pid)
+        return device.peak_kw * DERATE * 24.0 / math.pi * weather_sum(first, stop, plant.pid)
 
     def _generation(self, device: _Device, moment: float) -> dict[str, Any]:
         """PV power and energy counters of a device at ``moment`` (plant-local calendar)."""
@@ -863,18 +822,18 @@ class ShineMonitorSimulator:
         local = datetime.fromtimestamp(moment, plant.tz)
         day = local.date()
         ordinal = day.toordinal()
-        hour = _local_hour(local)
-        sun = _sun(hour)
-        weather = _weather(ordinal, plant.pid)
+        hour = local_hour(local)
+        sun = sun_curve(hour)
+        weather = weather_factor(ordinal, plant.pid)
         active = ordinal >= plant.install_ord
-        today = self._day_kwh(device, plant, ordinal) * _sun_done(hour)
+        today = self._day_kwh(device, plant, ordinal) * sun_done(hour)
         return {
             "local": local,
             "ordinal": ordinal,
             "hour": hour,
             "sun": sun,
             "weather": weather,
-            "power_kw": device.peak_kw * _DERATE * weather * sun if active else 0.0,
+            "power_kw": device.peak_kw * DERATE * weather * sun if active else 0.0,
             "today": today,
             "month": self._sum_kwh(device, plant, day.replace(day=1).toordinal(), ordinal) + today,
             "year": self._sum_kwh(device, plant, date(day.year, 1, 1).toordinal(), ordinal) + today,
@@ -1017,8 +976,8 @@ class ShineMonitorSimulator:
                         today += gen["today"]
             if device.storage:
                 socs.append(self._storage_state(device, gen)["soc"])
-        hour = _local_hour(local)
-        weather = _weather(local.toordinal(), plant.pid)
+        hour = local_hour(local)
+        weather = weather_factor(local.toordinal(), plant.pid)
         return {
             "local": local,
             "power_kw": power,
@@ -1027,8 +986,8 @@ class ShineMonitorSimulator:
             "year": year,
             "total": total + plant.energy_offset,
             "soc": sum(socs) / len(socs) if socs else None,
-            "temp": 12.0 + 12.0 * _sun(hour) * weather,
-            "radiant": 1000.0 * _sun(hour) * weather,
+            "temp": 12.0 + 12.0 * sun_curve(hour) * weather,
+            "radiant": 1000.0 * sun_curve(hour) * weather,
         }
 
     def device_values(self, sn: str) -> dict[str, str]:
@@ -1380,9 +1339,7 @@ class ShineMonitorSimulator:
         if self.calls_per_minute is None:
             return False
         window = self._windows.setdefault(usr, deque())
-        while window and window[0] <= now - LIMIT_WINDOW:
-            window.popleft()
-        return len(window) >= self.calls_per_minute
+        return window_full(window, now, LIMIT_WINDOW, self.calls_per_minute)
 
     def _charge(self, usr: str, now: float) -> None:
         if self.calls_per_minute is not None:
@@ -1486,11 +1443,6 @@ class ShineMonitorSimulator:
         match = _ACTION_RE.search(raw)
         return unquote(match.group(1)) if match else ""
 
-    def _log(self, now: float, action: str, raw: str) -> None:
-        self.requests.append((now, action, raw))
-        if len(self.requests) > 2 * self.requests_cap:
-            del self.requests[: -self.requests_cap]
-
     async def _handle(self, request: web.Request) -> web.Response:
         now = self._clock()
         # request.query_string is yarl's decoded text; the sign covers the bytes as sent.
@@ -1499,26 +1451,18 @@ class ShineMonitorSimulator:
         self._log(now, name, raw)
         if request.method != "GET":
             return _envelope(E_NO_API, detail=request.method)
-        fault = self._take_fault(name, data=False) if self._injected else None
+        fault, now = await self._request_fault(name, now)
         if fault is not None:
-            if fault.code is not None:
-                if fault.code == E_OVER_LIMITED:
-                    self.refusals[name] += 1
-                return _envelope(fault.code)
-            if fault.kind == "timeout":
-                await asyncio.sleep(self.timeout_delay)
-                now = self._clock()
-            else:
-                return self._fault_response(fault)
+            if fault.code is None:
+                return self._fault_page(fault.kind)
+            if fault.code == E_OVER_LIMITED:
+                self.refusals[name] += 1
+            return _envelope(fault.code)
         try:
             action, data = self._answer(raw, now)
         except _RefusalError as refusal:
             return _envelope(refusal.code, detail=refusal.detail)
-        if self._injected:
-            shaping = self._take_fault(action, data=True)
-            if shaping is not None:
-                data = self._shape(data, shaping.kind)
-        return _envelope(OK, data)
+        return _envelope(OK, self._shaped(action, data))
 
     async def _fallback(self, request: web.Request) -> web.Response:
         self._log(
@@ -1534,84 +1478,10 @@ class ShineMonitorSimulator:
         app.router.add_route("*", "/{tail:.*}", self._fallback)
         return app
 
-    @property
-    def app(self) -> web.Application:
-        """The simulator's application, created on first use."""
-        if self._app is None:
-            self._app = self.make_app()
-        return self._app
-
     # -- faults -------------------------------------------------------------------------------
 
-    def inject(self, kind: str, *, path: str | None = None, count: int = 1) -> None:
-        """Answer the next ``count`` matching requests with a fault instead of normally.
-
-        ``path`` is an action name such as ``"queryDeviceLastData"`` (``"auth"`` for logins);
-        without it any action except ``auth`` matches. Data-shaping faults (null_values,
-        na_values, missing_fields) are consumed by successful answers only, the others by the
-        next matching request before any check. ``fail_code:<code>`` answers the envelope with
-        that err (13 counts as a refusal); ``timeout`` waits ``timeout_delay`` seconds and then
-        answers normally.
-        """
-        code: int | None = None
-        if kind.startswith("fail_code:"):
-            text = kind.partition(":")[2].strip()
-            if not text.isdigit():
-                raise ValueError("fail_code needs a numeric code, e.g. fail_code:13")
-            code = int(text)
-        elif kind not in _REPLACING_FAULTS | _DATA_FAULTS | {"timeout"}:
-            raise ValueError(f"unknown fault kind {kind!r}")
-        if count < 1:
-            raise ValueError("count must be at least 1")
-        self._injected.append(_Injected(kind, path or None, count, code))
-
-    def clear_faults(self) -> None:
-        """Drop every pending injected fault."""
-        self._injected.clear()
-
-    def _take_fault(self, name: str, *, data: bool) -> _Injected | None:
-        for fault in self._injected:
-            if (fault.kind in _DATA_FAULTS) != data:
-                continue
-            if fault.path is None and name == "auth":
-                continue
-            if fault.path is not None and fault.path != name:
-                continue
-            fault.remaining -= 1
-            if fault.remaining <= 0:
-                self._injected.remove(fault)
-            return fault
-        return None
-
-    @staticmethod
-    def _fault_response(fault: _Injected) -> web.Response:
-        kind = fault.kind
-        if kind in ("http_500", "http_502"):
-            status = 500 if kind == "http_500" else 502
-            reason = "Internal Server Error" if status == 500 else "Bad Gateway"
-            html = _HTML_ERROR.format(status=status, reason=reason)
-            return web.Response(status=status, text=html, content_type="text/html")
-        if kind == "html":
-            return web.Response(status=200, text=_HTML_MAINTENANCE, content_type="text/html")
-        return web.Response(status=200, text=_MALFORMED_JSON, content_type="application/json")
-
-    @classmethod
-    def _shape(cls, data: Any, kind: str) -> Any:
-        """Apply a data-shaping fault to a successful ``dat``, building new objects."""
-        if isinstance(data, list):
-            return [cls._shape(item, kind) for item in data]
-        if not isinstance(data, dict):
-            return data
-        filler = None if kind == "null_values" else "--"
-        shaped: dict[str, Any] = {}
-        for key, value in data.items():
-            if key in _IDENTITY_KEYS:
-                shaped[key] = value
-            elif isinstance(value, list | dict):
-                shaped[key] = cls._shape(value, kind)
-            elif kind != "missing_fields":
-                shaped[key] = filler
-        return shaped
+    def _fail_code(self, text: str) -> int:
+        return numeric_fail_code(text, "fail_code:13")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1620,10 +1490,7 @@ class ShineMonitorSimulator:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Run the fake ShineMonitor open-platform API.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8993)
-    parser.add_argument("--plants", type=int, default=1)
+    parser = server_parser("Run the fake ShineMonitor open-platform API.", port=8993)
     parser.add_argument("--username", default="demo")
     parser.add_argument("--password", default="demo")
     parser.add_argument("--company-key", default=TEST_COMPANY_KEY)
@@ -1645,15 +1512,16 @@ def main(argv: list[str] | None = None) -> None:
         storage=not args.no_storage,
     )
     own = ", ".join(str(p) for p in simulator.plant_ids())
-    sys.stdout.write(
+    serve(
+        simulator,
+        args.host,
+        args.port,
         f"ShineMonitor simulator: http://{args.host}:{args.port}/public/\n"
         f"  usr={args.username} pwd={args.password} company-key={args.company_key}"
         f" plants: {own or '-'}\n"
         f"  usr={TEST_USR} pwd={TEST_PWD} company-key={TEST_COMPANY_KEY}"
-        f" plants: {', '.join(str(p) for p in simulator.plant_ids(TEST_USR))}\n"
+        f" plants: {', '.join(str(p) for p in simulator.plant_ids(TEST_USR))}\n",
     )
-    sys.stdout.flush()
-    web.run_app(simulator.make_app(), host=args.host, port=args.port, print=None)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,9 @@ Sign conventions where the vendor document is silent: meter point 8018 is positi
 importing (forward = import: 8030, reverse = export: 8031); plant points 83328 and 83549 are
 positive while feeding in; 83326 is positive while the battery charges.
 
+The clock, counters, request log and fault injection (``inject`` / ``clear_faults``) come
+from ``tests.simulators.common``, shared with the other vendor simulators.
+
 Typical use::
 
     sim = SungrowSimulator(plants=2, clock=fake_clock)
@@ -31,16 +34,12 @@ Run ``python -m tests.simulators.sungrow --help`` for a standalone server.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import base64
 import math
 import re
 import secrets
-import sys
-import time
-from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Final
@@ -53,6 +52,37 @@ from custom_components.solar_cloud.api.crypto import (
     aes_decrypt_hex,
     aes_encrypt_hex,
     rsa_decrypt_b64url,
+)
+from tests.simulators.common import (
+    BATTERY_FLOOR,
+    BATTERY_MAX_KW,
+    DATA_FAULTS,
+    LOAD,
+    LOAD_CUM,
+    MINUTES,
+    ORD_1970,
+    PHASE_VOLTS,
+    PRICE_PER_KWH,
+    REPLACING_FAULTS,
+    SUN,
+    WOBBLE,
+    DayProfile,
+    HourlyCalls,
+    Simulator,
+    as_int,
+    day_profile,
+    energy_lifetime,
+    energy_today,
+    html_error,
+    json_response,
+    local_minute,
+    maintenance_page,
+    refresh_time,
+    serve,
+    server_parser,
+    shape_record,
+    take_slot,
+    wobble_index,
 )
 
 __all__ = ["FAULT_KINDS", "SungrowSimulator"]
@@ -163,158 +193,24 @@ DEVICE_TYPES: Final = frozenset({PV_INVERTER, METER, PLANT, ES_INVERTER, BATTERY
 _PV_WEIGHT: Final = {PV_INVERTER: 0.4, ES_INVERTER: 0.6}
 
 # Fault kinds accepted by SungrowSimulator.inject ("fail_code:<code>" is accepted as well).
-_REPLACING_FAULTS: Final = frozenset({"http_500", "http_502", "html", "malformed_json"})
-_DATA_FAULTS: Final = frozenset({"null_values", "na_values", "missing_fields"})
-FAULT_KINDS: Final = _REPLACING_FAULTS | _DATA_FAULTS | {"timeout", "fail_code:<code>"}
+FAULT_KINDS: Final = REPLACING_FAULTS | DATA_FAULTS | {"timeout", "fail_code:<code>"}
 _POINT_ENDPOINTS: Final = frozenset({"getPVInverterRealTimeData", "getDeviceRealTimeData"})
 _IDENTITY_KEYS: Final = frozenset(
     {"ps_id", "ps_key", "uuid", "device_sn", "device_type", "fault_code", "device_time"}
 )
 
-_HTML_ERROR: Final = (
-    "<!DOCTYPE html><html><head><title>{status} {reason}</title></head>"
-    "<body><h1>{status} {reason}</h1><hr><p>nginx</p></body></html>"
-)
-_HTML_MAINTENANCE: Final = (
-    "<!DOCTYPE html><html><head><meta charset='utf-8'><title>iSolarCloud</title></head>"
-    "<body><h1>System maintenance</h1><p>The service is being upgraded. "
-    "Please try again later.</p></body></html>"
-)
+_HTML_MAINTENANCE: Final = maintenance_page("iSolarCloud")
 
 # ---------------------------------------------------------------------------------------------
 # Data model: daily curves
 # ---------------------------------------------------------------------------------------------
 
-_MINUTES: Final = 1440
-_ORD_1970: Final = date(1970, 1, 1).toordinal()
-_BATTERY_KWH: Final = 10.0
-_BATTERY_MAX_KW: Final = 2.5
-_BATTERY_FLOOR: Final = 0.10
-_PRICE_PER_KWH: Final = 0.3
+_PROFILE_ROUNDS: Final = 8  # battery days tried to settle on the cycle that repeats daily
 
 
-def _sun(hour: float) -> float:
-    """Normalised PV output: a half sine between 06:00 and 18:00 local time."""
-    if hour <= 6.0 or hour >= 18.0:
-        return 0.0
-    return math.sin(math.pi * (hour - 6.0) / 12.0)
-
-
-def _bump(hour: float, start: float, width: float, height: float) -> float:
-    if not start <= hour <= start + width:
-        return 0.0
-    return height * (1.0 - math.cos(2.0 * math.pi * (hour - start) / width)) / 2.0
-
-
-def _house_load(hour: float) -> float:
-    """House consumption in kW: a base load plus a morning and a larger evening bump."""
-    return 0.4 + _bump(hour, 6.0, 3.0, 0.8) + _bump(hour, 17.0, 6.0, 2.0)
-
-
-def _cumulate(rates: Iterable[float]) -> tuple[float, ...]:
-    """Running integral in kWh at every minute boundary of per-minute constant kW rates."""
-    out = [0.0]
-    total = 0.0
-    for rate in rates:
-        total += rate / 60.0
-        out.append(total)
-    return tuple(out)
-
-
-_SUN: Final = tuple(_sun((m + 0.5) / 60.0) for m in range(_MINUTES))
-_LOAD: Final = tuple(_house_load((m + 0.5) / 60.0) for m in range(_MINUTES))
-_LOAD_CUM: Final = _cumulate(_LOAD)
-
-
-@dataclass(frozen=True, slots=True)
-class _Profile:
-    """One plant day at one-minute resolution (powers in kW, energies in kWh)."""
-
-    battery_kwh: float
-    pv: tuple[float, ...]
-    charge: tuple[float, ...]
-    discharge: tuple[float, ...]
-    imported: tuple[float, ...]
-    exported: tuple[float, ...]
-    direct: tuple[float, ...]  # PV consumed directly by the house
-    soc: tuple[float, ...]  # stored kWh at the start of each minute
-    cum_pv: tuple[float, ...]
-    cum_charge: tuple[float, ...]
-    cum_discharge: tuple[float, ...]
-    cum_import: tuple[float, ...]
-    cum_export: tuple[float, ...]
-    cum_direct: tuple[float, ...]
-
-
-def _battery_day(
-    pv: tuple[float, ...], start: float, capacity: float
-) -> tuple[list[float], list[float], list[float], float]:
-    """Charge from surplus and cover deficits, within the power and state-of-charge limits."""
-    floor = capacity * _BATTERY_FLOOR
-    stored = start
-    charge: list[float] = []
-    discharge: list[float] = []
-    levels: list[float] = []
-    for minute in range(_MINUTES):
-        levels.append(stored)
-        surplus = pv[minute] - _LOAD[minute]
-        if surplus > 0.0:
-            power = max(0.0, min(surplus, _BATTERY_MAX_KW, (capacity - stored) * 60.0))
-            charge.append(power)
-            discharge.append(0.0)
-            stored += power / 60.0
-        else:
-            power = max(0.0, min(-surplus, _BATTERY_MAX_KW, (stored - floor) * 60.0))
-            charge.append(0.0)
-            discharge.append(power)
-            stored -= power / 60.0
-    return charge, discharge, levels, stored
-
-
-_PROFILES: dict[tuple[float, bool], _Profile] = {}
-
-
-def _profile(pv_kwp: float, has_storage: bool) -> _Profile:
-    """Build (once per PV size and storage flag) the periodic daily profile of a plant."""
-    key = (pv_kwp, has_storage)
-    cached = _PROFILES.get(key)
-    if cached is not None:
-        return cached
-    pv = tuple(pv_kwp * s for s in _SUN)
-    if has_storage:
-        stored = _BATTERY_KWH * _BATTERY_FLOOR
-        for _ in range(8):  # converge to the cycle that repeats every day
-            charge, discharge, levels, end = _battery_day(pv, stored, _BATTERY_KWH)
-            if abs(end - stored) < 1e-9:
-                break
-            stored = end
-        battery_kwh = _BATTERY_KWH
-    else:
-        charge = discharge = [0.0] * _MINUTES
-        levels = [0.0] * _MINUTES
-        battery_kwh = 0.0
-    grid = [_LOAD[m] - pv[m] - discharge[m] + charge[m] for m in range(_MINUTES)]
-    imported = tuple(max(0.0, g) for g in grid)
-    exported = tuple(max(0.0, -g) for g in grid)
-    direct = tuple(min(pv[m], _LOAD[m]) for m in range(_MINUTES))
-    profile = _Profile(
-        battery_kwh=battery_kwh,
-        pv=pv,
-        charge=tuple(charge),
-        discharge=tuple(discharge),
-        imported=imported,
-        exported=exported,
-        direct=direct,
-        soc=tuple(levels),
-        cum_pv=_cumulate(pv),
-        cum_charge=_cumulate(charge),
-        cum_discharge=_cumulate(discharge),
-        cum_import=_cumulate(imported),
-        cum_export=_cumulate(exported),
-        cum_direct=_cumulate(direct),
-    )
-    _PROFILES[key] = profile
-    return profile
+def _profile(pv_kwp: float, has_storage: bool) -> DayProfile:
+    """The periodic daily profile of a plant (built once per PV size and storage flag)."""
+    return day_profile(pv_kwp, has_storage, rounds=_PROFILE_ROUNDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,20 +227,9 @@ class _Moment:
     iso: str  # yyyy-MM-dd'T'HH:mm:ssXXX, plant time
 
 
-def _energy(cum: tuple[float, ...], rate: tuple[float, ...], mo: _Moment, prior: int) -> float:
-    """Energy so far today in kWh; ``prior`` < 0 means the plant is not installed yet."""
-    if prior < 0:
-        return 0.0
-    return cum[mo.minute] + rate[mo.minute] * mo.frac / 60.0
-
-
-def _lifetime(cum: tuple[float, ...], today: float, prior: int) -> float:
-    return prior * cum[_MINUTES] + today if prior >= 0 else 0.0
-
-
 def _period(cum: tuple[float, ...], today: float, prior: int, days: int) -> float:
     """Energy since the start of a month or year (``days`` full days before today)."""
-    return min(days, prior) * cum[_MINUTES] + today if prior >= 0 else 0.0
+    return min(days, prior) * cum[MINUTES] + today if prior >= 0 else 0.0
 
 
 def _s1(value: float) -> str:
@@ -355,9 +240,7 @@ def _s3(value: float) -> str:
     return str(round(value, 3) + 0.0)
 
 
-_WOBBLE: Final = tuple((j - 10) / 10.0 for j in range(21))
-_PHASE_VOLTS: Final = tuple(230.0 + 1.5 * w for w in _WOBBLE)
-_FREQUENCY: Final = tuple(_s3(50.0 + 0.02 * w) for w in _WOBBLE)
+_FREQUENCY: Final = tuple(_s3(50.0 + 0.02 * w) for w in WOBBLE)
 
 # Point ids of getPVInverterRealTimeData (every key the vendor's sample answer carries).
 _PV_POINT_IDS: Final = tuple(
@@ -443,7 +326,7 @@ class _Plant:
     install_date: str
     comm_sn: str
     devices: list[_Device] = field(default_factory=list)
-    profile: _Profile = field(default_factory=lambda: _profile(0.0, False))
+    profile: DayProfile = field(default_factory=lambda: _profile(0.0, False))
 
     @property
     def name(self) -> str:
@@ -481,14 +364,6 @@ class _FaultRecord:
 
 
 @dataclass(slots=True)
-class _Injected:
-    kind: str
-    path: str | None
-    remaining: int
-    code: str = ""
-
-
-@dataclass(slots=True)
 class _Call:
     """Per-request transport state."""
 
@@ -501,37 +376,17 @@ def _short(path: str) -> str:
     return path.removeprefix(API_PREFIX).strip("/")
 
 
-def _as_int(value: Any) -> int | None:
-    """Integers, or decimal strings as the vendor's JSON binding accepts them."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            return None
-    return None
-
-
 def _csv_ints(value: Any) -> set[int] | None:
     """'1,2,3' (or a list) as a set of ints; None when absent, empty set when unparsable."""
     if value in (None, ""):
         return None
     parts = value if isinstance(value, list) else str(value).split(",")
-    out = {n for p in parts if (n := _as_int(p)) is not None}
+    out = {n for p in parts if (n := as_int(p)) is not None}
     return out or set()
 
 
 def _missing(value: Any) -> bool:
     return value is None or value in ("", [])
-
-
-def _to_json(payload: Any, status: int = 200) -> web.Response:
-    return web.Response(
-        body=orjson.dumps(payload), status=status, content_type="application/json", charset="utf-8"
-    )
 
 
 def _tz_label(offset_hours: float) -> str:
@@ -556,8 +411,22 @@ _Result = tuple[str, Any]
 _Endpoint = Callable[[_Account, dict[str, Any], float], _Result]
 
 
-class SungrowSimulator:
-    """In-process iSolarCloud V1 OpenAPI server with test hooks; see the module docstring."""
+class SungrowSimulator(Simulator[str]):
+    """In-process iSolarCloud V1 OpenAPI server with test hooks; see the module docstring.
+
+    Faults: ``path`` of ``inject`` is an endpoint name (``"getDeviceList"``, with or without
+    the ``/openapi/`` prefix); without it any endpoint except ``login`` matches, and
+    ``null_values`` / ``na_values`` then only the real-time point endpoints.
+    ``fail_code:<code>`` answers the envelope with that result_code (encrypted when the
+    request was) once the transport checks pass; the quota codes count as refusals.
+    A ``timeout`` waits ``timeout_delay`` seconds and then answers normally.
+    """
+
+    fault_exempt = "login"
+    value_fault_names = _POINT_ENDPOINTS
+    fault_html = _HTML_MAINTENANCE
+    fault_json = '{"req_serial_num":"00","result_code":"1","result_data":{"pageList":['
+    identity_keys = _IDENTITY_KEYS
 
     def __init__(
         self,
@@ -575,14 +444,12 @@ class SungrowSimulator:
         timeout_delay: float = 2.0,
         tz_offset_hours: float = 1.0,
     ) -> None:
-        # Looked up at each call, so a frozen test clock stands in for the wall clock.
-        self._clock: Callable[[], float] = clock or (lambda: time.time())
+        super().__init__(clock, timeout_delay)
         self.appkey = appkey
         self.access_key = access_key
         self.require_encryption = require_encryption
         self.hourly_cap = hourly_cap
         self.daily_cap = daily_cap
-        self.timeout_delay = timeout_delay
         self.tz_offset_hours = tz_offset_hours
         self._tz = timezone(timedelta(hours=tz_offset_hours))
         self.burst_limit: int | None = BURST_LIMIT  # None disables E901
@@ -593,17 +460,11 @@ class SungrowSimulator:
         der = self._private_key.publickey().export_key(format="DER")
         self.public_key_b64url: str = base64.urlsafe_b64encode(der).rstrip(b"=").decode()
 
-        self.calls: Counter[str] = Counter()
-        self.refusals: Counter[str] = Counter()
-        self.logins = 0
-        self.requests: list[tuple[float, str]] = []
-        self.requests_cap = 10_000
-
         self._accounts: dict[str, _Account] = {}
         self._tokens: dict[str, _Token] = {}
         self._login_windows: dict[str, deque[float]] = {}
         self._burst: deque[float] = deque()
-        self._hour_counts: Counter[int] = Counter()
+        self._quota = HourlyCalls()
         self._nonces: dict[str, float] = {}
         self._nonce_order: deque[tuple[float, str]] = deque()
         self._plants: dict[int, _Plant] = {}
@@ -611,12 +472,10 @@ class SungrowSimulator:
         self._devices_by_sn: dict[str, _Device] = {}
         self._faults_open: dict[str, _FaultRecord] = {}
         self._faults_closed: dict[str, _FaultRecord] = {}
-        self._injected: list[_Injected] = []
         self._next_plant = 0
         self._next_uuid = 1_200_001
         self._next_user = 2_000_001
         self._moment_cache: tuple[float, _Moment] | None = None
-        self._app: web.Application | None = None
         self._endpoints: dict[str, _Endpoint] = {
             "getOpenApiCallInfo": self._ep_call_info,
             "getPowerStationList": self._ep_plant_list,
@@ -634,12 +493,6 @@ class SungrowSimulator:
             PLANT: self._plant_points,
         }
         self.add_account(username, password, plants=plants)
-
-    # -- configuration ------------------------------------------------------------------------
-
-    def now(self) -> float:
-        """The simulator's clock in seconds."""
-        return self._clock()
 
     # -- accounts & tokens --------------------------------------------------------------------
 
@@ -677,7 +530,7 @@ class SungrowSimulator:
 
     def reset_limits(self) -> None:
         """Forget quota counts, burst and login windows, nonces and lockouts."""
-        self._hour_counts.clear()
+        self._quota.clear()
         self._burst.clear()
         self._login_windows.clear()
         self._nonces.clear()
@@ -713,7 +566,7 @@ class SungrowSimulator:
             capacity=capacity,
             latitude=round(52.0 + (index % 50) * 0.01, 6),
             longitude=round(5.0 + (index // 50 % 50) * 0.01, 6),
-            install_day=installed.date().toordinal() - _ORD_1970,
+            install_day=installed.date().toordinal() - ORD_1970,
             install_date=installed.strftime("%Y-%m-%d %H:%M:%S"),
             comm_sn=f"B2{2_300_000_00 + index:09d}",
         )
@@ -870,22 +723,18 @@ class SungrowSimulator:
     # -- data model: measurements -------------------------------------------------------------
 
     def _moment(self, now: float) -> _Moment:
-        if self.data_interval > 0:
-            now = math.floor(now / self.data_interval) * self.data_interval
+        now = refresh_time(now, self.data_interval)
         cached = self._moment_cache
         if cached is not None and cached[0] == now:
             return cached[1]
-        local = now + self.tz_offset_hours * 3600.0
-        day = math.floor(local / 86_400.0)
-        seconds = local - day * 86_400.0
-        minute = min(int(seconds // 60.0), _MINUTES - 1)
-        today = date.fromordinal(_ORD_1970 + day)
+        day, _seconds, minute, frac = local_minute(now, self.tz_offset_hours)
+        today = date.fromordinal(ORD_1970 + day)
         stamp = datetime.fromtimestamp(now, self._tz)
         mo = _Moment(
             now=now,
             day=day,
             minute=minute,
-            frac=min(1.0, (seconds - minute * 60.0) / 60.0),
+            frac=frac,
             month_start=day - today.day + 1,
             year_start=day - today.timetuple().tm_yday + 1,
             stamp=stamp.strftime("%Y%m%d%H%M%S"),
@@ -896,7 +745,7 @@ class SungrowSimulator:
 
     def house_load_w(self) -> float:
         """The true house consumption now, in W (the same profile for every plant)."""
-        return _LOAD[self._moment(self._clock()).minute] * 1000.0
+        return LOAD[self._moment(self._clock()).minute] * 1000.0
 
     def raw_points(self, ps_key: str) -> dict[str, str | None]:
         """The point values (id without "p" -> string or None) the device reports now."""
@@ -915,7 +764,7 @@ class SungrowSimulator:
 
     @staticmethod
     def _wobble(device: _Device, mo: _Moment) -> int:
-        return (mo.minute * 7 + device.seed) % 21
+        return wobble_index(mo.minute, device.seed)
 
     def _pv_points(self, device: _Device, mo: _Moment) -> dict[str, str | None]:
         plant = device.plant
@@ -923,17 +772,17 @@ class SungrowSimulator:
         m = mo.minute
         share = device.share
         prior = mo.day - plant.install_day
-        sun = _SUN[m]
+        sun = SUN[m]
         ac_w = prof.pv[m] * share * 1000.0
-        today = _energy(prof.cum_pv, prof.pv, mo, prior)
+        today = energy_today(prof.cum_pv, prof.pv, mo, prior)
         wobble = self._wobble(device, mo)
-        volts = _PHASE_VOLTS[wobble]
+        volts = PHASE_VOLTS[wobble]
         amps = ac_w / 3.0 / volts
         points: dict[str, str | None] = dict.fromkeys(_PV_POINT_IDS)
         points.update(
             {
                 "1": _s1(today * share * 1000.0),
-                "2": _s1(_lifetime(prof.cum_pv, today, prior) * share * 1000.0),
+                "2": _s1(energy_lifetime(prof.cum_pv, today, prior) * share * 1000.0),
                 "4": _s1(22.0 + 23.0 * sun),
                 "14": _s1(ac_w / 0.97),
                 "15": _s1(volts * 1.732),
@@ -978,22 +827,22 @@ class SungrowSimulator:
         charge_w = prof.charge[m] * 1000.0
         discharge_w = prof.discharge[m] * 1000.0
         soc = self._soc(prof, mo)
-        pv_today = _energy(prof.cum_pv, prof.pv, mo, prior)
-        pv_total = _lifetime(prof.cum_pv, pv_today, prior)
+        pv_today = energy_today(prof.cum_pv, prof.pv, mo, prior)
+        pv_total = energy_lifetime(prof.cum_pv, pv_today, prior)
         series = {
             "charge": (prof.cum_charge, prof.charge),
             "discharge": (prof.cum_discharge, prof.discharge),
             "import": (prof.cum_import, prof.imported),
             "export": (prof.cum_export, prof.exported),
             "direct": (prof.cum_direct, prof.direct),
-            "load": (_LOAD_CUM, _LOAD),
+            "load": (LOAD_CUM, LOAD),
         }
         day_wh: dict[str, float] = {}
         total_wh: dict[str, float] = {}
         for key, (cum, rate) in series.items():
-            today = _energy(cum, rate, mo, prior)
+            today = energy_today(cum, rate, mo, prior)
             day_wh[key] = today * 1000.0
-            total_wh[key] = _lifetime(cum, today, prior) * 1000.0
+            total_wh[key] = energy_lifetime(cum, today, prior) * 1000.0
         battery_volts = 360.0 + 40.0 * soc
         battery_w = charge_w + discharge_w
         return {
@@ -1007,7 +856,7 @@ class SungrowSimulator:
             "13134": _s1(pv_total * share * 1000.0),
             "13116": _s1(day_wh["direct"] * house),
             "13137": _s1(total_wh["direct"] * house),
-            "13119": _s1(_LOAD[m] * 1000.0 * house),
+            "13119": _s1(LOAD[m] * 1000.0 * house),
             "13121": _s1(prof.exported[m] * 1000.0 * house),
             "13149": _s1(prof.imported[m] * 1000.0 * house),
             "13122": _s1(day_wh["export"] * house),
@@ -1026,7 +875,7 @@ class SungrowSimulator:
             "13141": _s3(soc),
             "13170": _s3(soc),
             "13142": "0.99",
-            "13143": _s1(25.0 + 3.0 * battery_w / (_BATTERY_MAX_KW * 1000.0)),
+            "13143": _s1(25.0 + 3.0 * battery_w / (BATTERY_MAX_KW * 1000.0)),
             "13146": "0",
             "13171": "0",
             "18065": "0.0",
@@ -1036,10 +885,10 @@ class SungrowSimulator:
         }
 
     @staticmethod
-    def _soc(prof: _Profile, mo: _Moment) -> float:
+    def _soc(prof: DayProfile, mo: _Moment) -> float:
         """State of charge (0..1) of the plant's storage."""
         if prof.battery_kwh <= 0.0:
-            return _BATTERY_FLOOR
+            return BATTERY_FLOOR
         m = mo.minute
         stored = prof.soc[m] + (prof.charge[m] - prof.discharge[m]) * mo.frac / 60.0
         return stored / prof.battery_kwh
@@ -1053,16 +902,16 @@ class SungrowSimulator:
         soc = self._soc(prof, mo)
         power_w = (prof.charge[m] + prof.discharge[m]) * 1000.0 * share
         volts = 360.0 + 40.0 * soc
-        charged = _energy(prof.cum_charge, prof.charge, mo, prior)
-        discharged = _energy(prof.cum_discharge, prof.discharge, mo, prior)
+        charged = energy_today(prof.cum_charge, prof.charge, mo, prior)
+        discharged = energy_today(prof.cum_discharge, prof.discharge, mo, prior)
         return {
             "58601": _s1(volts),
             "58602": _s3(power_w / volts),
-            "58603": _s1(25.0 + 3.0 * power_w / (_BATTERY_MAX_KW * 1000.0)),
+            "58603": _s1(25.0 + 3.0 * power_w / (BATTERY_MAX_KW * 1000.0)),
             "58604": _s3(soc),
             "58605": "0.99",
-            "58606": _s1(_lifetime(prof.cum_charge, charged, prior) * share * 1000.0),
-            "58607": _s1(_lifetime(prof.cum_discharge, discharged, prior) * share * 1000.0),
+            "58606": _s1(energy_lifetime(prof.cum_charge, charged, prior) * share * 1000.0),
+            "58607": _s1(energy_lifetime(prof.cum_discharge, discharged, prior) * share * 1000.0),
             "58610": _s1(3300.0 + 100.0 * soc + 4.0),
             "58612": _s1(3300.0 + 100.0 * soc - 4.0),
         }
@@ -1072,12 +921,12 @@ class SungrowSimulator:
         prof = plant.profile
         m = mo.minute
         prior = mo.day - plant.install_day
-        imported = _energy(prof.cum_import, prof.imported, mo, prior)
-        exported = _energy(prof.cum_export, prof.exported, mo, prior)
+        imported = energy_today(prof.cum_import, prof.imported, mo, prior)
+        exported = energy_today(prof.cum_export, prof.exported, mo, prior)
         return {
             "8018": _s1((prof.imported[m] - prof.exported[m]) * 1000.0),
-            "8030": _s1(_lifetime(prof.cum_import, imported, prior) * 1000.0),
-            "8031": _s1(_lifetime(prof.cum_export, exported, prior) * 1000.0),
+            "8030": _s1(energy_lifetime(prof.cum_import, imported, prior) * 1000.0),
+            "8031": _s1(energy_lifetime(prof.cum_export, exported, prior) * 1000.0),
         }
 
     def _plant_points(self, device: _Device, mo: _Moment) -> dict[str, str | None]:
@@ -1088,23 +937,23 @@ class SungrowSimulator:
         values: dict[str, tuple[float, float]] = {}
         for key, cum, rate in (
             ("pv", prof.cum_pv, prof.pv),
-            ("load", _LOAD_CUM, _LOAD),
+            ("load", LOAD_CUM, LOAD),
             ("import", prof.cum_import, prof.imported),
             ("export", prof.cum_export, prof.exported),
             ("direct", prof.cum_direct, prof.direct),
             ("charge", prof.cum_charge, prof.charge),
             ("discharge", prof.cum_discharge, prof.discharge),
         ):
-            today = _energy(cum, rate, mo, prior)
-            values[key] = (today * 1000.0, _lifetime(cum, today, prior) * 1000.0)
+            today = energy_today(cum, rate, mo, prior)
+            values[key] = (today * 1000.0, energy_lifetime(cum, today, prior) * 1000.0)
         soc = _s3(self._soc(prof, mo))
         grid_w = (prof.exported[m] - prof.imported[m]) * 1000.0
         return {
             "83022": _s1(values["pv"][0]),
             "83024": _s1(values["pv"][1]),
             "83033": _s1(prof.pv[m] * 1000.0),
-            "83052": _s1(_LOAD[m] * 1000.0),
-            "83106": _s1(_LOAD[m] * 1000.0),
+            "83052": _s1(LOAD[m] * 1000.0),
+            "83106": _s1(LOAD[m] * 1000.0),
             "83072": _s1(values["export"][0]),
             "83075": _s1(values["export"][1]),
             "83097": _s1(values["direct"][0]),
@@ -1133,13 +982,13 @@ class SungrowSimulator:
         raw_page, raw_size = body.get("curPage"), body.get("size")
         if _missing(raw_page) or _missing(raw_size):
             return C_MISSING, 0, 0
-        page, size = _as_int(raw_page), _as_int(raw_size)
+        page, size = as_int(raw_page), as_int(raw_size)
         if page is None or size is None or page < 1 or size < 1 or size > MAX_PAGE_SIZE:
             return C_INVALID, 0, 0
         return OK, page, size
 
     def _owned_plant(self, account: _Account, value: Any) -> _Plant | None:
-        ps_id = _as_int(value)
+        ps_id = as_int(value)
         return account.plants.get(ps_id) if ps_id is not None else None
 
     def _listing(self, device: _Device, firmware: bool) -> dict[str, Any]:
@@ -1216,19 +1065,20 @@ class SungrowSimulator:
     # -- handlers -----------------------------------------------------------------------------
 
     def _ep_call_info(self, account: _Account, body: dict[str, Any], now: float) -> _Result:
-        hour = int(now // 3600)
+        quota = self._quota
+        hour = quota.hour(now)
         first = hour - hour % 24
         cap = self.hourly_cap
         residue = []
         for h in range(24):
-            used = self._hour_counts.get(first + h, 0)
+            used = quota.in_hour(first + h)
             left = "" if cap is None else str(max(0, cap - used))
             residue.append({"times": left, "hour": f"{h:02d}"})
         daily = self.daily_cap if self.daily_cap is not None else (cap or 0) * 24
         return OK, {
             "per_day_access_times_config": str(daily),
-            "curr_hour_accessed_times": str(self._hour_counts.get(hour, 0)),
-            "today_accessed_times": str(self._day_total(now)),
+            "curr_hour_accessed_times": str(quota.in_hour(hour)),
+            "today_accessed_times": str(quota.day_total(now)),
             "per_hour_access_times_config": [
                 {"hour": str(h), "max_call_times": "" if cap is None else str(cap)}
                 for h in range(24)
@@ -1239,8 +1089,8 @@ class SungrowSimulator:
     def _plant_row(self, plant: _Plant, mo: _Moment) -> dict[str, Any]:
         prof = plant.profile
         prior = mo.day - plant.install_day
-        today = _energy(prof.cum_pv, prof.pv, mo, prior)
-        total = _lifetime(prof.cum_pv, today, prior)
+        today = energy_today(prof.cum_pv, prof.pv, mo, prior)
+        total = energy_lifetime(prof.cum_pv, today, prior)
         online, fault_status, faults, alarms = self._plant_status(plant)
         return {
             "ps_id": plant.ps_id,
@@ -1272,8 +1122,8 @@ class SungrowSimulator:
             "total_energy": {"unit": "kWh", "value": _s3(total)},
             "today_energy": {"unit": "kWh", "value": _s3(today)},
             "curr_power": {"unit": "kW", "value": _s3(prof.pv[mo.minute])},
-            "today_income": {"unit": "EUR", "value": _s3(today * _PRICE_PER_KWH)},
-            "total_income": {"unit": "EUR", "value": _s3(total * _PRICE_PER_KWH)},
+            "today_income": {"unit": "EUR", "value": _s3(today * PRICE_PER_KWH)},
+            "total_income": {"unit": "EUR", "value": _s3(total * PRICE_PER_KWH)},
             "co2_reduce": {"unit": "kilogram", "value": _s3(today * 0.997)},
             "co2_reduce_total": {"unit": "kilogram", "value": _s3(total * 0.997)},
             "total_capacity": {"unit": "kWp", "value": _s3(plant.capacity)},
@@ -1340,8 +1190,8 @@ class SungrowSimulator:
             "user_moble_tel": None,
             "email": account.username if "@" in account.username else None,
             "description": None,
-            "ps_price": _s3(_PRICE_PER_KWH / 1000.0),
-            "ps_price_kwh": _s3(_PRICE_PER_KWH),
+            "ps_price": _s3(PRICE_PER_KWH / 1000.0),
+            "ps_price_kwh": _s3(PRICE_PER_KWH),
             "param_income_unit_name": "EUR",
             "share_type": "0",
             "share_user_type": None,
@@ -1421,7 +1271,7 @@ class SungrowSimulator:
         raw_type, raw_points = body.get("device_type"), body.get("point_id_list")
         if _missing(raw_type) or _missing(raw_points):
             return C_MISSING, None
-        device_type = _as_int(raw_type)
+        device_type = as_int(raw_type)
         if device_type is None or not isinstance(raw_points, list):
             return C_INVALID, None
         point_ids = list(dict.fromkeys(str(p).strip() for p in raw_points))
@@ -1484,7 +1334,7 @@ class SungrowSimulator:
             end += 59.999  # minute resolution: the end minute is included
         types = _csv_ints(body.get("fault_type"))
         levels = _csv_ints(body.get("fault_level"))
-        ps_id = _as_int(body.get("ps_id")) if not _missing(body.get("ps_id")) else None
+        ps_id = as_int(body.get("ps_id")) if not _missing(body.get("ps_id")) else None
         ps_key = body.get("ps_key") or None
         fault_code = body.get("fault_code") or None
         fault_name = body.get("fault_name") or None
@@ -1592,12 +1442,6 @@ class SungrowSimulator:
 
     # -- transport ----------------------------------------------------------------------------
 
-    def _log(self, now: float, name: str) -> None:
-        requests = self.requests
-        requests.append((now, name))
-        if len(requests) > 2 * self.requests_cap:
-            del requests[: -self.requests_cap]
-
     def _reply(self, call: _Call, code: str, data: Any = None) -> web.Response:
         envelope = {
             "req_serial_num": secrets.token_hex(16),
@@ -1606,7 +1450,7 @@ class SungrowSimulator:
             "result_data": data,
         }
         if call.key is None or code in _PLAIN_CODES:
-            return _to_json(envelope)
+            return json_response(envelope)
         text = aes_encrypt_hex(call.key, orjson.dumps(envelope))
         return web.Response(text=text, content_type="application/json", charset="utf-8")
 
@@ -1653,7 +1497,7 @@ class SungrowSimulator:
         nonce = param.get("nonce")
         if not isinstance(nonce, str) or not _NONCE_RE.fullmatch(nonce):
             return None, E_NONCE
-        stamp = _as_int(param.get("timestamp"))
+        stamp = as_int(param.get("timestamp"))
         if stamp is None or abs(stamp - now * 1000.0) > TIMESTAMP_SKEW_MS:
             return None, E_EXPIRED_REQUEST
         order = self._nonce_order
@@ -1667,62 +1511,28 @@ class SungrowSimulator:
         order.append((now, nonce))
         return body, OK
 
-    def _day_total(self, now: float) -> int:
-        hour = int(now // 3600)
-        first = hour - hour % 24
-        return sum(self._hour_counts.get(h, 0) for h in range(first, first + 24))
-
     def _quota_code(self, now: float) -> str | None:
-        hour = int(now // 3600)
-        if self.hourly_cap is not None and self._hour_counts.get(hour, 0) >= self.hourly_cap:
-            return E_HOURLY_CAP
-        if self.daily_cap is not None and self._day_total(now) >= self.daily_cap:
-            return E_DAILY_CAP
-        return None
-
-    def _count(self, now: float) -> None:
-        hour = int(now // 3600)
-        counts = self._hour_counts
-        if hour not in counts and len(counts) > 48:
-            for old in [h for h in counts if h < hour - 48]:
-                del counts[old]
-        counts[hour] += 1
+        over = self._quota.over_cap(now, self.hourly_cap, self.daily_cap)
+        return None if over is None else E_HOURLY_CAP if over == "hour" else E_DAILY_CAP
 
     def _burst_full(self, now: float) -> bool:
         if not self.burst_limit:
             return False
-        window = self._burst
-        while window and window[0] <= now - BURST_WINDOW:
-            window.popleft()
-        if len(window) >= self.burst_limit:
-            return True
-        window.append(now)
-        return False
+        return not take_slot(self._burst, now, BURST_WINDOW, self.burst_limit)
 
     def _login_full(self, username: Any, now: float) -> bool:
         key = username if isinstance(username, str) else ""
         window = self._login_windows.setdefault(key, deque())
-        while window and window[0] <= now - LOGIN_WINDOW:
-            window.popleft()
-        if len(window) >= LOGIN_LIMIT:
-            return True
-        window.append(now)
-        return False
+        return not take_slot(window, now, LOGIN_WINDOW, LOGIN_LIMIT)
 
     async def _dispatch(self, request: web.Request, name: str) -> web.Response:
         now = self._clock()
         self._log(now, name)
         call = _Call(name)
-        fault = self._take_fault(name, data=False) if self._injected else None
-        forced = ""
-        if fault is not None:
-            if fault.code:
-                forced = fault.code
-            elif fault.kind == "timeout":
-                await asyncio.sleep(self.timeout_delay)
-                now = self._clock()
-            else:
-                return self._fault_response(fault)
+        fault, now = await self._request_fault(name, now)
+        if fault is not None and not fault.code:
+            return self._fault_page(fault.kind)
+        forced = fault.code if fault is not None else None
         raw = await request.read()
         secret = request.headers.get("x-random-secret-key")
         if secret is not None:
@@ -1735,7 +1545,7 @@ class SungrowSimulator:
         if headers["sys_code"].strip() != SYS_CODE:
             return self._reply(call, E_SYSTEM)
         if request.content_type != "application/json":
-            return _to_json(
+            return json_response(
                 {
                     "timestamp": int(now * 1000),
                     "status": 415,
@@ -1782,17 +1592,15 @@ class SungrowSimulator:
             return self._refuse(call, quota)
         if name == "login" and self._login_full(body.get("user_account"), now):
             return self._refuse(call, E_LOGIN_FREQUENT)
-        self._count(now)
+        self._quota.count(now)
         self.calls[name] += 1
         if account is None:
             code, data = self._login(body, now)
         else:
             self._tokens[str(body["token"])].expiry = now + TOKEN_TTL
             code, data = self._endpoints[name](account, body, now)
-        if code == OK and self._injected:
-            shaping = self._take_fault(name, data=True)
-            if shaping is not None:
-                data = self._shape(data, shaping.kind)
+        if code == OK:
+            data = self._shaped(name, data)
         return self._reply(call, code, data)
 
     async def _fallback(self, request: web.Request) -> web.Response:
@@ -1803,8 +1611,7 @@ class SungrowSimulator:
         if request.method == "GET" and request.path.rstrip("/") == "/timestamp":
             self._log(self._clock(), "timestamp")
             return self._reply(_Call("timestamp"), OK, str(int(self._clock() * 1000)))
-        html = _HTML_ERROR.format(status=404, reason="Not Found")
-        return web.Response(status=404, text=html, content_type="text/html")
+        return html_error(404)
 
     def make_app(self) -> web.Application:
         """A new aiohttp application serving this simulator's state."""
@@ -1814,83 +1621,22 @@ class SungrowSimulator:
         app.router.add_route("*", "/{tail:.*}", self._fallback)
         return app
 
-    @property
-    def app(self) -> web.Application:
-        """The simulator's application, created on first use."""
-        if self._app is None:
-            self._app = self.make_app()
-        return self._app
-
-    def _handler(self, name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
-        async def handle(request: web.Request) -> web.Response:
-            return await self._dispatch(request, name)
-
-        return handle
-
     # -- faults -------------------------------------------------------------------------------
 
-    def inject(self, kind: str, *, path: str | None = None, count: int = 1) -> None:
-        """Answer the next ``count`` matching requests with a fault instead of normally.
+    def _fail_code(self, text: str) -> str:
+        code = text.strip()
+        if not code:
+            raise ValueError("fail_code needs a code, e.g. fail_code:E900")
+        return code
 
-        Without ``path`` any endpoint except login matches; ``null_values`` and ``na_values``
-        then only match the real-time point endpoints. Data-shaping faults are consumed by
-        successful answers only, the other kinds by the next matching request.
-        ``fail_code:<code>`` answers the envelope with that result_code (encrypted when the
-        request was) once the transport checks pass.
-        """
-        code = ""
-        if kind.startswith("fail_code:"):
-            code = kind.partition(":")[2].strip()
-            if not code:
-                raise ValueError("fail_code needs a code, e.g. fail_code:E900")
-        elif kind not in _REPLACING_FAULTS | _DATA_FAULTS | {"timeout"}:
-            raise ValueError(f"unknown fault kind {kind!r}")
-        if count < 1:
-            raise ValueError("count must be at least 1")
-        self._injected.append(_Injected(kind, _short(path) if path else None, count, code))
+    def _fault_path(self, path: str) -> str:
+        return _short(path)
 
-    def clear_faults(self) -> None:
-        self._injected.clear()
-
-    def _take_fault(self, name: str, *, data: bool) -> _Injected | None:
-        for fault in self._injected:
-            if (fault.kind in _DATA_FAULTS) != data:
-                continue
-            if fault.path is None:
-                if name == "login":
-                    continue
-                if fault.kind in ("null_values", "na_values") and name not in _POINT_ENDPOINTS:
-                    continue
-            elif fault.path != name:
-                continue
-            fault.remaining -= 1
-            if fault.remaining <= 0:
-                self._injected.remove(fault)
-            return fault
-        return None
-
-    @staticmethod
-    def _fault_response(fault: _Injected) -> web.Response:
-        kind = fault.kind
-        if kind in ("http_500", "http_502"):
-            status = 500 if kind == "http_500" else 502
-            reason = "Internal Server Error" if status == 500 else "Bad Gateway"
-            html = _HTML_ERROR.format(status=status, reason=reason)
-            return web.Response(status=status, text=html, content_type="text/html")
-        if kind == "html":
-            return web.Response(status=200, text=_HTML_MAINTENANCE, content_type="text/html")
-        return web.Response(
-            status=200,
-            text='{"req_serial_num":"00","result_code":"1","result_data":{"pageList":[',
-            content_type="application/json",
-        )
-
-    @staticmethod
-    def _shape(data: Any, kind: str) -> Any:
+    def _shape(self, data: Any, kind: str) -> Any:
         """Apply a data-shaping fault to a successful answer, building new objects."""
-        filler = None if kind == "null_values" else "--"
         if not isinstance(data, dict):
             return data
+        keep = self.identity_keys.__contains__
         if isinstance(data.get("device_point_list"), list):
             shaped = []
             for item in data["device_point_list"]:
@@ -1898,25 +1644,21 @@ class SungrowSimulator:
                 if not isinstance(point, dict):
                     shaped.append(item)
                     continue
-                if kind == "missing_fields":
-                    new = {k: v for k, v in point.items() if not k[1:].isdigit()}
-                else:
-                    new = {k: filler if k[1:].isdigit() else v for k, v in point.items()}
+                new = shape_record(point, kind, _not_a_point, self.na_filler)
                 shaped.append({"device_point": new})
             return {**data, "device_point_list": shaped}
         if isinstance(data.get("pageList"), list):
-            rows = []
-            for row in data["pageList"]:
-                if not isinstance(row, dict):
-                    rows.append(row)
-                elif kind == "missing_fields":
-                    rows.append({k: v for k, v in row.items() if k in _IDENTITY_KEYS})
-                else:
-                    rows.append({k: v if k in _IDENTITY_KEYS else filler for k, v in row.items()})
+            rows = [
+                shape_record(row, kind, keep, self.na_filler) if isinstance(row, dict) else row
+                for row in data["pageList"]
+            ]
             return {**data, "pageList": rows}
-        if kind == "missing_fields":
-            return {k: v for k, v in data.items() if k in _IDENTITY_KEYS}
-        return {k: v if k in _IDENTITY_KEYS else filler for k, v in data.items()}
+        return shape_record(data, kind, keep, self.na_filler)
+
+
+def _not_a_point(key: str) -> bool:
+    """Keys of a device_point other than the point values (``p<id>``)."""
+    return not key[1:].isdigit()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1925,10 +1667,7 @@ class SungrowSimulator:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Run the fake iSolarCloud V1 OpenAPI server.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8991)
-    parser.add_argument("--plants", type=int, default=1)
+    parser = server_parser("Run the fake iSolarCloud V1 OpenAPI server.", port=8991)
     parser.add_argument("--username", default="user@example.com")
     parser.add_argument("--password", default="secret")
     parser.add_argument("--appkey", default="APPKEY0123456789ABCDEF0123456789")
@@ -1949,15 +1688,16 @@ def main(argv: list[str] | None = None) -> None:
         daily_cap=args.daily_cap,
         tz_offset_hours=args.tz_offset_hours,
     )
-    sys.stdout.write(
+    serve(
+        simulator,
+        args.host,
+        args.port,
         f"iSolarCloud OpenAPI simulator: http://{args.host}:{args.port}\n"
         f"  user_account={args.username} user_password={args.password}\n"
         f"  appkey={args.appkey} x-access-key={args.access_key}\n"
         f"  RSA public key: {simulator.public_key_b64url}\n"
-        f"  plants: {', '.join(str(p) for p in simulator.plant_ids())}\n"
+        f"  plants: {', '.join(str(p) for p in simulator.plant_ids())}\n",
     )
-    sys.stdout.flush()
-    web.run_app(simulator.make_app(), host=args.host, port=args.port, print=None)
 
 
 if __name__ == "__main__":
