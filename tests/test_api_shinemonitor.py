@@ -6,6 +6,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+from unittest.mock import patch
 
 import aiohttp
 import pytest
@@ -282,13 +283,28 @@ async def test_token_renewal(
 async def test_renewal_refused_again(
     session: aiohttp.ClientSession, base_url: str, sim: ShineMonitorSimulator, clock: FakeClock
 ) -> None:
-    """A fresh token refused as well is an authentication failure, not a loop."""
+    """A fresh token refused as well fails the call, without a loop and without reauth."""
     client = _client(session, base_url, clock)
     await client.async_login()
     sim.inject("fail_code:270", path="queryPlants", count=2)
-    with pytest.raises(AuthError):
+    with pytest.raises(TransientError):
         await client.async_get_plants()
     assert sim.logins == 2
+
+
+async def test_refused_sign_renews_once(
+    session: aiohttp.ClientSession, base_url: str, sim: ShineMonitorSimulator, clock: FakeClock
+) -> None:
+    """A refused sign means the token and secret no longer match: one new login mends it."""
+    client = _client(session, base_url, clock)
+    await client.async_login()
+    sim.inject("fail_code:4", path="queryPlants")
+    assert await client.async_get_plants()
+    assert sim.logins == 2
+    sim.inject("fail_code:4", path="queryPlants", count=2)
+    with pytest.raises(ProtocolError):
+        await client.async_get_plants()
+    assert sim.logins == 3
 
 
 @pytest.mark.parametrize(
@@ -332,7 +348,7 @@ async def test_disabled_user_and_documented_account(
     ("fault", "error"),
     [
         ("fail_code:13", RateLimitedError),
-        ("fail_code:4", ProtocolError),
+        ("fail_code:6", ProtocolError),
         ("fail_code:5", ProtocolError),
         ("fail_code:11", PermissionDeniedError),
         ("fail_code:1", TransientError),
@@ -377,9 +393,12 @@ async def test_timeout_and_bad_shapes(
         sim.inject(kind, count=50)
         realtime = await client.async_get_realtime(plants, devices)
         sim.clear_faults()
-        values = realtime[plants[0].id].devices[devices[0].id].values
-        assert values.get("pv_power") is None
-        assert values.get("energy_today") is None
+        readings = realtime[plants[0].id].devices[devices[0].id]
+        assert readings.online is True, kind
+        if kind != "missing_fields":
+            assert "pv_power" in readings.values
+        assert readings.values.get("pv_power") is None
+        assert readings.values.get("energy_today") is None
 
 
 async def test_current_data_refused_falls_back_to_power(
@@ -405,7 +424,8 @@ async def test_current_data_refused_falls_back_to_power(
 async def test_restart_relearns_addresses(
     session: aiohttp.ClientSession, base_url: str, sim: ShineMonitorSimulator, clock: FakeClock
 ) -> None:
-    """After a restart the remembered devices get their cloud addresses back first."""
+    """After a restart the remembered devices get their addresses and time zones back."""
+    western = sim.add_plant(username=USER, tz_offset=-5 * 3600)
     quota = Quota(clock=clock, sleep=clock.sleep)
     memory = AccountMemory(quota=quota)
     account = CloudAccount(
@@ -421,6 +441,13 @@ async def test_restart_relearns_addresses(
     plants = list(account.plants.values())
     realtime = await client.async_get_realtime(plants, list(account.devices.values()))
     assert all(r.devices for r in realtime.values())
+    assert account.plants[str(western)].time_zone == "-05:00"
+    for plant in realtime.values():
+        # Local times read in the plant's own zone: the data is minutes old, not hours.
+        assert plant.online is True
+        assert plant.data_time is not None
+        assert 0 <= clock.now - plant.data_time.timestamp() <= 600
+        assert all(r.values.get("pv_power") is not None for r in plant.devices.values())
     # The restored session was good: no new login.
     assert sim.logins == 1
 
@@ -489,3 +516,62 @@ async def test_minute_allowance_waits(
     with pytest.raises(RateLimitedError, match="pausing"):
         await client.async_get_alarms(plants)
     assert clock.now == moment
+
+
+async def test_stale_data_is_not_now(
+    session: aiohttp.ClientSession, base_url: str, sim: ShineMonitorSimulator, clock: FakeClock
+) -> None:
+    """Data older than three periods: devices offline, momentary readings and plant power
+    unknown, counters kept."""
+    later = FakeClock(clock.now + 3600)
+    client = ShineMonitorClient(
+        session, base_url, USER, PASSWORD, KEY, quota=Quota(clock=later), clock=later
+    )
+    plants = await client.async_get_plants()
+    devices = await client.async_get_devices(plants)
+    realtime = (await client.async_get_realtime(plants, devices))[plants[0].id]
+    assert realtime.online is False
+    assert realtime.plant["pv_power"] is None
+    assert realtime.plant["energy_total"] is not None
+    for readings in realtime.devices.values():
+        assert readings.online is False
+        values = readings.values
+        assert values["energy_total"] is not None
+        for key in ("pv_power", "phase_a_voltage", "battery_power", "battery_soc"):
+            assert values.get(key) is None
+    assert "battery_power" not in realtime.plant or realtime.plant["battery_power"] is None
+
+
+async def test_removed_plant_does_not_fail_the_others(
+    session: aiohttp.ClientSession, base_url: str, sim: ShineMonitorSimulator, clock: FakeClock
+) -> None:
+    """A plant removed in the cloud: its devices are skipped, the other plant carries on."""
+    client = _client(session, base_url, clock)
+    plants = await client.async_get_plants()
+    devices = await client.async_get_devices(plants)
+    sim.remove_plant(int(plants[1].id))
+    realtime = await client.async_get_realtime(plants, devices)
+    assert realtime[plants[0].id].online is True
+    assert len(realtime[plants[0].id].devices) == 2
+    assert realtime[plants[1].id].devices == {}
+    # The next round no longer asks about the removed devices.
+    calls = sim.calls["queryPlantDeviceStatus"]
+    await client.async_get_realtime(plants, devices)
+    assert sim.calls["queryPlantDeviceStatus"] == calls
+
+
+async def test_odd_reply_shapes(
+    session: aiohttp.ClientSession, base_url: str, sim: ShineMonitorSimulator, clock: FakeClock
+) -> None:
+    """Lists that are not lists and a token without lifetime are clean outcomes."""
+    client = _client(session, base_url, clock)
+    plants = await client.async_get_plants()
+    with patch.object(client, "_call", return_value={"plant": 5, "collector": 7, "device": 1}):
+        assert await client.async_get_plants() == []
+        assert await client.async_get_devices(plants) == []
+    fresh = _client(session, base_url, clock)
+    with (
+        patch.object(fresh, "_get", return_value={"token": "t", "secret": "s", "expire": "N/A"}),
+        pytest.raises(ProtocolError, match="lifetime"),
+    ):
+        await fresh.async_login()

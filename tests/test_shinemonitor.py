@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 from unittest.mock import patch
 
 import pytest
+from aiohttp.test_utils import TestServer
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.const import Platform
@@ -229,22 +231,37 @@ async def test_reconfigure(
     shine_entry: MockConfigEntry,
     shine_sim: ShineMonitorSimulator,
     shine_url: str,
+    aiohttp_server: Callable[..., Any],
+    freezer: FrozenDateTimeFactory,
 ) -> None:
-    """A new server for the same account keeps the entry; another account is refused."""
+    """A new server for the same account keeps the entry and works with the new session;
+    another account is refused."""
     result = await shine_entry.start_reconfigure_flow(hass)
     assert result["step_id"] == "reconfigure"
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], _form(f"{shine_url}/", username="vplant", password="vplant")
     )
     assert result["reason"] == "wrong_account"
+    # The same cloud behind another address (a second server of the same simulator).
+    other: TestServer = await aiohttp_server(shine_sim.make_app())
+    other_url = str(other.make_url("")).rstrip("/")
     result = await shine_entry.start_reconfigure_flow(hass)
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], _form(f"{shine_url}/")
+        result["flow_id"], _form(f"{other_url}/")
     )
     await hass.async_block_till_done()
     assert result["reason"] == "reconfigure_successful"
-    assert shine_entry.data[CONF_SERVER] == shine_url
+    assert shine_entry.data[CONF_SERVER] == other_url
     assert shine_entry.unique_id == f"shinemonitor:127.0.0.1:{SHINE_USER}"
+    assert shine_entry.state is ConfigEntryState.LOADED
+    logins = shine_sim.logins
+    await tick(hass, freezer)
+    _plant, pv, _storage = _devices(shine_sim)
+    assert state(hass, f":{pv['sn']}:pv_power").state not in ("unavailable", "unknown")
+    # The session the form's test opened is used as it is: no refused sign, no new login.
+    client = shine_entry.runtime_data.client
+    assert "4" not in client.diagnostics()["error_codes"]
+    assert shine_sim.logins == logins
 
 
 async def test_faults_keep_state(
@@ -298,7 +315,10 @@ async def test_no_secret_in_logs(
         r.getMessage() for r in caplog.records if r.name.startswith("custom_components")
     )
     assert "queryDeviceLastData" in logged
-    for token in shine_sim.live_tokens():
+    # Every token the cloud issued, the expired one included.
+    issued = {m for _t, _a, query in shine_sim.requests for m in re.findall(r"token=(\w+)", query)}
+    assert len(issued) == 2
+    for token in issued:
         assert token not in logged
     assert not re.search(r"sign=[0-9a-f]{40}", logged)
     assert SHINE_KEY not in logged

@@ -58,10 +58,9 @@ def move_memory(hass: HomeAssistant, old: Mapping[str, Any], new: Mapping[str, A
         if fresh is not None and fresh is not memory:
             # The connection test logged in at the new address: keep that session and count
             # its calls.
-            memory.session.token, memory.session.expires = (
-                fresh.session.token,
-                fresh.session.expires,
-            )
+            session, tested = memory.session, fresh.session
+            session.token, session.expires = tested.token, tested.expires
+            session.account, session.secret = tested.account, tested.secret
             memory.quota.restore(fresh.quota.export())
         memories[_key(new)] = memory
         schedule_save(hass)

@@ -222,12 +222,12 @@ class Session:
     valid instead of logging in again and ending it. ``token`` is a secret: never log it.
     """
 
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)
     expires: float = 0.0
     # What the vendor returned with the token and wants back with it (SAJ's uid).
     account: str | None = None
     # A second secret issued with the token (ShineMonitor signs every call with it).
-    secret: str | None = None
+    secret: str | None = field(default=None, repr=False)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # The last refused login: a digest of the credentials, when, and the vendor's code. The same
     # credentials are not tried again for a while, so that many plants polling cannot lock the

@@ -44,7 +44,16 @@ from .models import (
     RealtimeData,
 )
 from .quota import Allowance, Clock, Quota, Session, wall_clock
-from .values import DAY, HOUR, seconds_to_next_hour, seconds_to_next_utc_day, text, to_float, to_int
+from .values import (
+    DAY,
+    HOUR,
+    parse_offset,
+    seconds_to_next_hour,
+    seconds_to_next_utc_day,
+    text,
+    to_float,
+    to_int,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -82,18 +91,6 @@ def account_id_for(server: str, app_id: str) -> str:
     """Unique id of an account: ``saj:<host>:<app id>``."""
     host = (urlsplit(server).hostname or server).lower()
     return f"{VENDOR}:{host}:{app_id.strip().lower()}"
-
-
-def parse_offset(value: object) -> timezone | None:
-    """A plant's ``timezone`` such as ``+08:00`` or ``-03:30``."""
-    raw = (text(value) or "").replace("UTC", "").replace("GMT", "").strip()
-    if len(raw) < 2 or raw[0] not in "+-":
-        return None
-    hours, _, minutes = raw[1:].partition(":")
-    if not hours.isdigit() or (minutes and not minutes.isdigit()):
-        return None
-    delta = timedelta(hours=int(hours), minutes=int(minutes or 0))
-    return timezone(delta if raw[0] == "+" else -delta)
 
 
 def parse_time(value: object, zone: timezone | None = None) -> datetime | None:

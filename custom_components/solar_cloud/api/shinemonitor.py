@@ -48,7 +48,7 @@ from .errors import (
     SolarCloudError,
     TransientError,
 )
-from .metrics import get_metric
+from .metrics import Accumulation, Quantity, get_metric
 from .models import (
     Alarm,
     AlarmSeverity,
@@ -61,7 +61,7 @@ from .models import (
     RealtimeData,
 )
 from .quota import Allowance, Clock, Quota, Session, wall_clock
-from .values import DAY, HOUR, chunks, text, to_float, to_int
+from .values import DAY, HOUR, chunks, parse_offset, text, to_float, to_int
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -87,17 +87,22 @@ MAX_WARNING_PAGES: Final = 10
 DEVICES_PER_CALL: Final = 256
 # Device data older than this is not "now": the device or its datalogger stopped reporting.
 STALE_AFTER: Final = 3 * REALTIME_PERIOD
+# After the cloud refuses a plant's current-data query, how long to use its power query alone.
+POWER_ONLY_PERIOD: Final = 6 * HOUR
 LANGUAGE: Final = "en_US"
 E_AUTH: Final = "auth"
 E_CALLS: Final = "calls"
 
 # Codes (decimal on the wire).
 ERR_NONE: Final = 0
+ERR_SIGN: Final = 4
 ERR_FORMAT: Final = 6
 ERR_NO_AUTH: Final = 10
 ERR_NO_RECORD: Final = 12
 ERR_OVER_LIMITED: Final = 13
 ERR_COMPANY_KEY: Final = 15
+ERR_NO_DEVICE: Final = 258
+ERR_NO_PLANT: Final = 260
 ERR_DEVICE_OFFLINE: Final = 262
 ERR_COLLECTOR_OFFLINE: Final = 263
 ERR_NO_WARNING: Final = 264
@@ -349,8 +354,8 @@ def map_storage_groups(groups: Mapping[str, Any]) -> dict[str, Reading]:
         if isinstance(voltage, float):
             power = round(voltage * current, 1)
             values["battery_power"] = power
-            values["battery_discharge_power"] = max(power, 0.0)
-            values["battery_charge_power"] = max(-power, 0.0)
+            values["battery_discharge_power"] = power if power > 0 else 0.0
+            values["battery_charge_power"] = -power if power < 0 else 0.0
     return values
 
 
@@ -410,9 +415,11 @@ class ShineMonitorClient:
         ).hexdigest()
         self._zones: dict[str, timezone] = {}
         self._addresses: dict[str, DeviceAddress] = {}
+        # Devices the cloud no longer lists (until it lists them again).
+        self._gone: set[str] = set()
         # Plants whose cloud refuses queryPlantCurrentData: their power comes from
         # queryPlantActiveOuputPowerCurrent instead.
-        self._power_only: set[str] = set()
+        self._power_only: dict[str, float] = {}
         self.logins = 0
         self.last_error: str | None = None
         self.errors: Counter[str] = Counter()
@@ -436,6 +443,9 @@ class ShineMonitorClient:
         """Make sure a valid token exists; authenticate only when needed, one at a time."""
         if self._sess.valid(self._clock()) and self._sess.secret:
             return
+        if not self._sess.secret:
+            # A token without the secret issued with it cannot sign anything.
+            self._sess.drop(self._sess.token)
         await self._sess.async_ensure(self._clock, self._digest, self._login, backoff=LOGIN_BACKOFF)
 
     async def _login(self) -> None:
@@ -451,13 +461,15 @@ class ShineMonitorClient:
         token, secret = text(data.get("token")), text(data.get("secret"))
         if not token or not secret:
             raise ProtocolError("auth: no token", code="no_token")
-        lifetime = to_float(data.get("expire")) or DAY
+        lifetime = to_float(data.get("expire"))
+        if lifetime is None or lifetime <= 0:
+            raise ProtocolError("auth: no token lifetime", code="no_expire")
         self.logins += 1
         self._sess.token = token
         self._sess.secret = secret
         self._sess.account = text(data.get("uid"))
         # Renew a little before the cloud's own deadline (a tenth of the lifetime, at most 1 h).
-        self._sess.expires = self._clock() + max(60.0, lifetime - min(HOUR, lifetime / 10))
+        self._sess.expires = self._clock() + lifetime - min(HOUR, lifetime / 10)
 
     async def _get(self, action: str, query: str) -> Any:
         url = f"{self._server}/public/?{query}"
@@ -465,7 +477,7 @@ class ShineMonitorClient:
             _LOGGER.debug("GET %s", redact_url(url))
         try:
             async with self._session.get(URL(url, encoded=True), timeout=self._timeout) as response:
-                raw = await response.text()
+                raw = (await response.read()).decode("utf-8", errors="replace")
                 status = response.status
         # Not chained: client errors can print the whole URL, token included.
         except TimeoutError:
@@ -477,7 +489,9 @@ class ShineMonitorClient:
         try:
             body = json.loads(raw)
         except ValueError:
-            _LOGGER.debug("%s: reply is not JSON (HTTP %s): %.200s", action, status, raw)
+            _LOGGER.debug(
+                "%s: reply is not JSON (HTTP %s): %.200s", action, status, redact_url(raw)
+            )
             raise ProtocolError(
                 f"{action}: reply is not JSON (HTTP {status})", code=status
             ) from None
@@ -492,7 +506,8 @@ class ShineMonitorClient:
         if code not in (ERR_NO_RECORD, ERR_NO_WARNING, *_OFFLINE_CODES):
             self.errors[str(code)] += 1
             self.last_error = f"{action}: {code} {desc or ''}".strip()
-        if code in _RENEW_CODES:
+        if code in _RENEW_CODES or (code == ERR_SIGN and action != "auth"):
+            # A refused sign on a business call means the token and secret no longer match.
             return _TokenRejectedError(code or 0)
         if code in (ERR_NO_RECORD, ERR_NO_WARNING) or code in _OFFLINE_CODES:
             return _NoDataError(code or 0)
@@ -527,7 +542,12 @@ class ShineMonitorClient:
             except _TokenRejectedError as err:
                 self._sess.drop(token)
                 if attempt == 2:
-                    raise AuthError(f"{action}: new token refused too", code=err.code) from err
+                    # The credentials were just accepted: not the user's to fix.
+                    if err.code == str(ERR_SIGN):
+                        raise ProtocolError(
+                            f"{action}: sign refused ({err.code})", code=err.code
+                        ) from err
+                    raise TransientError(f"{action}: new token refused too", code=err.code) from err
         raise ProtocolError(f"{action}: gave up", code="retries")  # pragma: no cover
 
     def _check_held(self, action: str) -> None:
@@ -559,11 +579,12 @@ class ShineMonitorClient:
                 return rows
             if not isinstance(data, Mapping):
                 raise ProtocolError(f"{action}: no result", code="shape")
-            batch = [r for r in data.get(key) or [] if isinstance(r, Mapping)]
+            batch = [r for r in _rows(data.get(key)) if isinstance(r, Mapping)]
             rows.extend(batch)
             total = to_int(data.get("total"))
             if len(batch) < PAGE_SIZE or (total is not None and len(rows) >= total):
                 return rows
+        _LOGGER.warning("%s: more than %s entries; only the first are read", action, len(rows))
         return rows
 
     # -- inventory ----------------------------------------------------------------------------
@@ -619,12 +640,17 @@ class ShineMonitorClient:
         """The devices under each plant's dataloggers (queryPlantDeviceStatus)."""
         devices: list[Device] = []
         for plant in plants:
-            data = await self._optional_call("queryPlantDeviceStatus", [("plantid", plant.id)])
+            try:
+                data = await self._optional_call("queryPlantDeviceStatus", [("plantid", plant.id)])
+            except ProtocolError as err:
+                if err.code != str(ERR_NO_PLANT):
+                    raise
+                continue  # removed from the account since the plant list was read
             collectors = data.get("collector") if isinstance(data, Mapping) else None
-            for collector in collectors if isinstance(collectors, list) else []:
+            for collector in _rows(collectors):
                 if not isinstance(collector, Mapping) or not (pn := text(collector.get("pn"))):
                     continue
-                for row in collector.get("device") or []:
+                for row in _rows(collector.get("device")):
                     if isinstance(row, Mapping) and (device := self._device(plant, pn, row)):
                         devices.append(device)
         return devices
@@ -635,6 +661,7 @@ class ShineMonitorClient:
         if devcode is None or devaddr is None or serial is None:
             return None
         self._addresses[serial] = DeviceAddress(pn, devcode, devaddr, serial)
+        self._gone.discard(serial)
         kind = device_kind(devcode)
         return Device(
             id=serial,
@@ -653,8 +680,14 @@ class ShineMonitorClient:
     ) -> dict[str, RealtimeData]:
         """Device statuses (256 devices a call), each plant's figures, each device's last data."""
         result: dict[str, RealtimeData] = {plant.id: RealtimeData() for plant in plants}
+        for plant in plants:
+            # Plants remembered from an earlier run carry their offset as a label.
+            if plant.id not in self._zones and (zone := parse_offset(plant.time_zone)):
+                self._zones[plant.id] = zone
         # After a restart the device list comes from memory, without the cloud addresses.
-        unaddressed = {d.plant_id for d in devices if d.id not in self._addresses}
+        unaddressed = {
+            d.plant_id for d in devices if d.id not in self._addresses and d.id not in self._gone
+        }
         if unaddressed:
             await self.async_get_devices([p for p in plants if p.id in unaddressed])
         known = [d for d in devices if d.id in self._addresses and d.plant_id in result]
@@ -662,6 +695,8 @@ class ShineMonitorClient:
         for plant in plants:
             await self._plant_figures(plant, result[plant.id])
         for device in known:
+            if device.id not in self._addresses:
+                continue
             target = result[device.plant_id]
             readings = await self._device_readings(device, statuses.get(device.id))
             target.devices[device.id] = readings
@@ -669,6 +704,9 @@ class ShineMonitorClient:
             states = [r.online for r in realtime.devices.values() if r.online is not None]
             if states:
                 realtime.online = any(states)
+                if not realtime.online:
+                    # No device reports: the plant's "current" power is an old figure.
+                    realtime.plant["pv_power"] = None
             stamps = [
                 stamp
                 for r in realtime.devices.values()
@@ -683,19 +721,62 @@ class ShineMonitorClient:
         statuses: dict[str, int] = {}
         for batch in chunks(devices, DEVICES_PER_CALL):
             addresses = [self._addresses[d.id] for d in batch]
-            data = await self._optional_call(
-                "queryDeviceStatus", [("device", ";".join(a.tuple_text() for a in addresses))]
-            )
-            rows = data.get("device") if isinstance(data, Mapping) else None
-            for row in rows if isinstance(rows, list) else []:
+            try:
+                data = await self._optional_call(
+                    "queryDeviceStatus", [("device", ";".join(a.tuple_text() for a in addresses))]
+                )
+            except ProtocolError as err:
+                if err.code != str(ERR_NO_DEVICE):
+                    raise
+                # One device of the batch is gone and the cloud fails the whole call: ask each
+                # plant for its tree instead (its devices' statuses come with it).
+                statuses.update(await self._plant_statuses(batch))
+                continue
+            for row in _rows(data.get("device") if isinstance(data, Mapping) else None):
                 if isinstance(row, Mapping) and (serial := text(row.get("sn"))) is not None:
                     status = to_int(row.get("status"))
                     if status is not None:
                         statuses[serial] = status
         return statuses
 
+    async def _plant_statuses(self, devices: Sequence[Device]) -> dict[str, int]:
+        statuses: dict[str, int] = {}
+        for plant_id in sorted({d.plant_id for d in devices}):
+            try:
+                data = await self._optional_call("queryPlantDeviceStatus", [("plantid", plant_id)])
+            except ProtocolError as err:
+                if err.code != str(ERR_NO_PLANT):
+                    raise
+                data = None  # the plant is gone, and its devices with it
+            listed: set[str] = set()
+            for collector in _rows(data.get("collector") if isinstance(data, Mapping) else None):
+                if not isinstance(collector, Mapping):
+                    continue
+                for row in _rows(collector.get("device")):
+                    serial = text(row.get("sn")) if isinstance(row, Mapping) else None
+                    if serial is None:
+                        continue
+                    listed.add(serial)
+                    if (status := to_int(row.get("status"))) is not None:
+                        statuses[serial] = status
+            for device in devices:
+                if device.plant_id == plant_id and device.id not in listed:
+                    # Gone from the cloud: skipped until the device list is read again.
+                    self._addresses.pop(device.id, None)
+                    self._gone.add(device.id)
+        return statuses
+
     async def _plant_figures(self, plant: Plant, target: RealtimeData) -> None:
-        if plant.id not in self._power_only:
+        try:
+            await self._plant_queries(plant, target)
+        except ProtocolError as err:
+            if err.code != str(ERR_NO_PLANT):
+                raise
+            # Removed from the account: it drops out when the plant list is read again.
+            _LOGGER.debug("Plant %s is no longer in the cloud", plant.id)
+
+    async def _plant_queries(self, plant: Plant, target: RealtimeData) -> None:
+        if self._power_only.get(plant.id, 0.0) <= self._clock():
             try:
                 data = await self._optional_call(
                     "queryPlantCurrentData",
@@ -704,11 +785,11 @@ class ShineMonitorClient:
             except ProtocolError as err:
                 if err.code != str(ERR_FORMAT):
                     raise
-                # Some plants refuse this query: fall back to the power query from now on.
+                # Some plants refuse this query: use the power query for a while.
                 _LOGGER.debug("Plant %s has no current data; using its power only", plant.id)
-                self._power_only.add(plant.id)
+                self._power_only[plant.id] = self._clock() + POWER_ONLY_PERIOD
             else:
-                for row in data if isinstance(data, list) else []:
+                for row in _rows(data):
                     if not isinstance(row, Mapping):
                         continue
                     found = _PLANT_KEYS.get(str(row.get("key")))
@@ -760,10 +841,10 @@ class ShineMonitorClient:
             values["fault_status"] = fault
         if state is not None and values.get("inverter_status") in (None, "unknown"):
             values["inverter_status"] = state
-        if measured is None or self._clock() - measured.timestamp() > STALE_AFTER:
-            # Old data: the device stopped reporting; its last power is not "now".
-            for key in ("pv_power", "dc_power", "load_power", "grid_import_power"):
-                if key in values:
+        if measured is not None and self._clock() - measured.timestamp() > STALE_AFTER:
+            # Old data: the device stopped reporting; its last readings are not "now".
+            for key in values:
+                if _is_momentary(key):
                     values[key] = None
             return DeviceReadings(values=values, online=False)
         return DeviceReadings(values=values, online=online if online is not None else True)
@@ -832,9 +913,26 @@ class ShineMonitorClient:
             "logins": self.logins,
             "error_codes": dict(self.errors),
             "last_error": self.last_error,
-            "power_only_plants": sorted(self._power_only),
+            "power_only_plants": sorted(
+                p for p, until in self._power_only.items() if until > self._clock()
+            ),
             "quota": self.quota.snapshot(),
         }
+
+
+def _is_momentary(key: str) -> bool:
+    """A reading of the moment (power, voltage, SOC…), as opposed to a counter or a state."""
+    metric = get_metric(key)
+    return (
+        metric is not None
+        and metric.accumulation is Accumulation.INSTANT
+        and metric.quantity not in (Quantity.ENUM, Quantity.TIMESTAMP)
+    )
+
+
+def _rows(value: object) -> list[Any]:
+    """A list from the reply, or nothing when the cloud sent something else."""
+    return value if isinstance(value, list) else []
 
 
 class _TokenRejectedError(SolarCloudError):

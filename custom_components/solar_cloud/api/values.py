@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 from .models import Reading
 
@@ -94,3 +94,15 @@ def seconds_to_next_utc_day(now: float) -> float:
 def seconds_to_next_hour(now: float) -> float:
     """Seconds until the next whole UTC hour, plus a minute of margin."""
     return HOUR - (now % HOUR) + 60.0
+
+
+def parse_offset(value: object) -> timezone | None:
+    """A fixed UTC offset written ``+08:00``, ``-03:30`` or ``UTC+1``, or None."""
+    raw = (text(value) or "").replace("UTC", "").replace("GMT", "").strip()
+    if len(raw) < 2 or raw[0] not in "+-":
+        return None
+    hours, _, minutes = raw[1:].partition(":")
+    if not hours.isdigit() or (minutes and not minutes.isdigit()):
+        return None
+    delta = timedelta(hours=int(hours), minutes=int(minutes or 0))
+    return timezone(delta if raw[0] == "+" else -delta)
