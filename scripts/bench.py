@@ -1,6 +1,6 @@
 """Simulated days of polling against the vendor simulators, measured.
 
-Each run sets up one account with N plants (3 devices each: inverter, battery, power sensor)
+Each run sets up one account with N plants (with the devices each simulator gives a plant)
 and lets one coordinator per plant poll it on the integration's own rhythm for D simulated
 days. The clock is virtual: it jumps from one due poll to the next, so a week takes minutes.
 The simulator runs in a child process on loopback and reads the same virtual clock, so the
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import json
 import math
 import multiprocessing
@@ -39,17 +40,24 @@ SAMPLE_EVERY = 60.0
 # Home Assistant schedules a coordinator's next refresh at the whole second in which the last
 # one ended, plus the interval, plus a fraction of a second fixed per coordinator.
 HA_OFFSET = (0.05, 0.5)
-VENDORS = ("huawei_fusionsolar", "sungrow_isolarcloud", "saj")
+VENDORS = ("huawei_fusionsolar", "sungrow_isolarcloud", "saj", "shinemonitor")
 # The simulator's default app keys.
 SUNGROW_APPKEY = "APPKEY0123456789ABCDEF0123456789"
 SUNGROW_ACCESS_KEY = "ACCESSKEY0123456789abcdef012345"
 SAJ_APP_ID = "SAJAPPID0001"
 SAJ_APP_SECRET = "0123456789abcdef0123456789abcdef"
+SHINE_KEY = "0123456789ABCDEF"
 # Real-time endpoints, whose calls are compared with the minimum for 5-minute freshness.
 REALTIME = {
     "huawei_fusionsolar": ("getStationRealKpi", "getDevRealKpi"),
     "sungrow_isolarcloud": ("getDeviceRealTimeData", "getPVInverterRealTimeData"),
     "saj": ("/plant/list", "/plant/data", "/device/inverter/datasigns"),
+    "shinemonitor": (
+        "queryDeviceStatus",
+        "queryPlantCurrentData",
+        "queryDeviceLastData",
+        "querySPDeviceLastData",
+    ),
 }
 
 
@@ -85,10 +93,20 @@ def _serve(vendor: str, port: int, plants: int, now: Synchronized[float], ready:
 
     from tests.simulators.huawei import HuaweiSimulator
     from tests.simulators.saj import SajSimulator
+    from tests.simulators.shinemonitor import ShineMonitorSimulator
     from tests.simulators.sungrow import SungrowSimulator
 
-    sim: HuaweiSimulator | SungrowSimulator | SajSimulator
-    if vendor == "saj":
+    sim: HuaweiSimulator | SungrowSimulator | SajSimulator | ShineMonitorSimulator
+    if vendor == "shinemonitor":
+        # The simulator's default limit: 300 calls a minute per account.
+        sim = ShineMonitorSimulator(
+            plants=plants,
+            username="bench",
+            password="bench",
+            company_key=SHINE_KEY,
+            clock=lambda: now.value,
+        )
+    elif vendor == "saj":
         sim = SajSimulator(plants=plants, clock=lambda: now.value)
     elif vendor == "sungrow_isolarcloud":
         sim = SungrowSimulator(
@@ -148,6 +166,7 @@ async def _run(vendor: str, plants: int, days: float) -> Run:
     from custom_components.solar_cloud.api.huawei import HuaweiClient
     from custom_components.solar_cloud.api.quota import Quota
     from custom_components.solar_cloud.api.saj import SajClient
+    from custom_components.solar_cloud.api.shinemonitor import ShineMonitorClient
     from custom_components.solar_cloud.api.sungrow import SungrowClient
 
     if vendor not in VENDORS:
@@ -178,8 +197,19 @@ async def _run(vendor: str, plants: int, days: float) -> Run:
         async with aiohttp.ClientSession() as session:
             quota = Quota(clock=clock, sleep=sleep)
             memory = AccountMemory(quota=quota)
-            client: HuaweiClient | SungrowClient | SajClient
-            if vendor == "saj":
+            client: HuaweiClient | SungrowClient | SajClient | ShineMonitorClient
+            if vendor == "shinemonitor":
+                client = ShineMonitorClient(
+                    session,
+                    url,
+                    "bench",
+                    "bench",
+                    SHINE_KEY,
+                    quota=quota,
+                    session_state=memory.session,
+                    clock=clock,
+                )
+            elif vendor == "saj":
                 client = SajClient(
                     session,
                     url,
@@ -221,7 +251,11 @@ async def _run(vendor: str, plants: int, days: float) -> Run:
             types: dict[int, int] = {}
             for device in account.devices.values():
                 types[int(device.type_code)] = types.get(int(device.type_code), 0) + 1
-            if isinstance(client, SajClient):
+            if isinstance(client, ShineMonitorClient):
+                round_cost = client.calls_per_round(
+                    list(account.plants.values()), list(account.devices.values())
+                )
+            elif isinstance(client, SajClient):
                 # The plant list (statuses, 100 plants a page), each plant's data, each inverter.
                 round_cost = math.ceil(plants / 100) + plants + len(account.devices)
             elif isinstance(client, SungrowClient):
@@ -241,14 +275,23 @@ async def _run(vendor: str, plants: int, days: float) -> Run:
             }
             due = {p: math.floor(clock()) + offsets[p] + account.period for p in ids}
             ages: list[float] = []
+            # When each round's data arrived. A round can spend virtual time waiting for
+            # room in an allowance, so a sample taken inside it must see the data of the
+            # round before, not the one that ended after the sample's moment.
+            arrivals: list[float] = []
             next_sample = START + SAMPLE_EVERY
             cpu = 0.0
             failures = 0
             while True:
                 step = min(due.values())
+                if memory.realtime_at is not None and (
+                    not arrivals or arrivals[-1] != memory.realtime_at
+                ):
+                    arrivals.append(memory.realtime_at)
                 while next_sample <= min(step, end):
-                    if memory.realtime_at is not None:
-                        ages.append(next_sample - memory.realtime_at)
+                    index = bisect.bisect_right(arrivals, next_sample)
+                    if index:
+                        ages.append(next_sample - arrivals[index - 1])
                     next_sample += SAMPLE_EVERY
                 if step >= end:
                     break
@@ -277,6 +320,10 @@ async def _run(vendor: str, plants: int, days: float) -> Run:
     if vendor == "saj":
         # The document states no number for the hourly and daily allowances.
         run.allowance = {}
+    elif vendor == "shinemonitor":
+        # No documented limit; the simulator refuses past 300 calls a minute.
+        run.allowance = {"all calls": 300 * 1440}
+        run.calls_per_day["all calls"] = round(sum(calls.values()) / days, 1)
     elif vendor == "sungrow_isolarcloud":
         # One hourly cap for every call of the app (2000 on the basic plan).
         run.allowance = {"all calls": 2000 * 24}

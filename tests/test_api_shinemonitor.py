@@ -27,7 +27,7 @@ from custom_components.solar_cloud.api.errors import (
     RateLimitedError,
     TransientError,
 )
-from custom_components.solar_cloud.api.models import AlarmSeverity, DeviceKind
+from custom_components.solar_cloud.api.models import AlarmSeverity, Device, DeviceKind, Plant
 from custom_components.solar_cloud.api.quota import Allowance, Quota, Session
 from custom_components.solar_cloud.api.shinemonitor import (
     ShineMonitorClient,
@@ -575,3 +575,27 @@ async def test_odd_reply_shapes(
         pytest.raises(ProtocolError, match="lifetime"),
     ):
         await fresh.async_login()
+
+
+async def test_unreachable_server(session: aiohttp.ClientSession, clock: FakeClock) -> None:
+    """No server at the address: a transient error that names no secret."""
+    client = _client(session, "http://127.0.0.1:9", clock)
+    with pytest.raises(TransientError) as err:
+        await client.async_login()
+    assert err.value.code == "network"
+    assert PASSWORD not in str(err.value)
+    assert KEY not in str(err.value)
+
+
+def test_plan_keeps_five_minutes_between_round_starts() -> None:
+    """Small accounts pause 5 minutes; a round that must wait a minute pauses 4."""
+    plants = [Plant(id=str(i), name=str(i)) for i in range(100)]
+    devices = [
+        Device(id=f"d{i}", plant_id=str(i % 100), name="d", kind=DeviceKind.INVERTER, type_code="1")
+        for i in range(200)
+    ]
+    assert ShineMonitorClient.calls_per_round(plants, devices) == 301
+    client = ShineMonitorClient(None, "http://h", "u", "p", "k")  # type: ignore[arg-type]
+    assert client.plan(plants[:10], devices[:20]).realtime == 300
+    assert client.plan(plants, devices).realtime == 240
+    assert client.plan(plants * 10, devices * 10).realtime == 150

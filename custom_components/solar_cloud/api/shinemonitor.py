@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -432,10 +433,21 @@ class ShineMonitorClient:
         return account_id_for(self._server, self._username)
 
     def plan(self, plants: Sequence[Plant], devices: Sequence[Device]) -> PollPlan:
-        """Every 5 minutes (the datalogger upload period), warnings every 10, lists every 6 h."""
-        return PollPlan(
-            realtime=REALTIME_PERIOD, alarms=ALARM_PERIOD, devices=DAY / 4, plants=DAY / 4
-        )
+        """A round every 5 minutes (the datalogger upload period), warnings every 10 minutes,
+        lists every 6 hours.
+
+        A round larger than the minute's allowance spends a minute waiting for room per extra
+        allowance it needs. The pause between rounds is shortened by that wait, so rounds
+        still start 5 minutes apart: never more often than the data refreshes, never later.
+        """
+        waits = max(0, math.ceil(self.calls_per_round(plants, devices) / CALLS_PER_MINUTE) - 1)
+        realtime = max(REALTIME_PERIOD / 2, REALTIME_PERIOD - 60.0 * waits)
+        return PollPlan(realtime=realtime, alarms=ALARM_PERIOD, devices=DAY / 4, plants=DAY / 4)
+
+    @staticmethod
+    def calls_per_round(plants: Sequence[Plant], devices: Sequence[Device]) -> int:
+        """Statuses (256 devices a call), one call per plant and one per device."""
+        return math.ceil(len(devices) / DEVICES_PER_CALL) + len(plants) + len(devices)
 
     # -- transport ----------------------------------------------------------------------------
 
