@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from homeassistant.const import CONF_PASSWORD, CONF_USERNAME, Platform
 from homeassistant.core import HomeAssistant, callback
@@ -51,10 +51,17 @@ from .coordinator import (
 )
 from .entity import plant_identifier, signal_new_plant
 from .memory import account_memory, async_load_memories, forget_memory, schedule_save
+from .plant_controls import PlantControls, supports_controls
+from .services import async_setup_services
 
 _LOGGER = logging.getLogger(__name__)
 
-PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
+PLATFORMS: list[Platform] = [
+    Platform.BINARY_SENSOR,
+    Platform.NUMBER,
+    Platform.SELECT,
+    Platform.SENSOR,
+]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
@@ -78,6 +85,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     answers can be shown at once instead of calling again too early.
     """
     await async_load_memories(hass)
+    async_setup_services(hass)
     return True
 
 
@@ -213,6 +221,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: SolarCloudConfigEntry) -
     await asyncio.gather(
         *(c.async_config_entry_first_refresh() for c in runtime.coordinators.values())
     )
+    if supports_controls(client):
+        for plant_id, coordinator in runtime.coordinators.items():
+            runtime.controls[plant_id] = PlantControls(hass, coordinator, cast(Any, client))
+        await asyncio.gather(*(c.async_load() for c in runtime.controls.values()))
     _remove_stale_devices(hass, entry, account)
     runtime.unsubscribe.append(
         account.add_listener(lambda change: _on_inventory_change(hass, entry, change))
@@ -230,6 +242,8 @@ async def async_unload_entry(hass: HomeAssistant, entry: SolarCloudConfigEntry) 
             unsubscribe()
         for coordinator in entry.runtime_data.coordinators.values():
             await coordinator.async_shutdown()
+        for controls in entry.runtime_data.controls.values():
+            controls.async_shutdown()
     return unloaded
 
 
@@ -276,6 +290,8 @@ def _on_inventory_change(
     runtime = entry.runtime_data
     account = runtime.account
     for plant in change.removed_plants:
+        if (controls := runtime.controls.pop(plant.id, None)) is not None:
+            controls.async_shutdown()
         coordinator = runtime.coordinators.pop(plant.id, None)
         if coordinator is not None:
             entry.async_create_background_task(
@@ -302,4 +318,9 @@ async def _async_start_plant(
     hass: HomeAssistant, entry: SolarCloudConfigEntry, coordinator: PlantCoordinator
 ) -> None:
     await coordinator.async_refresh()
+    client = entry.runtime_data.client
+    if supports_controls(client) and coordinator.data is not None:
+        controls = PlantControls(hass, coordinator, cast(Any, client))
+        entry.runtime_data.controls[coordinator.plant_id] = controls
+        await controls.async_load()
     async_dispatcher_send(hass, signal_new_plant(entry.entry_id), coordinator)

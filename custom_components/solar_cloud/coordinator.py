@@ -29,6 +29,7 @@ from .memory import schedule_save
 
 if TYPE_CHECKING:
     from .api.account import InventoryChange
+    from .plant_controls import PlantControls
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -40,6 +41,8 @@ class SolarCloudData:
     client: VendorClient
     account: CloudAccount
     coordinators: dict[str, PlantCoordinator] = field(default_factory=dict)
+    # Per plant, where the vendor offers controls.
+    controls: dict[str, PlantControls] = field(default_factory=dict)
     unsubscribe: list[Callable[[], None]] = field(default_factory=list)
 
 

@@ -62,6 +62,9 @@ async def async_get_config_entry_diagnostics(
             else None,
             "alarms": [asdict(a) for a in data.alarms] if data and data.alarms else [],
             "online": data.online if data else None,
+            "controls": controls.diagnostics()
+            if (controls := runtime.controls.get(plant_id)) is not None
+            else None,
         }
     return async_redact_data(
         {

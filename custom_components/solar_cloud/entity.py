@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
+from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity import Entity
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
-from .api.models import Device, DeviceReadings, Plant
+from .api.controls import ControlKind, ControlSpec
+from .api.models import Device, DeviceReadings, Plant, Reading
 from .const import DOMAIN, MANUFACTURERS
 from .coordinator import PlantCoordinator, SolarCloudConfigEntry
+
+if TYPE_CHECKING:
+    from .plant_controls import PlantControls
 
 PLANT = "plant"
 
@@ -122,6 +128,72 @@ def async_setup_platform_entities(
 
         add_new()
         entry.async_on_unload(coordinator.async_add_listener(add_new))
+
+    for coordinator in entry.runtime_data.coordinators.values():
+        watch(coordinator)
+    entry.async_on_unload(async_dispatcher_connect(hass, signal_new_plant(entry.entry_id), watch))
+
+
+class SolarCloudControlEntity(SolarCloudEntity):
+    """A control of a device: its value is the one read back from the cloud."""
+
+    _attr_entity_category = EntityCategory.CONFIG
+
+    def __init__(
+        self, coordinator: PlantCoordinator, controls: PlantControls, spec: ControlSpec
+    ) -> None:
+        super().__init__(coordinator, spec.device_id, spec.key)
+        self.controls = controls
+        self.spec = spec
+        self._attr_translation_key = spec.key
+
+    @property
+    def control_value(self) -> Reading:
+        """The value last read back from the cloud."""
+        return self.controls.values.get((self.spec.device_id, self.spec.key))
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any]:
+        """The state of a task that changes this control, while it runs."""
+        task = self.controls.task
+        if task is None or task.device_id not in (None, self.spec.device_id):
+            return {}
+        return {"task": task.state.value, "task_action": task.action}
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the plant's controls as well as its data."""
+        await super().async_added_to_hass()
+        self.async_on_remove(self.controls.add_listener(self.async_write_ha_state))
+
+    async def _async_write(self, value: Reading) -> None:
+        await self.controls.async_set(self.spec, value)
+        self.async_write_ha_state()
+
+
+type ControlEntityFactory = Callable[[PlantControls, ControlSpec], Iterable[Entity]]
+
+
+@callback
+def async_setup_control_entities(
+    hass: HomeAssistant,
+    entry: SolarCloudConfigEntry,
+    add_entities: Callable[[Iterable[Entity]], None],
+    kind: ControlKind,
+    create: ControlEntityFactory,
+) -> None:
+    """Add the entities of every control of ``kind``, for the plants now and those to come."""
+
+    @callback
+    def watch(coordinator: PlantCoordinator) -> None:
+        controls = entry.runtime_data.controls.get(coordinator.plant_id)
+        if controls is None:
+            return
+        new: list[Entity] = []
+        for spec in controls.specs.values():
+            if spec.kind is kind and spec.device_id in coordinator.data.devices:
+                new.extend(create(controls, spec))
+        if new:
+            add_entities(new)
 
     for coordinator in entry.runtime_data.coordinators.values():
         watch(coordinator)

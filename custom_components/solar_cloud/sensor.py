@@ -15,11 +15,15 @@ from homeassistant.components.sensor import (
 )
 from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.util import dt as dt_util
 
+from .api.controls import TaskState
 from .api.metrics import Accumulation, Metric, Quantity, get_metric
 from .coordinator import PlantCoordinator, SolarCloudConfigEntry
-from .entity import SolarCloudEntity, async_setup_platform_entities
+from .entity import SolarCloudEntity, async_setup_platform_entities, signal_new_plant
+from .plant_controls import PlantControls, task_summary
 
 # Read-only platform fed by coordinators: no limit on parallel updates.
 PARALLEL_UPDATES = 0
@@ -129,6 +133,18 @@ async def async_setup_entry(
 
     async_setup_platform_entities(hass, entry, async_add_entities, factory)
 
+    @callback
+    def add_last_command(coordinator: PlantCoordinator) -> None:
+        controls = entry.runtime_data.controls.get(coordinator.plant_id)
+        if controls is not None and (controls.specs or controls.can_force):
+            async_add_entities([LastCommandSensor(coordinator, controls)])
+
+    for coordinator in entry.runtime_data.coordinators.values():
+        add_last_command(coordinator)
+    entry.async_on_unload(
+        async_dispatcher_connect(hass, signal_new_plant(entry.entry_id), add_last_command)
+    )
+
 
 class SolarCloudSensor(SolarCloudEntity, SensorEntity):
     """One metric of a plant or device."""
@@ -182,3 +198,40 @@ class SolarCloudSensor(SolarCloudEntity, SensorEntity):
     def _handle_coordinator_update(self) -> None:
         self._attr_native_value = self._read()
         super()._handle_coordinator_update()
+
+
+class LastCommandSensor(SolarCloudEntity, SensorEntity):
+    """The plant's latest control task: running, success, failed or timed out, with details."""
+
+    _attr_device_class = SensorDeviceClass.ENUM
+    _attr_translation_key = "last_command"
+
+    def __init__(self, coordinator: PlantCoordinator, controls: PlantControls) -> None:
+        super().__init__(coordinator, None, "last_command")
+        self.controls = controls
+        self._attr_options = [state.value for state in TaskState]
+
+    @property
+    def native_value(self) -> str | None:
+        """The state of the latest task, or unknown before the first."""
+        last = self.controls.last
+        return None if last is None else last.state.value
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any]:
+        """Action, value, task id, reason and times of the latest task."""
+        last = self.controls.last
+        if last is None:
+            return {}
+        summary = task_summary(last)
+        for key in ("started_at", "finished_at"):
+            stamp = summary[key]
+            summary[key] = (
+                None if not isinstance(stamp, int | float) else dt_util.utc_from_timestamp(stamp)
+            )
+        return summary
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the plant's tasks."""
+        await super().async_added_to_hass()
+        self.async_on_remove(self.controls.add_listener(self.async_write_ha_state))

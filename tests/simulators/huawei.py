@@ -21,6 +21,17 @@ Typical use::
     server = await aiohttp_server(sim.app)
     sim.inject("fail_code:20056", path="getDevRealKpi")
 
+Controls (battery plants): the four asynchronous task interfaces under ``/rest/openapi/pvms``
+(working mode, battery configuration, active power / feed-in limit, forced charge and
+discharge) with their status queries. A task is RUNNING for ``task_delay`` seconds on the
+simulator's clock, then SUCCESS (the plant's stored settings change, and the status reply
+reports them) or FAIL; a forced charge then runs for its ``dispatchTime`` or until its
+``targetSOC`` would be reached. Parameters are checked with the documented failCodes (20040-20047
+for charge/discharge, 20607-20616 for the other tasks), a second task of the same kind for a plant
+while one runs is refused with 20615, and every control interface takes one call per minute.
+Test hooks: ``set_task_delay``, ``fail_next_task``, ``refuse_next_delivery``, ``deny_control``,
+``control_daily_cap``, ``battery_settings``, ``forcing`` and ``control_requests``.
+
 Run ``python -m tests.simulators.huawei --help`` for a standalone server.
 """
 
@@ -28,11 +39,13 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 import secrets
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from itertools import pairwise
 from typing import Any, Final
 
 import orjson
@@ -146,6 +159,72 @@ _WINDOWS: Final[dict[str, float]] = {
     "getDevRealKpi": 300.0,
     "getAlarmList": 1_800.0,
 }
+
+# Control interfaces: name -> path.
+CONTROL_BASE: Final = "/rest/openapi/pvms"
+CONTROL_ROUTES: Final[dict[str, str]] = {
+    "charge-and-discharge": f"{CONTROL_BASE}/nbi/v2/control/charge-and-discharge/async-task",
+    "chargeAndDischargeStatus": f"{CONTROL_BASE}/v1/vpp/chargeAndDischargeStatus",
+    "battery/mode": f"{CONTROL_BASE}/nbi/v1/control/battery/mode/async-task",
+    "battery/mode/task-info": f"{CONTROL_BASE}/nbi/v1/control/battery/mode/task-info",
+    "battery/configuration": f"{CONTROL_BASE}/nbi/v1/control/battery/configuration/async-task",
+    "battery/configuration/task-info": (
+        f"{CONTROL_BASE}/nbi/v1/control/battery/configuration/task-info"
+    ),
+    "active-power-control": f"{CONTROL_BASE}/nbi/v2/control/active-power-control/async-task",
+    "active-power-control/task-info": (
+        f"{CONTROL_BASE}/nbi/v2/control/active-power-control/task-info"
+    ),
+}
+_ROUTE_NAMES: Final = {path: name for name, path in CONTROL_ROUTES.items()}
+CHARGE: Final = "charge-and-discharge"
+MODE: Final = "battery/mode"
+CONFIG: Final = "battery/configuration"
+POWER: Final = "active-power-control"
+SUBMISSIONS: Final = frozenset({CHARGE, MODE, CONFIG, POWER})
+# "One-minute access frequency" per northbound interface.
+CONTROL_WINDOW: Final = 60.0
+_WINDOWS.update(dict.fromkeys(CONTROL_ROUTES, CONTROL_WINDOW))
+MAX_TASK_PLANTS: Final = 10
+MAX_CHARGE_PLANTS: Final = 100
+MAX_TIME_WINDOWS: Final = 14
+MAX_DISPATCH_MINUTES: Final = 1440
+DEFAULT_TASK_DELAY: Final = 120.0
+FEED_IN_KW: Final = (-1000.0, 5000.0)
+END_OF_CHARGE_SOC: Final = (90.0, 100.0)
+END_OF_DISCHARGE_SOC: Final = (0.0, 20.0)
+RATED_W: Final = BATTERY_MAX_KW * 1000.0
+_EXCEPTION: Final = -1  # an endpoint's code for a gateway exception body (HTTP 400)
+FC_CHARGE_SWITCH: Final = 20040
+FC_CONTROL_TYPE: Final = 20041
+FC_TARGET_SOC: Final = 20042
+FC_DURATION: Final = 20043
+FC_REQUEST_ID_EMPTY: Final = 20044
+FC_PLANT_UNAUTHORISED: Final = 20045
+FC_CHARGE_POWER: Final = 20047
+FC_NO_CHARGE_TASK: Final = 20050
+FC_NOT_AUTHORISED: Final = 20056
+FC_TASKS_EMPTY: Final = 20607
+FC_DUPLICATE_PLANT: Final = 20608
+FC_OUT_OF_RANGE: Final = 20611
+FC_EMPTY_VALUE: Final = 20612
+FC_COMMUNICATION: Final = 20614
+FC_TASK_RUNNING: Final = 20615
+FC_TASK_ID_EMPTY: Final = 20616
+FC_NO_TASK: Final = 20620
+FC_PLANT_INVALID: Final = 20622
+FC_TASK_FAILED: Final = 2
+FC_TASK_PARTLY: Final = 1
+MODES: Final = frozenset({"TOU", "maximumSelfConsumption"})
+PV_PRIORITIES: Final = frozenset({"fedToGridPreference", "chargePreference"})
+TASK_MESSAGES: Final = frozenset({"FAILURE", "TIMEOUT", "BUSY", "INVALID", "EXCEPTION"})
+_DEFAULT_WINDOWS: Final = (
+    {"startTime": "00:00", "endTime": "06:00", "chargeOrDischarge": "charge",
+     "repeat": [1, 2, 3, 4, 5, 6, 7]},
+    {"startTime": "17:00", "endTime": "21:00", "chargeOrDischarge": "discharge",
+     "repeat": [1, 2, 3, 4, 5]},
+)  # fmt: skip
+_HHMM: Final = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 
 # Fault kinds accepted by HuaweiSimulator.inject ("fail_code:<n>" is accepted as well): the
 # common ones plus two answers of the vendor's API gateway.
@@ -294,6 +373,25 @@ _SPECS: Final[dict[int, _TypeSpec]] = {
 _OFFLINE_STATUS: Final = {"run_state": 0, "battery_status": 0, "meter_status": 0}
 
 
+@dataclass(slots=True)
+class _Settings:
+    """A plant's battery and feed-in settings, as the control tasks change them."""
+
+    operation_mode: str = "maximumSelfConsumption"
+    redundant_pv: str = "fedToGridPreference"
+    ac_charge_kw: float = 0.0
+    windows: list[dict[str, Any]] = field(
+        default_factory=lambda: [{**w, "repeat": list(w["repeat"])} for w in _DEFAULT_WINDOWS]
+    )
+    end_of_charge_soc: float = 100.0
+    end_of_discharge_soc: float = 5.0
+    max_charge_w: float = RATED_W
+    max_discharge_w: float = RATED_W
+    control_mode: str = "0"
+    max_feed_in_kw: float | None = None
+    limitation_mode: str = "0"
+
+
 @dataclass(slots=True, eq=False)
 class _Plant:
     code: str
@@ -307,6 +405,7 @@ class _Plant:
     devices: list[_Device] = field(default_factory=list)
     profile: DayProfile = field(default_factory=lambda: _profile(1.0, False))
     has_inverter: bool = False
+    settings: _Settings = field(default_factory=_Settings)
 
     @property
     def name(self) -> str:
@@ -343,6 +442,50 @@ class _Alarm:
     raise_ms: int
 
 
+@dataclass(slots=True, eq=False)
+class _Part:
+    """One plant's share of a control task."""
+
+    plant: _Plant
+    entry: dict[str, Any]
+    change: dict[str, Any]  # _Settings attribute -> value, applied on success
+    fail: str | None = None  # the message it fails with
+    state: str = "RUNNING"  # RUNNING, SUCCESS, FAIL
+    echo: dict[str, Any] | None = None  # the settings reported once it succeeded
+    # Forced charge / discharge: switch, W (+ charge), how long it runs once delivered.
+    switch: int = 0
+    power_w: float = 0.0
+    run_seconds: float = 0.0
+    stopped_at: float | None = None
+
+
+@dataclass(slots=True, eq=False)
+class _CtrlTask:
+    """A control task: delivered to its plants, settled ``due`` on the simulator's clock."""
+
+    id: str
+    kind: str
+    owner: str
+    created: float
+    due: float
+    parts: list[_Part]
+    settled: bool = False
+
+    def force_end(self, part: _Part) -> float:
+        end = self.due + part.run_seconds
+        return end if part.stopped_at is None else min(end, part.stopped_at)
+
+    def charge_status(self, part: _Part, now: float) -> int:
+        """chargeAndDischargeStatus of a part: 0 done, 1 running, 2 failed."""
+        if part.state == "FAIL":
+            return 2
+        if now < self.due:
+            return 1
+        if part.switch == 0:
+            return 0
+        return 1 if now < self.force_end(part) else 0
+
+
 # ---------------------------------------------------------------------------------------------
 # Accounts, sessions, flow-control state and request helpers
 # ---------------------------------------------------------------------------------------------
@@ -365,7 +508,10 @@ class _Account:
 
 
 def _short(path: str) -> str:
-    """'/thirdData/getDevRealKpi' and 'getDevRealKpi' both become 'getDevRealKpi'."""
+    """'/thirdData/getDevRealKpi' and 'getDevRealKpi' both become 'getDevRealKpi'; a control
+    interface's path becomes its name ('battery/mode/task-info')."""
+    if path in _ROUTE_NAMES:
+        return _ROUTE_NAMES[path]
     return path.removeprefix(API_PREFIX).strip("/")
 
 
@@ -382,6 +528,67 @@ def _ceil100(count: int) -> int:
 
 def _stringify(items: dict[str, Any]) -> dict[str, Any]:
     return {k: None if v is None else str(v) for k, v in items.items()}
+
+
+def _number(value: Any) -> float | None:
+    """A JSON number (not a bool, not a string)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _snake(name: str) -> str:
+    """'endOfChargeSoc' -> 'end_of_charge_soc'."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _minutes(hhmm: Any) -> int | None:
+    match = _HHMM.fullmatch(hhmm) if isinstance(hhmm, str) else None
+    return None if match is None else int(match.group(1)) * 60 + int(match.group(2))
+
+
+def _check_windows(windows: Any) -> list[dict[str, Any]] | None:
+    """Charge/discharge windows as stored, or None when one is invalid or two overlap."""
+    if not isinstance(windows, list) or len(windows) > MAX_TIME_WINDOWS:
+        return None
+    spans: dict[int, list[tuple[int, int]]] = {}
+    checked: list[dict[str, Any]] = []
+    for window in windows:
+        if not isinstance(window, dict):
+            return None
+        start, end = _minutes(window.get("startTime")), _minutes(window.get("endTime"))
+        repeat = window.get("repeat")
+        if (
+            start is None
+            or end is None
+            or start == end
+            or window.get("chargeOrDischarge") not in ("charge", "discharge")
+            or not isinstance(repeat, list)
+            or not repeat
+            or len(set(repeat)) != len(repeat)
+            or not all(as_int(day) in range(1, 8) for day in repeat)
+        ):
+            return None
+        for day in repeat:
+            # A window past midnight covers the rest of its day and the start of the next.
+            if start < end:
+                spans.setdefault(int(day), []).append((start, end))
+            else:
+                spans.setdefault(int(day), []).append((start, 1440))
+                spans.setdefault(int(day) % 7 + 1, []).append((0, end))
+        checked.append(
+            {
+                "startTime": window["startTime"],
+                "endTime": window["endTime"],
+                "chargeOrDischarge": window["chargeOrDischarge"],
+                "repeat": [int(day) for day in repeat],
+            }
+        )
+    for pieces in spans.values():
+        pieces.sort()
+        if any(b[0] < a[1] for a, b in pairwise(pieces)):
+            return None
+    return checked
 
 
 _Result = tuple[int, Any]
@@ -423,6 +630,8 @@ class HuaweiSimulator(Simulator[int]):
         timeout_delay: float = 2.0,
         tz_offset_hours: float = 1.0,
         daily_cap: Mapping[str, int] | None = None,
+        task_delay: float = DEFAULT_TASK_DELAY,
+        control_daily_cap: int | None = None,
     ) -> None:
         if meter_power_unit not in ("kW", "W"):
             raise ValueError("meter_power_unit must be 'kW' or 'W'")
@@ -438,6 +647,16 @@ class HuaweiSimulator(Simulator[int]):
         self._daily_cap: dict[str, int] = {}
         self.daily_cap = daily_cap or {}
         self.default_username = username
+        # Controls: seconds a task runs before it settles; control submissions an account may
+        # make per UTC day (None: no cap); the tasks; test hooks.
+        self.task_delay = task_delay
+        self.control_daily_cap = control_daily_cap
+        self.control_requests: list[tuple[float, str, dict[str, Any]]] = []
+        self._tasks: dict[str, _CtrlTask] = {}
+        self._next_task = 1
+        self._fail_next: deque[str] = deque()
+        self._refuse_next: deque[str] = deque()
+        self._control_denied: int | None = None
 
         self._accounts: dict[str, _Account] = {}
         self._tokens: dict[str, _Account] = {}
@@ -457,6 +676,14 @@ class HuaweiSimulator(Simulator[int]):
             "getDevList": self._ep_dev_list,
             "getDevRealKpi": self._ep_dev_kpi,
             "getAlarmList": self._ep_alarms,
+            CHARGE: self._ep_charge,
+            "chargeAndDischargeStatus": self._ep_charge_status,
+            MODE: self._ep_mode,
+            "battery/mode/task-info": self._ep_mode_info,
+            CONFIG: self._ep_config,
+            "battery/configuration/task-info": self._ep_config_info,
+            POWER: self._ep_power,
+            "active-power-control/task-info": self._ep_power_info,
         }
         self._builders: dict[int, Callable[[_Device, _Moment], dict[str, Any]]] = {
             RESIDENTIAL_INVERTER: self._inverter_items,
@@ -552,6 +779,8 @@ class HuaweiSimulator(Simulator[int]):
     # -- flow control -------------------------------------------------------------------------
 
     def _limit(self, account: _Account, name: str) -> int:
+        if name in CONTROL_ROUTES:
+            return 1
         plants = len(account.plants)
         if name in ("stations", "getStationList"):
             return 24
@@ -587,6 +816,8 @@ class HuaweiSimulator(Simulator[int]):
             if window_full(window, now, length, self._limit(account, name)):
                 return self._refuse(name, params, FC_TOO_FREQUENT)
         if self._daily_cap and not self._daily_ok(account, name, now):
+            return self._refuse(name, params, FC_DAILY_CAP)
+        if name in SUBMISSIONS and not self._control_day_ok(account, now):
             return self._refuse(name, params, FC_DAILY_CAP)
         if window is not None:
             window.append(now)
@@ -818,6 +1049,7 @@ class HuaweiSimulator(Simulator[int]):
 
     def raw_kpis(self, plant_code: str) -> dict[str, dict[str, Any]]:
         """The dataItemMap each device of a plant would answer now, keyed by device id."""
+        self._settle(self._clock())
         mo = self._moment(self._clock())
         return {
             str(device.id): self._device_items(device, mo)
@@ -921,7 +1153,7 @@ class HuaweiSimulator(Simulator[int]):
                 max_charge_power=BATTERY_MAX_KW * 1000.0,
                 max_discharge_power=BATTERY_MAX_KW * 1000.0,
                 busbar_u=_r(430.0 + 0.6 * soc),
-                ch_discharge_model=4,
+                ch_discharge_model=self._working_model(plant, mo.now),
             )
         return items
 
@@ -1198,6 +1430,489 @@ class HuaweiSimulator(Simulator[int]):
             and dev_name in (None, a.device.name)
         ]
 
+    # -- controls: test hooks -----------------------------------------------------------------
+
+    def set_task_delay(self, seconds: float) -> None:
+        """Seconds a new control task runs before it succeeds or fails."""
+        if seconds < 0:
+            raise ValueError("the delay cannot be negative")
+        self.task_delay = seconds
+
+    def fail_next_task(self, message: str = "FAILURE", count: int = 1) -> None:
+        """The next ``count`` plant tasks are delivered but end in FAIL with ``message``."""
+        self._fail_next.extend([message] * count)
+
+    def refuse_next_delivery(self, message: str = "FAILURE", count: int = 1) -> None:
+        """The next ``count`` plant tasks cannot be delivered (FAIL in the submission reply)."""
+        self._refuse_next.extend([message] * count)
+
+    def deny_control(self, denied: bool = True, *, code: int = FC_NO_PERMISSION) -> None:
+        """Every control interface answers ``code`` (401: the account lacks the interface
+        permission; 20056: the owner did not authorise it)."""
+        self._control_denied = code if denied else None
+
+    def battery_settings(self, plant_code: str) -> dict[str, Any]:
+        """The plant's stored control settings now (vendor field names and units)."""
+        self._settle(self._clock())
+        settings = self._plants[plant_code].settings
+        return {
+            **self._mode_echo(settings),
+            **self._config_echo(settings, snake=False),
+            **self._power_echo(settings),
+        }
+
+    def change_settings(self, plant_code: str, **values: Any) -> None:
+        """Change stored settings as the owner would in the portal (``_Settings`` names, e.g.
+        ``operation_mode="TOU"``, ``end_of_charge_soc=96.0``)."""
+        settings = self._plants[plant_code].settings
+        for name, value in values.items():
+            if not hasattr(settings, name):
+                raise ValueError(f"no setting {name!r}")
+            setattr(settings, name, value)
+
+    def forcing(self, plant_code: str) -> int:
+        """The dispatchSwitch of the plant's forced charge (1) or discharge (2) now, else 0."""
+        now = self._clock()
+        self._settle(now)
+        part = self._active_force(self._plants[plant_code], now)
+        return 0 if part is None else part.switch
+
+    # -- controls: state ----------------------------------------------------------------------
+
+    def _control_day_ok(self, account: _Account, now: float) -> bool:
+        cap = self.control_daily_cap
+        if cap is None:
+            return True
+        today = int(now // 86_400)
+        day, count = account.daily.get("control", (today, 0))
+        if day != today:
+            count = 0
+        if count >= cap:
+            return False
+        account.daily["control"] = (today, count + 1)
+        return True
+
+    def _settle(self, now: float) -> None:
+        """Settle, in order, every task whose delay has passed (settings change on success)."""
+        due = sorted(
+            (t for t in self._tasks.values() if not t.settled and t.due <= now),
+            key=lambda t: (t.due, t.id),
+        )
+        for task in due:
+            task.settled = True
+            for part in task.parts:
+                if part.state != "RUNNING":
+                    continue
+                if part.fail is not None:
+                    part.state = "FAIL"
+                    continue
+                settings = part.plant.settings
+                for name, value in part.change.items():
+                    setattr(settings, name, value)
+                if task.kind == CHARGE:
+                    if part.switch == 0:
+                        self._stop_forces(part.plant, task.due)
+                        part.state = "SUCCESS"
+                    # A forced charge runs on; its status follows the clock.
+                    continue
+                part.state = "SUCCESS"
+                part.echo = self._echo(task.kind, settings)
+
+    def _stop_forces(self, plant: _Plant, at: float) -> None:
+        for task in self._tasks.values():
+            if task.kind != CHARGE or task.due > at:
+                continue
+            for part in task.parts:
+                active = part.plant is plant and part.switch and part.state != "FAIL"
+                if active and task.force_end(part) > at:
+                    part.stopped_at = at
+
+    def _active_force(self, plant: _Plant, now: float) -> _Part | None:
+        for task in self._tasks.values():
+            if task.kind != CHARGE or not task.settled:
+                continue
+            for part in task.parts:
+                if part.plant is plant and part.switch and task.charge_status(part, now) == 1:
+                    return part
+        return None
+
+    def _working_model(self, plant: _Plant, now: float) -> int:
+        """ch_discharge_model: 1 forced, 2 TOU, 4 maximum self-consumption."""
+        if self._active_force(plant, now) is not None:
+            return 1
+        return 2 if plant.settings.operation_mode == "TOU" else 4
+
+    def _running(self, kind: str, plant: _Plant, now: float) -> bool:
+        """Whether a task of this kind runs for the plant (a stop never blocks a charge)."""
+        for task in self._tasks.values():
+            if task.kind != kind:
+                continue
+            for part in task.parts:
+                if part.plant is not plant or part.state == "FAIL":
+                    continue
+                if kind == CHARGE:
+                    if part.switch and task.charge_status(part, now) == 1:
+                        return True
+                elif part.state == "RUNNING":
+                    return True
+        return False
+
+    @staticmethod
+    def _mode_echo(settings: _Settings) -> dict[str, Any]:
+        return {
+            "operationMode": settings.operation_mode,
+            "redundantPVEnergyPriority": settings.redundant_pv,
+            "allowedAcChargePower": settings.ac_charge_kw,
+            "chargingAndDischargingTimeWindow": [
+                {**w, "repeat": list(w["repeat"])} for w in settings.windows
+            ],
+        }
+
+    @staticmethod
+    def _config_echo(settings: _Settings, *, snake: bool = True) -> dict[str, Any]:
+        values = {
+            "endOfChargeSoc": settings.end_of_charge_soc,
+            "endOfDischargeSoc": settings.end_of_discharge_soc,
+            "maximumChargePower": int(settings.max_charge_w),
+            "maximumDischargePower": int(settings.max_discharge_w),
+        }
+        if not snake:
+            return values
+        return {"battery_configuration_info": {_snake(key): value for key, value in values.items()}}
+
+    @staticmethod
+    def _power_echo(settings: _Settings) -> dict[str, Any]:
+        info: dict[str, Any] = {"limitationMode": settings.limitation_mode}
+        if settings.max_feed_in_kw is not None:
+            info["maxGridFeedInPower"] = settings.max_feed_in_kw
+        return {"controlMode": settings.control_mode, "controlInfo": info}
+
+    def _echo(self, kind: str, settings: _Settings) -> dict[str, Any]:
+        if kind == MODE:
+            return self._mode_echo(settings)
+        if kind == CONFIG:
+            return self._config_echo(settings)
+        return self._power_echo(settings)
+
+    # -- controls: validation -----------------------------------------------------------------
+
+    def _soc(self, plant: _Plant, now: float) -> float:
+        prof = plant.profile
+        if prof.battery_kwh <= 0:
+            return 0.0
+        return 100.0 * prof.soc[self._moment(now).minute] / prof.battery_kwh
+
+    @staticmethod
+    def _device(plant: _Plant, types: frozenset[int]) -> _Device | None:
+        return next((d for d in plant.devices if d.type_id in types), None)
+
+    def _check_mode(self, plant: _Plant, entry: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        mode = entry.get("operationMode")
+        if mode in (None, ""):
+            return FC_EMPTY_VALUE, {}
+        if mode not in MODES:
+            return FC_OUT_OF_RANGE, {}
+        change: dict[str, Any] = {"operation_mode": mode}
+        priority = entry.get("redundantPVEnergyPriority")
+        if priority is not None:
+            if priority not in PV_PRIORITIES:
+                return FC_OUT_OF_RANGE, {}
+            change["redundant_pv"] = priority
+        if entry.get("allowedAcChargePower") is not None:
+            kw = _number(entry["allowedAcChargePower"])
+            # An inverter-connected plant: [0, the battery's maximum charge power].
+            if kw is None or not 0.0 <= kw <= BATTERY_MAX_KW:
+                return FC_OUT_OF_RANGE, {}
+            change["ac_charge_kw"] = kw
+        windows = entry.get("chargingAndDischargingTimeWindow")
+        if windows is not None:
+            checked = _check_windows(windows)
+            if checked is None:
+                return FC_OUT_OF_RANGE, {}
+            change["windows"] = checked
+        return 0, change
+
+    def _check_config(self, plant: _Plant, entry: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        info = entry.get("batteryConfigurationInfo")
+        fields = ("endOfChargeSoc", "endOfDischargeSoc", "maximumChargePower")
+        if not isinstance(info, dict) or not any(
+            info.get(key) is not None for key in (*fields, "maximumDischargePower")
+        ):
+            return FC_EMPTY_VALUE, {}
+        change: dict[str, Any] = {}
+        for key, attr, (low, high) in (
+            ("endOfChargeSoc", "end_of_charge_soc", END_OF_CHARGE_SOC),
+            ("endOfDischargeSoc", "end_of_discharge_soc", END_OF_DISCHARGE_SOC),
+        ):
+            if key in info:
+                soc = _number(info[key])
+                if soc is None or not low <= soc <= high:
+                    return FC_OUT_OF_RANGE, {}
+                change[attr] = soc
+        for key, attr in (
+            ("maximumChargePower", "max_charge_w"),
+            ("maximumDischargePower", "max_discharge_w"),
+        ):
+            if key in info:
+                watts = _number(info[key])
+                if watts is None or watts < 0:
+                    return FC_OUT_OF_RANGE, {}
+                # Above the battery's maximum: the maximum is taken.
+                change[attr] = float(min(round(watts), RATED_W))
+        return 0, change
+
+    def _check_power(self, plant: _Plant, entry: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        mode = entry.get("controlMode")
+        if mode in (None, ""):
+            return FC_EMPTY_VALUE, {}
+        if mode not in ("0", "6"):
+            return FC_OUT_OF_RANGE, {}
+        change: dict[str, Any] = {"control_mode": mode}
+        if mode == "6":
+            info = entry.get("controlInfo")
+            if not isinstance(info, dict) or info.get("maxGridFeedInPower") is None:
+                return FC_EMPTY_VALUE, {}
+            kw = _number(info["maxGridFeedInPower"])
+            if kw is None or not FEED_IN_KW[0] <= kw <= FEED_IN_KW[1]:
+                return FC_OUT_OF_RANGE, {}
+            limitation = info.get("limitationMode", "0")
+            if limitation not in ("0", "1"):
+                return FC_OUT_OF_RANGE, {}
+            change.update(max_feed_in_kw=kw, limitation_mode=limitation)
+        return 0, change
+
+    def _check_charge(
+        self, plant: _Plant, entry: dict[str, Any], now: float
+    ) -> tuple[int, tuple[int, float, float]]:
+        """(failCode, (switch, power W, seconds the force runs once delivered))."""
+        switch = as_int(entry.get("dispatchSwitch"))
+        if switch not in (0, 1, 2):
+            return FC_CHARGE_SWITCH, (0, 0.0, 0.0)
+        if switch == 0:
+            return 0, (0, 0.0, 0.0)
+        control_type = as_int(entry.get("controlType"))
+        if control_type not in (1, 2):
+            return FC_CONTROL_TYPE, (0, 0.0, 0.0)
+        power = _number(entry.get("powerDispatch"))
+        if (
+            power is None
+            or (switch == 1 and power <= 0)
+            or (switch == 2 and power >= 0)
+            or abs(power) > RATED_W
+        ):
+            return FC_CHARGE_POWER, (0, 0.0, 0.0)
+        if control_type == 1:
+            target = _number(entry.get("targetSOC"))
+            if target is None or not 0.0 <= target <= 100.0:
+                return FC_TARGET_SOC, (0, 0.0, 0.0)
+            soc = self._soc(plant, now)
+            missing = target - soc if switch == 1 else soc - target
+            hours = max(0.0, missing) / 100.0 * plant.profile.battery_kwh / (abs(power) / 1000)
+            return 0, (switch, power, hours * 3600.0)
+        minutes = as_int(entry.get("dispatchTime"))
+        if minutes is None or not 1 <= minutes <= MAX_DISPATCH_MINUTES:
+            return FC_DURATION, (0, 0.0, 0.0)
+        return 0, (switch, power, minutes * 60.0)
+
+    # -- controls: endpoints ------------------------------------------------------------------
+
+    def _task_entries(
+        self, kind: str, body: dict[str, Any]
+    ) -> tuple[int, Any, list[dict[str, Any]]]:
+        """(failCode, exception body, the plant entries) of a submission."""
+        self.control_requests.append((self._clock(), kind, body))
+        tasks = body.get("tasks")
+        if not isinstance(tasks, list) or not tasks:
+            return FC_TASKS_EMPTY, None, []
+        limit = MAX_CHARGE_PLANTS if kind == CHARGE else MAX_TASK_PLANTS
+        if len(tasks) > limit:
+            return (
+                _EXCEPTION,
+                {
+                    "exceptionId": "framwork.remote.Paramerror",
+                    "exceptionType": "ROA_EXFRAME_EXCEPTION",
+                    "descArgs": None,
+                    "reasonArgs": ["tasks"],
+                    "detailArgs": [f"tasks size must be between 1 and {limit}"],
+                    "adviceArgs": None,
+                },
+                [],
+            )
+        if not all(isinstance(t, dict) for t in tasks):
+            return FC_EMPTY_VALUE, None, []
+        codes = [t.get("plantCode") for t in tasks]
+        if len(set(map(str, codes))) != len(codes):
+            return FC_DUPLICATE_PLANT, None, []
+        return 0, None, tasks
+
+    def _submit(self, kind: str, account: _Account, body: dict[str, Any], now: float) -> _Result:
+        code, exception, entries = self._task_entries(kind, body)
+        if code:
+            return code, exception
+        parts: list[_Part] = []
+        for entry in entries:
+            plant = account.plants.get(str(entry.get("plantCode")))
+            if plant is None:
+                return (FC_PLANT_UNAUTHORISED if kind == CHARGE else FC_PLANT_INVALID), None
+            types = _INVERTERS if kind == POWER else frozenset({BATTERY})
+            device = self._device(plant, types)
+            if device is None:
+                return FC_BAD_DEVICE_TYPE, None
+            part = _Part(plant, entry, {})
+            if kind == CHARGE:
+                code, (part.switch, part.power_w, part.run_seconds) = self._check_charge(
+                    plant, entry, now
+                )
+            else:
+                checker = {MODE: self._check_mode, CONFIG: self._check_config}.get(
+                    kind, self._check_power
+                )
+                code, part.change = checker(plant, entry)
+            if code:
+                return code, None
+            if device.offline:
+                return FC_COMMUNICATION, None
+            if (kind != CHARGE or part.switch) and self._running(kind, plant, now):
+                return FC_TASK_RUNNING, None
+            parts.append(part)
+        for part in parts:
+            if self._refuse_next:
+                part.state = "FAIL"
+                part.fail = self._refuse_next.popleft()
+            elif self._fail_next:
+                part.fail = self._fail_next.popleft()
+        task_id = f"{self._next_task:016d}"
+        self._next_task += 1
+        task = _CtrlTask(task_id, kind, account.username, now, now + self.task_delay, parts)
+        self._tasks[task_id] = task
+        if kind == CHARGE:
+            result: list[dict[str, Any]] = []
+            for number, part in enumerate(parts, start=1):
+                battery = self._device(part.plant, frozenset({BATTERY}))
+                result.append(
+                    {
+                        "plantCode": part.plant.code,
+                        "sn": battery.esn if battery else None,
+                        "dispatchResult": 1 if part.state == "FAIL" else 0,
+                        "subTaskId": f"{task_id}-{number}",
+                    }
+                )
+            data: dict[str, Any] = {"requestID": task_id, "result": result}
+        else:
+            data = {
+                "taskId": task_id,
+                "result": [
+                    {
+                        "plantCode": part.plant.code,
+                        "status": part.state,
+                        "message": part.fail if part.state == "FAIL" else None,
+                    }
+                    for part in parts
+                ],
+            }
+        refused = sum(part.state == "FAIL" for part in parts)
+        if refused == len(parts):
+            return FC_TASK_FAILED, data
+        return (FC_TASK_PARTLY if refused else 0), data
+
+    def _ep_charge(self, account: _Account, body: dict[str, Any], mo: _Moment) -> _Result:
+        return self._submit(CHARGE, account, body, mo.now)
+
+    def _ep_mode(self, account: _Account, body: dict[str, Any], mo: _Moment) -> _Result:
+        return self._submit(MODE, account, body, mo.now)
+
+    def _ep_config(self, account: _Account, body: dict[str, Any], mo: _Moment) -> _Result:
+        return self._submit(CONFIG, account, body, mo.now)
+
+    def _ep_power(self, account: _Account, body: dict[str, Any], mo: _Moment) -> _Result:
+        return self._submit(POWER, account, body, mo.now)
+
+    def _own_task(self, kind: str, account: _Account, task_id: Any) -> _CtrlTask | None:
+        task = self._tasks.get(str(task_id))
+        if task is None or task.kind != kind or task.owner != account.username:
+            return None
+        return task
+
+    def _time(self, seconds: float | None) -> str | None:
+        if seconds is None:
+            return None
+        return datetime.fromtimestamp(seconds, self._tz).isoformat()
+
+    def _task_info(self, kind: str, account: _Account, body: dict[str, Any]) -> _Result:
+        task_id = body.get("taskId")
+        if task_id in (None, ""):
+            return FC_TASK_ID_EMPTY, None
+        task = self._own_task(kind, account, task_id)
+        if task is None:
+            return FC_NO_TASK, None
+        snake = kind == CONFIG
+        rows = []
+        for part in task.parts:
+            if part.echo is not None:
+                echo = part.echo
+            elif kind == MODE:
+                echo = {k: v for k, v in part.entry.items() if k != "plantCode"}
+            elif kind == CONFIG:
+                info = part.entry.get("batteryConfigurationInfo") or {}
+                echo = {"battery_configuration_info": {_snake(k): v for k, v in info.items()}}
+            else:
+                echo = {k: v for k, v in part.entry.items() if k != "plantCode"}
+            rows.append(
+                {
+                    ("plant_code" if snake else "plantCode"): part.plant.code,
+                    "status": part.state,
+                    "message": part.fail if part.state == "FAIL" else None,
+                    **echo,
+                }
+            )
+        ended = task.due if task.settled else None
+        return 0, {
+            "dispatchResult": rows,
+            ("start_time" if snake else "startTime"): self._time(task.created),
+            ("end_time" if snake else "endTime"): self._time(ended),
+        }
+
+    def _ep_mode_info(self, account: _Account, body: dict[str, Any], mo: _Moment) -> _Result:
+        return self._task_info(MODE, account, body)
+
+    def _ep_config_info(self, account: _Account, body: dict[str, Any], mo: _Moment) -> _Result:
+        return self._task_info(CONFIG, account, body)
+
+    def _ep_power_info(self, account: _Account, body: dict[str, Any], mo: _Moment) -> _Result:
+        return self._task_info(POWER, account, body)
+
+    def _ep_charge_status(self, account: _Account, body: dict[str, Any], mo: _Moment) -> _Result:
+        request_id = body.get("requestID")
+        if request_id in (None, ""):
+            return FC_REQUEST_ID_EMPTY, None
+        task = self._own_task(CHARGE, account, request_id)
+        if task is None:
+            return FC_NO_CHARGE_TASK, None
+        now = mo.now
+        statuses = [task.charge_status(part, now) for part in task.parts]
+        status = 2 if 2 in statuses else 1 if 1 in statuses else 0
+        charged = discharged = 0.0
+        ends: list[float] = []
+        for part in task.parts:
+            if part.state == "FAIL" or not part.switch or now < task.due:
+                continue
+            end = min(now, task.force_end(part))
+            ends.append(end)
+            energy = abs(part.power_w) * (end - task.due) / 3_600_000.0
+            if part.switch == 1:
+                charged += energy
+            else:
+                discharged += energy
+        failed = next((part.fail for part in task.parts if part.state == "FAIL"), None)
+        return 0, {
+            "status": status,
+            "chargedCapacity": _r(charged),
+            "dischargedCapacity": _r(discharged),
+            "execStartTime": int(task.due * 1000) if now >= task.due else None,
+            "execEndTime": (int((max(ends) if ends else task.due) * 1000) if status != 1 else None),
+            "message": failed,
+        }
+
     def _login(self, body: dict[str, Any], now: float, params: dict[str, Any]) -> web.Response:
         username = body.get("userName")
         key = username if isinstance(username, str) else ""
@@ -1303,6 +2018,8 @@ class HuaweiSimulator(Simulator[int]):
             return self._refuse(name, params, FC_TOO_FREQUENT)
         if name == "stations" and self.legacy_only:
             return self._envelope(params, FC_NO_PERMISSION)
+        if name in CONTROL_ROUTES and self._control_denied is not None:
+            return self._envelope(params, self._control_denied)
         refusal = self._admit(account, name, now, params)
         if refusal is not None:
             return refusal
@@ -1314,9 +2031,12 @@ class HuaweiSimulator(Simulator[int]):
                 await asyncio.sleep(delay)
                 now = self._clock()
                 params["currentTime"] = int(now * 1000)
+            self._settle(now)
             code, data = self._endpoints[name](account, body, self._moment(now))
         finally:
             account.busy.discard(name)
+        if code == _EXCEPTION:
+            return json_response(data, status=400)
         if code == 0:
             data = self._shaped(name, data)
         return self._envelope(params, code, data)
@@ -1340,7 +2060,7 @@ class HuaweiSimulator(Simulator[int]):
         """A new aiohttp application serving this simulator's state."""
         app = web.Application()
         for name in ("login", "logout", *self._endpoints):
-            app.router.add_post(API_PREFIX + name, self._handler(name))
+            app.router.add_post(CONTROL_ROUTES.get(name, API_PREFIX + name), self._handler(name))
         app.router.add_route("*", "/{tail:.*}", self._not_found)
         return app
 
@@ -1416,6 +2136,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--legacy-only", action="store_true")
     parser.add_argument("--string-values", action="store_true")
     parser.add_argument("--tz-offset-hours", type=float, default=1.0)
+    parser.add_argument("--task-delay", type=float, default=DEFAULT_TASK_DELAY)
+    parser.add_argument("--deny-control", action="store_true")
     args = parser.parse_args(argv)
     simulator = HuaweiSimulator(
         plants=args.plants,
@@ -1428,7 +2150,10 @@ def main(argv: list[str] | None = None) -> None:
         legacy_only=args.legacy_only,
         string_values=args.string_values,
         tz_offset_hours=args.tz_offset_hours,
+        task_delay=args.task_delay,
     )
+    if args.deny_control:
+        simulator.deny_control()
     serve(
         simulator,
         args.host,

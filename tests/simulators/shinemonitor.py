@@ -20,7 +20,9 @@ status tables and error codes).
 * Actions: ``queryPlants``, ``queryPlantInfo``, ``queryPlantCurrentData``,
   ``queryPlantActiveOuputPowerCurrent`` (sic), ``queryPlantDeviceStatus``, ``queryDeviceStatus``,
   ``queryDeviceLastData``, ``querySPDeviceLastData`` and ``queryPlantsWarning``, with the
-  shapes, units and defaults of the contract (``pagesize`` 1–50, default 1; ``page`` 0-based).
+  shapes, units and defaults of the contract (``pagesize`` 1–50, default 1; ``page`` 0-based);
+  and the control actions ``queryDeviceCtrlField``, ``queryDeviceCtrlValue`` and ``ctrlDevice``
+  (reference §1.3–1.4, described below).
 * Checks run in this order: query prefix (4), salt length (5), sign format (4); then for
   ``auth`` the tail shape (7 / 4), company key (15), user (16), sign against the stored
   password (16), disabled user (25); for business calls the token (10 / 270) and the sign (4);
@@ -66,6 +68,30 @@ Readings of the contract this module makes (the stricter one wherever there was 
   sums. A never-reported device answers 12, reports status 1 and adds nothing. Unhandled
   warnings set a device's status by level (0 → 4 warning, 1 → 5 error, 2 → 2 fault).
 
+Controls (device tuple ``pn``, ``devcode``, ``devaddr``, ``sn`` on each call):
+
+* ``queryDeviceCtrlField`` (``i18n`` required) → ``{"field": [{id, name, unit?, hint?,
+  item?: [{key, val}]}]}``: the field list of the device's devcode, independent of whether the
+  device is online. Devcode 2376 has the fields of the reference table (§1.4), one-shot commands
+  included (Clear Record, Reset User Settings, Forced EQ, Exit Fault Mode); the grid-tie devcode
+  has none (err 12); ``set_control_schema_error`` makes a devcode answer err 1 or 12.
+* ``queryDeviceCtrlValue`` + ``id`` → ``{"id", "name", "val"}``: the stored value, the item key
+  for enumerations, a fixed-point number otherwise; one-shots answer ``""``. Read from the
+  device: 263 behind an offline collector, 262 when the device is offline; unknown id err 6.
+* ``ctrlDevice`` + ``id`` + ``val`` → ``{"dat": <raw device reply in hex or null>, "status":
+  <-1 not processed, 0 delivered, 1 failed>}``. Checks, in order: deny_control (8), a device
+  without fields (9), the id (6), the value (6: not an item key, not a number with at most the
+  field's decimals, or outside the device's own limits, which are not the displayed hint),
+  collector offline (263), device offline (2, no answer from the device), a command of the same
+  collector still unprocessed (14). Then ``fail_next_task`` answers status 1 (value unchanged);
+  otherwise with ``set_task_delay(0)`` (the default) the value is stored and status 0 returned;
+  with a delay it answers status -1 and the value lands after the delay (or never: the command
+  is dropped after ``PENDING_TTL``); ``ignore_next_task`` answers status 0 and keeps the old
+  value. One-shot commands are accepted but store nothing.
+  ``control_commands`` logs every command that named a known device, with its outcome.
+* The vendor documents no daily control allowance; control calls count against the per-minute
+  limit like any other call.
+
 Measurements are deterministic and closed-form. The grid-tie inverter follows a half sine
 between 06:00 and 18:00 plant-local time (each plant has a fixed UTC offset), scaled by the
 plant's nominal power and a weekly weather pattern; "today" resets at local midnight and
@@ -99,7 +125,7 @@ import re
 import secrets
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any, Final
 from urllib.parse import unquote
@@ -136,7 +162,8 @@ __all__ = ["FAULT_KINDS", "ShineMonitorSimulator"]
 # | code | name                         | produced by                                         |
 # |------|------------------------------|-----------------------------------------------------|
 # | 0    | ERR_NONE                     | success                                             |
-# | 1-3  | ERR_FAIL/TIMEOUT/SYSTEM_...  | only through inject("fail_code:<code>")             |
+# | 1-3  | ERR_FAIL/TIMEOUT/SYSTEM_...  | inject("fail_code:<code>"); 2 also: ctrlDevice to a |
+# |      |                              | device that is offline behind an online collector   |
 # | 4    | ERR_SIGN                     | bad query prefix, malformed or wrong business sign, |
 # |      |                              | misplaced token, auth tail of another shape         |
 # | 5    | ERR_SALT                     | salt shorter than 8 characters                      |
@@ -144,22 +171,29 @@ __all__ = ["FAULT_KINDS", "ShineMonitorSimulator"]
 # |      |                              | device tuples, unknown par, bad i18n/handle/date,   |
 # |      |                              | repeated parameter, segment without "="             |
 # | 7    | ERR_MISSING_PARAMETER        | a required parameter absent or empty (incl. i18n)   |
+# | 8    | ERR_FORBIDDEN                | ctrlDevice while deny_control(True)                 |
+# | 9    | ERR_UNSUPPORTED              | ctrlDevice to a device without control fields      |
 # | 10   | ERR_NO_AUTH                  | token missing or unknown (revoke_tokens)            |
 # | 11   | ERR_NO_PERMISSION            | plant or device of another account                  |
 # | 12   | ERR_NO_RECORD                | account without plants, page past the end, device   |
-# |      |                              | never reported, SP data asked of a non-storage one  |
+# |      |                              | never reported, SP data asked of a non-storage one, |
+# |      |                              | control fields of a device that has none            |
 # | 13   | ERR_OVER_LIMITED             | over calls_per_minute in 60 s (a refusal)           |
+# | 14   | ERR_DUPLICATE_OPER           | ctrlDevice while a command of the same collector is |
+# |      |                              | still unprocessed (status -1)                       |
 # | 15   | ERR_NOT_FOUND_COMPANY_KEY    | unknown company-key on auth                         |
 # | 16   | ERR_PASSWORD_VERIF_FAIL      | unknown usr, or auth sign not matching the password |
 # | 25   | ERR_USR_DISABLED             | auth of a disabled account (disable_user)           |
 # | 256  | ERR_NOT_FOUND_API            | unknown action, other path, method other than GET   |
 # | 258  | ERR_NOT_FOUND_DEVICE         | a device tuple that matches no device               |
 # | 260  | ERR_NOT_FOUND_PLANT          | unknown plantid                                     |
-# | 262  | ERR_DEVICE_OFFLINE           | last data of an offline device                      |
-# | 263  | ERR_COLLECTOR_OFFLINE        | last data of a device behind an offline collector   |
+# | 262  | ERR_DEVICE_OFFLINE           | last data or control value of an offline device     |
+# | 263  | ERR_COLLECTOR_OFFLINE        | last data, control value or control command of a    |
+# |      |                              | device behind an offline collector                  |
 # | 264  | ERR_NOT_FOUND_DEVICE_WARNING | queryPlantsWarning with nothing to show             |
 # | 270  | ERR_TOKEN_EXPIRED            | token past its expiry (expire_tokens)               |
-# 8 (ERR_FORBIDDEN) is produced only through fail_code.
+# 6 also answers a control id the device does not have and a control value that is not one of
+# the field's items, not a number, or outside the device's own limits (not the displayed hint).
 OK: Final = 0
 E_FAIL: Final = 1
 E_TIMEOUT: Final = 2
@@ -169,10 +203,12 @@ E_SALT: Final = 5
 E_FORMAT: Final = 6
 E_MISSING: Final = 7
 E_FORBIDDEN: Final = 8
+E_UNSUPPORTED: Final = 9
 E_NO_AUTH: Final = 10
 E_NO_PERMISSION: Final = 11
 E_NO_RECORD: Final = 12
 E_OVER_LIMITED: Final = 13
+E_DUPLICATE: Final = 14
 E_COMPANY_KEY: Final = 15
 E_PASSWORD: Final = 16
 E_DISABLED: Final = 25
@@ -194,12 +230,12 @@ ERR_NAMES: Final[dict[int, str]] = {
     E_FORMAT: "ERR_FORMAT_ERROR",
     E_MISSING: "ERR_MISSING_PARAMETER",
     E_FORBIDDEN: "ERR_FORBIDDEN",
-    9: "ERR_UNSUPPORTED",
+    E_UNSUPPORTED: "ERR_UNSUPPORTED",
     E_NO_AUTH: "ERR_NO_AUTH",
     E_NO_PERMISSION: "ERR_NO_PERMISSION",
     E_NO_RECORD: "ERR_NO_RECORD",
     E_OVER_LIMITED: "ERR_OVER_LIMITED",
-    14: "ERR_DUPLICATE_OPER",
+    E_DUPLICATE: "ERR_DUPLICATE_OPER",
     E_COMPANY_KEY: "ERR_NOT_FOUND_COMPANY_KEY",
     E_PASSWORD: "ERR_PASSWORD_VERIF_FAIL",
     E_DISABLED: "ERR_USR_DISABLED",
@@ -268,6 +304,9 @@ ACTIONS: Final = (
     "queryDeviceLastData",
     "querySPDeviceLastData",
     "queryPlantsWarning",
+    "queryDeviceCtrlField",
+    "queryDeviceCtrlValue",
+    "ctrlDevice",
 )
 
 # Fault kinds accepted by ShineMonitorSimulator.inject ("fail_code:<code>" as well).
@@ -361,6 +400,283 @@ _SP_LAYOUT: Final[dict[str, tuple[tuple[str, str | None, int], ...]]] = {
 }
 
 
+# Control commands: how long an unprocessed command (status -1) that never lands blocks its
+# collector, and the device's raw replies (Voltronic "(ACK" / "(NAK" with CRC and CR) in hex.
+PENDING_TTL: Final = 300.0
+ACK_HEX: Final = "28 41 43 4B 39 20 0D"
+NAK_HEX: Final = "28 4E 41 4B 73 73 0D"
+
+
+@dataclass(frozen=True, slots=True)
+class _CtrlField:
+    """A control field of a device protocol: what queryDeviceCtrlField shows, and the device's
+    own limits (``low`` / ``high``, independent of the displayed ``hint``)."""
+
+    id: str
+    name: str
+    unit: str | None = None
+    hint: str | None = None
+    items: tuple[tuple[str, str], ...] = ()
+    low: float | None = None
+    high: float | None = None
+    decimals: int = 0
+    default: str | None = None
+
+    @property
+    def one_shot(self) -> bool:
+        return len(self.items) == 1
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "name": self.name}
+        if self.unit is not None:
+            out["unit"] = self.unit
+        if self.hint is not None:
+            out["hint"] = self.hint
+        if self.items:
+            out["item"] = [{"key": key, "val": val} for key, val in self.items]
+        return out
+
+
+def _enum(*labels: str) -> tuple[tuple[str, str], ...]:
+    return tuple((str(i), label) for i, label in enumerate(labels))
+
+
+_DISABLE_ENABLE: Final = _enum("Disable", "Enable")
+# The control fields of devcode 2376 (a 6.2 kW off-grid storage inverter, 48 V battery), in the
+# cloud's order and wording (reference §1.4). One deliberate deviation: the off-grid battery
+# cut-off shows the wrong hint "25.0~30.0V" (a 24 V range) that some devcodes really send on
+# 48 V systems; the device itself takes 40.0–48.0 V. ``set_field_hint`` changes any hint.
+_FIELDS_2376: Final = (
+    _CtrlField(
+        "bse_eybond_ctrl_48",
+        "Output Mode",
+        items=_enum("Single", "Parallel", "3P1", "3P2", "3P3", "2P1", "2P2"),
+        default="0",
+    ),
+    _CtrlField(
+        "bse_eybond_ctrl_49",
+        "Output priority",
+        items=_enum("UTI", "SOL", "SBU", "SUB"),
+        default="2",
+    ),
+    _CtrlField(
+        "bse_eybond_ctrl_50",
+        "Input Voltage Range",
+        items=_enum("Appliances", "UPS", "Generator"),
+        default="0",
+    ),
+    _CtrlField(
+        "sys_eybond_ctrl_51",
+        "Buzzer Mode",
+        items=_enum(
+            "Beeps OFF", "Beeps ON", "Mute when input source changes", "Beeps only in fault mode"
+        ),
+        default="1",
+    ),
+    _CtrlField(
+        "sys_eybond_ctrl_55",
+        "Power Saving Mode",
+        items=_enum("Saving Mode Disable", "Saving Mode Enable"),
+        default="0",
+    ),
+    _CtrlField("sys_eybond_ctrl_58", "Overload Bypass", items=_DISABLE_ENABLE, default="1"),
+    _CtrlField("sys_eybond_ctrl_60", "Battery EQ Mode", items=_DISABLE_ENABLE, default="0"),
+    _CtrlField(
+        "bse_eybond_ctrl_64",
+        "Output Voltage",
+        unit="V",
+        items=(("220.0", "220Vac"), ("230.0", "230Vac"), ("240.0", "240Vac")),
+        default="230.0",
+    ),
+    _CtrlField(
+        "bse_eybond_ctrl_65",
+        "Output Frequency",
+        unit="HZ",
+        items=(("50.00", "50Hz"), ("60.00", "60Hz")),
+        default="50.00",
+    ),
+    _CtrlField(
+        "bat_eybond_ctrl_83",
+        "SOC recovery value of battery discharge in mains mode",
+        unit="%",
+        low=10,
+        high=100,
+        default="60",
+    ),
+    _CtrlField(
+        "bat_eybond_ctrl_82",
+        "Low DC Protection SOC In Grid Mode",
+        unit="%",
+        low=5,
+        high=95,
+        default="30",
+    ),
+    _CtrlField(
+        "bat_eybond_ctrl_84",
+        "Off grid mode battery discharge SOC protection value",
+        unit="%",
+        low=5,
+        high=95,
+        default="20",
+    ),
+    _CtrlField(
+        "bat_eybond_ctrl_66",
+        "Battery Type",
+        items=_enum("AGM", "FLD", "USER", "Li1", "Li2", "Li3", "Li4"),
+        default="3",
+    ),
+    _CtrlField(
+        "bat_eybond_ctrl_67",
+        "High DC Protection Voltage",
+        unit="V",
+        hint="60.4~66V",
+        low=60.4,
+        high=66.0,
+        decimals=1,
+        default="63.0",
+    ),
+    _CtrlField(
+        "bat_eybond_ctrl_68",
+        "Bulk Charging Voltage (C.V Voltage)",
+        unit="V",
+        hint="56.4~59.0V",
+        low=56.4,
+        high=59.0,
+        decimals=1,
+        default="57.6",
+    ),
+    _CtrlField(
+        "bat_eybond_ctrl_69",
+        "Floating Charging Voltage",
+        unit="V",
+        hint="48.0~56.4V",
+        low=48.0,
+        high=56.4,
+        decimals=1,
+        default="54.0",
+    ),
+    _CtrlField(
+        "bat_eybond_ctrl_70",
+        "Recovery Voltage Back To Mains Mode",
+        unit="V",
+        hint="54.4~48.0V",
+        low=48.0,
+        high=54.4,
+        decimals=1,
+        default="52.0",
+    ),
+    _CtrlField(
+        "bat_eybond_ctrl_71",
+        "Low DC Protection Voltage In Mains Mode",
+        unit="V",
+        hint="0.0~44.0V",
+        low=40.0,
+        high=48.0,
+        decimals=1,
+        default="44.0",
+    ),
+    _CtrlField(
+        "bat_eybond_ctrl_73",
+        "Low DC Protection Voltage In Off-Grid Mode",
+        unit="V",
+        hint="25.0~30.0V",
+        low=40.0,
+        high=48.0,
+        decimals=1,
+        default="42.0",
+    ),
+    _CtrlField(
+        "bat_eybond_ctrl_74",
+        "Time from C.V to Floating Charge",
+        unit="min",
+        hint="1~900min",
+        low=1,
+        high=900,
+        default="120",
+    ),
+    _CtrlField(
+        "bat_eybond_ctrl_75",
+        "Charger Source Priority",
+        items=_enum("Utility First", "PV First", "PV Is At The Same Level As Utility", "Only PV"),
+        default="1",
+    ),
+    _CtrlField(
+        "bat_eybond_ctrl_76",
+        "Max.Charging Current",
+        unit="A",
+        hint="25.0~80A",
+        low=10,
+        high=80,
+        default="60",
+    ),
+    _CtrlField(
+        "bat_eybond_ctrl_77",
+        "Max.AC.Charging Current",
+        unit="A",
+        hint="2~50.0A",
+        low=2,
+        high=60,
+        default="30",
+    ),
+    _CtrlField(
+        "bat_eybond_ctrl_78",
+        "EQ Charing Voltage",
+        unit="V",
+        hint="56.4~61.0V",
+        low=56.4,
+        high=61.0,
+        decimals=1,
+        default="58.4",
+    ),
+    _CtrlField(
+        "bat_eybond_ctrl_79",
+        "EQ Charing Time",
+        unit="min",
+        hint="0-900min",
+        low=0,
+        high=900,
+        default="60",
+    ),
+    _CtrlField(
+        "sys_eybond_ctrl_98",
+        "Boot method",
+        items=_enum(
+            "Can be powered on locally or remotely", "Only boot locally", "Only remote boot"
+        ),
+        default="0",
+    ),
+    _CtrlField(
+        "sys_eybond_ctrl_82",
+        "Auto AC Output",
+        items=_enum("Disable With Power Switch OFF", "Enable With Power Switch ON"),
+        default="1",
+    ),
+    _CtrlField(
+        "sys_forced_eq_charging",
+        "Forced EQ Charging",
+        hint="手动强制Eq充电一次",
+        items=(("1", "Forced EQ Charging Once"),),
+    ),
+    _CtrlField(
+        "sys_exit_fault_mode",
+        "Exit Fault Mode",
+        hint="退出故障锁定状态",
+        items=(("1", "Exit Fault Mode"),),
+    ),
+    _CtrlField(
+        "sys_eybond_ctrl_95", "Clear Record", hint="清除记录", items=(("170", "Clear Record"),)
+    ),
+    _CtrlField("sys_eybond_ctrl_97", "Output control", items=_enum("OFF", "ON"), default="1"),
+    _CtrlField(
+        "sys_eybond_ctrl_96",
+        "Reset User Settings",
+        hint="重置用户参数",
+        items=(("170", "Reset User Settings"),),
+    ),
+)
+_NUMBER_RE: Final = re.compile(r"-?[0-9]{1,6}(?:\.([0-9]{1,6}))?")
+
+
 def _sha1(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()  # noqa: S324 - the vendor's signing scheme
 
@@ -409,6 +725,16 @@ class _Account:
 
 
 @dataclass(slots=True)
+class _Pending:
+    """A control command the device has not processed yet (ctrlDevice answered status -1)."""
+
+    field_id: str
+    value: str
+    apply_at: float | None  # None: it never lands
+    expires: float
+
+
+@dataclass(slots=True)
 class _Device:
     pn: str
     devcode: int
@@ -421,6 +747,9 @@ class _Device:
     offline: bool = False
     frozen_at: float | None = None
     never_reported: bool = False
+    # Control field id -> stored value (as queryDeviceCtrlValue answers it).
+    controls: dict[str, str] = field(default_factory=dict)
+    pending: _Pending | None = None
 
     @property
     def storage(self) -> bool:
@@ -563,6 +892,17 @@ class ShineMonitorSimulator(Simulator[int]):
         self._next_pid = FIRST_PLANT_ID
         self._next_warning = 50_001
         self._site_index = 0
+        # Control fields per devcode (a copy, so set_field_hint changes this simulator only),
+        # and the err that replaces a devcode's field list (1: no device protocol).
+        self._ctrl_fields: dict[int, list[_CtrlField]] = {DEVCODE_STORAGE: list(_FIELDS_2376)}
+        self._ctrl_schema_errors: dict[int, int] = {}
+        self._control_denied = False
+        self._task_delay: float | None = 0.0
+        self._failing_tasks: deque[str] = deque()
+        self._ignored_tasks = 0
+        # Every ctrlDevice that named a known device: (time, sn, id, val, outcome), the outcome
+        # being "status <n>" or "err <code>".
+        self.control_commands: list[tuple[float, str, str, str, str]] = []
         self._endpoints: dict[str, _Endpoint] = {
             "queryPlants": self._ep_plants,
             "queryPlantInfo": self._ep_plant_info,
@@ -573,6 +913,9 @@ class ShineMonitorSimulator(Simulator[int]):
             "queryDeviceLastData": self._ep_device_last,
             "querySPDeviceLastData": self._ep_sp_last,
             "queryPlantsWarning": self._ep_warnings,
+            "queryDeviceCtrlField": self._ep_ctrl_field,
+            "queryDeviceCtrlValue": self._ep_ctrl_value,
+            "ctrlDevice": self._ep_ctrl_device,
         }
 
         self._accounts[username] = _Account(username, password, uid=1)
@@ -701,6 +1044,11 @@ class ShineMonitorSimulator(Simulator[int]):
         self._collectors[pn] = collector
         for device in collector.devices:
             self._devices[device.sn] = device
+            device.controls = {
+                f.id: f.default
+                for f in self._ctrl_fields.get(device.devcode, ())
+                if f.default is not None
+            }
         return plant_id
 
     def remove_plant(self, plant_id: int) -> None:
@@ -749,6 +1097,84 @@ class ShineMonitorSimulator(Simulator[int]):
         if status is not None and not 0 <= status <= 6:
             raise ValueError(f"device status must be 0-6, not {status}")
         self._devices[sn].status_override = status
+
+    # -- controls ----------------------------------------------------------------------------
+
+    def control_value(self, sn: str, field_id: str) -> str | None:
+        """The value a device stores for a control field (what a read-back answers)."""
+        device = self._devices[sn]
+        self._settle(device, self._clock())
+        return device.controls.get(field_id)
+
+    def control_fields(self, devcode: int = DEVCODE_STORAGE) -> list[dict[str, Any]]:
+        """The control fields a devcode shows (as queryDeviceCtrlField lists them)."""
+        return [ctrl.as_dict() for ctrl in self._ctrl_fields.get(devcode, ())]
+
+    def set_control_value(self, sn: str, field_id: str, value: str) -> None:
+        """Change a stored control value (as if set on the device's own panel)."""
+        device = self._devices[sn]
+        if self._ctrl_field(device, field_id) is None:
+            raise KeyError(field_id)
+        device.controls[field_id] = value
+
+    def set_field_hint(
+        self, field_id: str, hint: str | None, devcode: int = DEVCODE_STORAGE
+    ) -> None:
+        """Show another hint (or none) for a control field of a devcode; the device's own limits
+        stay as they are."""
+        fields = self._ctrl_fields[devcode]
+        for index, ctrl in enumerate(fields):
+            if ctrl.id == field_id:
+                fields[index] = replace(ctrl, hint=hint)
+                return
+        raise KeyError(field_id)
+
+    def set_control_schema_error(self, devcode: int, code: int | None) -> None:
+        """Answer queryDeviceCtrlField of a devcode with an err (1: no device protocol, 12: no
+        visible control items) instead of its fields; None restores the fields."""
+        if code is None:
+            self._ctrl_schema_errors.pop(devcode, None)
+        else:
+            self._ctrl_schema_errors[devcode] = code
+
+    def deny_control(self, denied: bool = True) -> None:
+        """Refuse every ctrlDevice with err 8 ERR_FORBIDDEN (a view-only account)."""
+        self._control_denied = denied
+
+    def set_task_delay(self, seconds: float | None) -> None:
+        """How ctrlDevice answers: 0 (the default) delivers at once (status 0); more than 0
+        answers status -1 and the value lands that many seconds later on the simulator's clock;
+        None answers status -1 and the value never lands (the command is dropped after
+        ``PENDING_TTL``)."""
+        if seconds is not None and seconds < 0:
+            raise ValueError("the delay cannot be negative")
+        self._task_delay = seconds
+
+    def fail_next_task(self, reply: str = NAK_HEX, count: int = 1) -> None:
+        """The next ``count`` valid ctrlDevice commands reach the device, which refuses them:
+        status 1 with ``reply`` as the raw answer; the stored value stays."""
+        self._failing_tasks.extend([reply] * count)
+
+    def ignore_next_task(self, count: int = 1) -> None:
+        """The next ``count`` valid ctrlDevice commands are acknowledged (status 0, "(ACK")
+        but the device keeps its old value, as firmware that does not apply a setting does."""
+        self._ignored_tasks += count
+
+    def _ctrl_field(self, device: _Device, field_id: str) -> _CtrlField | None:
+        return next(
+            (f for f in self._ctrl_fields.get(device.devcode, ()) if f.id == field_id), None
+        )
+
+    def _settle(self, device: _Device, now: float) -> None:
+        """Land an unprocessed command whose time has come, or drop one that expired."""
+        pending = device.pending
+        if pending is None:
+            return
+        if pending.apply_at is not None and now >= pending.apply_at:
+            device.controls[pending.field_id] = pending.value
+            device.pending = None
+        elif pending.apply_at is None and now >= pending.expires:
+            device.pending = None
 
     def raise_warning(
         self,
@@ -1332,6 +1758,107 @@ class ShineMonitorSimulator(Simulator[int]):
                 for w in chunk
             ],
         }
+
+    # -- controls ----------------------------------------------------------------------------
+
+    def _ctrl_device(self, params: _Params, account: _Account) -> _Device:
+        """The device a control call names (i18n optional on the value and command calls)."""
+        self._require(params, "pn", "devcode", "devaddr", "sn")
+        if params.get("i18n") is not None:
+            self._i18n(params)
+        devcode = self._int(params, "devcode")
+        devaddr = self._int(params, "devaddr")
+        return self._resolve(params["pn"], devcode, devaddr, params["sn"], account)
+
+    def _known_field(self, device: _Device, params: _Params) -> _CtrlField:
+        self._require(params, "id")
+        ctrl = self._ctrl_field(device, params["id"])
+        if ctrl is None:
+            raise _RefusalError(E_FORMAT, "id")
+        return ctrl
+
+    def _ep_ctrl_field(self, params: _Params, account: _Account, now: float) -> Any:
+        self._require(params, "pn", "devcode", "devaddr", "sn", "i18n")
+        device = self._ctrl_device(params, account)
+        code = self._ctrl_schema_errors.get(device.devcode)
+        if code is not None:
+            raise _RefusalError(code)
+        fields = self._ctrl_fields.get(device.devcode)
+        if not fields:
+            raise _RefusalError(E_NO_RECORD, "no visible control items")
+        return {"field": [ctrl.as_dict() for ctrl in fields]}
+
+    def _ep_ctrl_value(self, params: _Params, account: _Account, now: float) -> Any:
+        device = self._ctrl_device(params, account)
+        ctrl = self._known_field(device, params)
+        # The value is read from the device through its collector.
+        if self._collectors[device.pn].offline:
+            raise _RefusalError(E_COLLECTOR_OFFLINE)
+        if device.offline:
+            raise _RefusalError(E_DEVICE_OFFLINE)
+        self._settle(device, now)
+        return {"id": ctrl.id, "name": ctrl.name, "val": device.controls.get(ctrl.id, "")}
+
+    @staticmethod
+    def _checked_value(ctrl: _CtrlField, text: str) -> str:
+        """The value as the device stores it, or err 6."""
+        if ctrl.items:
+            if text not in {key for key, _label in ctrl.items}:
+                raise _RefusalError(E_FORMAT, "val")
+            return text
+        match = _NUMBER_RE.fullmatch(text)
+        if match is None or len(match.group(1) or "") > ctrl.decimals:
+            raise _RefusalError(E_FORMAT, "val")
+        number = float(text)
+        if (ctrl.low is not None and number < ctrl.low) or (
+            ctrl.high is not None and number > ctrl.high
+        ):
+            raise _RefusalError(E_FORMAT, "val out of range")
+        return f"{number:.{ctrl.decimals}f}"
+
+    def _ep_ctrl_device(self, params: _Params, account: _Account, now: float) -> Any:
+        device = self._ctrl_device(params, account)
+        field_id, text = params.get("id", ""), params.get("val", "")
+        try:
+            answer = self._command(device, params, now)
+        except _RefusalError as refusal:
+            self.control_commands.append((now, device.sn, field_id, text, f"err {refusal.code}"))
+            raise
+        self.control_commands.append((now, device.sn, field_id, text, f"status {answer['status']}"))
+        return answer
+
+    def _command(self, device: _Device, params: _Params, now: float) -> dict[str, Any]:
+        if self._control_denied:
+            raise _RefusalError(E_FORBIDDEN)
+        if not self._ctrl_fields.get(device.devcode):
+            raise _RefusalError(E_UNSUPPORTED)
+        ctrl = self._known_field(device, params)
+        self._require(params, "val")
+        value = self._checked_value(ctrl, params["val"])
+        collector = self._collectors[device.pn]
+        if collector.offline:
+            raise _RefusalError(E_COLLECTOR_OFFLINE)
+        if device.offline:
+            # The collector forwards the command and the device never answers.
+            raise _RefusalError(E_TIMEOUT)
+        for other in collector.devices:
+            self._settle(other, now)
+            if other.pending is not None:
+                raise _RefusalError(E_DUPLICATE, "a command is still being processed")
+        if self._failing_tasks:
+            return {"dat": self._failing_tasks.popleft(), "status": 1}
+        if self._ignored_tasks:
+            self._ignored_tasks -= 1
+            return {"dat": ACK_HEX, "status": 0}
+        if self._task_delay == 0:
+            if not ctrl.one_shot:
+                device.controls[ctrl.id] = value
+            return {"dat": ACK_HEX, "status": 0}
+        apply_at = None if self._task_delay is None else now + self._task_delay
+        device.pending = _Pending(ctrl.id, value, apply_at, now + PENDING_TTL)
+        if ctrl.one_shot:
+            device.pending.value = device.controls.get(ctrl.id, "")
+        return {"dat": None, "status": -1}
 
     # -- signing, limit, dispatch ------------------------------------------------------------
 

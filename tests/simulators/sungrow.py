@@ -20,6 +20,19 @@ Sign conventions where the vendor document is silent: meter point 8018 is positi
 importing (forward = import: 8030, reverse = export: 8031); plant points 83328 and 83549 are
 positive while feeding in; 83326 is positive while the battery charges.
 
+Grid Control (``paramSettingCheck``, ``paramSetting``, ``getParamSettingTask``) and
+``getDevPropertyPointValue`` follow the vendor's control protocol: storage inverters (type 14)
+keep the parameters of Appendix 10 that batteries use (10001-10005, 10012, 10013, 10091, 10092)
+as raw values in units of their ``set_precision``; a task is pending, then executing, and after
+``task_delay`` seconds of the simulator's clock its parameters end with command_status 4
+(values stored, or read back into ``return_value`` in display units), 5 (``fail_next_task``) or
+6 (the delay is longer than the task's ``expire_second``); a task runs alone on its device
+(another one is refused with check_result 9, "operation repeated"); values outside the
+documented ranges are refused with check_result 3; ``deny_control`` answers E900 for the
+control endpoints (the app lacks the Grid Control API) or "6-1" per device (no authority over
+the parameter). The documents give no daily allowance for control; tasks count against the
+hourly cap like every call.
+
 The clock, counters, request log and fault injection (``inject`` / ``clear_faults``) come
 from ``tests.simulators.common``, shared with the other vendor simulators.
 
@@ -292,6 +305,158 @@ _SPECS: Final[dict[int, _TypeSpec]] = {
 }
 
 # ---------------------------------------------------------------------------------------------
+# Data model: control parameters (Appendix 10)
+# ---------------------------------------------------------------------------------------------
+
+SET_CONFIGURE: Final = 0
+SET_READBACK: Final = 2
+MAX_TASK_PARAMS: Final = 10
+MAX_EXPIRE: Final = 1800
+# command_status of a task and of its parameters.
+TASK_RUNNING: Final = 2
+TASK_DONE: Final = 8
+PARAM_PENDING: Final = 1
+PARAM_EXECUTING: Final = 2
+PARAM_SUCCESS: Final = 4
+PARAM_FAILED: Final = 5
+PARAM_TIMEOUT: Final = 6
+# paramSetting check_result / dev_result_list code values.
+CHECK_FAILED: Final = "0"
+CHECK_OK: Final = "1"
+CHECK_DUPLICATE: Final = "2"
+CHECK_LIMIT: Final = "3"
+CHECK_EMPTY: Final = "4"
+CHECK_NO_DEVICE: Final = "5"
+CHECK_NO_TEMPLATE: Final = "6"
+CHECK_NO_AUTHORITY: Final = "6-1"
+CHECK_OFFLINE: Final = "7"
+CHECK_EXPIRE_RANGE: Final = "8"
+CHECK_REPEATED: Final = "9"
+CHECK_READBACK_SINGLE: Final = "11"
+CHECK_MESSAGES: Final[dict[str, str]] = {
+    CHECK_FAILED: "Verification failed and configuration could not be performed",
+    CHECK_OK: "Task dispatch successful",
+    CHECK_DUPLICATE: "Duplicate parameter configuration measuring point",
+    CHECK_LIMIT: "Parameter limit exceeded",
+    CHECK_EMPTY: "Parameter configuration measuring point ID or value empty",
+    CHECK_NO_DEVICE: "Device does not exist",
+    CHECK_NO_TEMPLATE: "Parameter configuration template not set",
+    CHECK_NO_AUTHORITY: (
+        "The device model doesn't support current param-setting code or user has no "
+        "authority to this param-setting code"
+    ),
+    CHECK_OFFLINE: "Device offline",
+    CHECK_EXPIRE_RANGE: "Timeout period exceeds range of [0-1800] seconds",
+    CHECK_REPEATED: "Operation repeated",
+    CHECK_READBACK_SINGLE: "Only single-device operations are supported for parameter readback",
+}
+# paramSettingCheck check_result values.
+VERIFY_FAILED: Final = "0"
+VERIFY_PASSED: Final = "1"
+VERIFY_NO_DEVICE: Final = "5"
+VERIFY_OFFLINE: Final = "6"
+
+# Property points of a storage inverter: max. charging / discharging power upper limit (kW; the
+# parameters 10091 / 10092 accept 10 .. limit * 100).
+PROP_MAX_CHARGE: Final = "18290"
+PROP_MAX_DISCHARGE: Final = "18291"
+ES_RATED_W: Final = 10_000  # SH10RT
+
+
+@dataclass(frozen=True, slots=True)
+class _ParamDef:
+    """A parameter of Appendix 10 as a storage inverter keeps it (raw = display / precision)."""
+
+    code: int
+    name: str
+    precision: float
+    unit: str
+    default: int
+    low: int = 0
+    high: int = 0
+    # Enumerations: (label, raw value); the range is then the set of values.
+    choices: tuple[tuple[str, int], ...] = ()
+    # The upper limit is a property point (value * 100), or the rated power.
+    high_from: str | None = None
+
+
+_ON_OFF: Final = (("Enable", 170), ("Disable", 85))
+ES_PARAMS: Final[dict[int, _ParamDef]] = {
+    p.code: p
+    for p in (
+        _ParamDef(10001, "SOC Upper Limit", 0.1, "%", 1000, 700, 1000),
+        _ParamDef(10002, "SOC Lower Limit", 0.1, "%", 100, 0, 500),
+        _ParamDef(
+            10003,
+            "Energy Management Mode",
+            1,
+            "",
+            0,
+            choices=(
+                ("Self-consumption Mode", 0),
+                ("Compulsory Mode", 2),
+                ("External Energy Dispatch", 3),
+                ("VPP Dispatch", 4),
+            ),
+        ),
+        _ParamDef(
+            10004,
+            "Charging/Discharging Command",
+            1,
+            "",
+            204,
+            choices=(("Charging", 170), ("Discharging", 187), ("Stopped", 204)),
+        ),
+        _ParamDef(10005, "Charging/Discharging Power", 0.01, "kW", 100, 0, 500),
+        _ParamDef(10012, "Feed-in Limitation", 1, "", 85, choices=_ON_OFF),
+        _ParamDef(10013, "Feed-in Limitation Value", 1, "W", ES_RATED_W, 0, 0, high_from="rated"),
+        _ParamDef(
+            10091, "Max. Charging Power", 0.01, "kW", 500, 10, 1060, high_from=PROP_MAX_CHARGE
+        ),
+        _ParamDef(
+            10092,
+            "Max. Discharging Power",
+            0.01,
+            "kW",
+            500,
+            10,
+            1060,
+            high_from=PROP_MAX_DISCHARGE,
+        ),
+    )
+}
+P_FEED_IN_SWITCH: Final = 10012
+P_FEED_IN_VALUE: Final = 10013
+FEED_IN_ON: Final = 170
+
+
+def _display(raw: int, precision: float) -> str:
+    """A raw parameter value in display units, as readback answers it ("95", "6.6")."""
+    value = round(raw * precision, 6)
+    return str(int(value)) if value == int(value) else str(value)
+
+
+@dataclass(slots=True, eq=False)
+class _ParamTask:
+    """A paramSetting task on one device."""
+
+    task_id: int
+    owner: str
+    device: _Device
+    set_type: int
+    name: str
+    params: list[tuple[int, int | None]]  # (param_code, raw value; None for a readback)
+    created: float
+    expire: float
+    delay: float
+    failing: frozenset[int]  # param codes that end with command_status 5
+    frozen: bool  # the cloud never reports an outcome
+    statuses: dict[int, int] | None = None  # final command_status per parameter
+    returns: dict[int, str] = field(default_factory=dict)
+    over: float | None = None
+
+
+# ---------------------------------------------------------------------------------------------
 # Data model: accounts, plants, devices, faults
 # ---------------------------------------------------------------------------------------------
 
@@ -347,6 +512,9 @@ class _Device:
     offline_at: float | None = None
     share: float = 0.0  # share of the plant's PV (inverters) or battery flows (storage)
     hosts_house: bool = False  # the ES inverter that measures house load and grid
+    # Storage inverters: control parameters (raw values) and property points (value, unit).
+    params: dict[int, int] = field(default_factory=dict)
+    properties: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 @dataclass(slots=True, eq=False)
@@ -443,6 +611,7 @@ class SungrowSimulator(Simulator[str]):
         daily_cap: int | None = None,
         timeout_delay: float = 2.0,
         tz_offset_hours: float = 1.0,
+        task_delay: float = 0.0,
     ) -> None:
         super().__init__(clock, timeout_delay)
         self.appkey = appkey
@@ -476,6 +645,13 @@ class SungrowSimulator(Simulator[str]):
         self._next_uuid = 1_200_001
         self._next_user = 2_000_001
         self._moment_cache: tuple[float, _Moment] | None = None
+        # Grid Control: tasks by id, the seconds a device takes to answer, the test hooks.
+        self.task_delay = task_delay
+        self._tasks: dict[int, _ParamTask] = {}
+        self._next_task = 100_002_733
+        self._control_denied: str | None = None
+        self._fail_next: list[tuple[int, frozenset[int] | None]] = []
+        self._freeze_next = 0
         self._endpoints: dict[str, _Endpoint] = {
             "getOpenApiCallInfo": self._ep_call_info,
             "getPowerStationList": self._ep_plant_list,
@@ -484,6 +660,10 @@ class SungrowSimulator(Simulator[str]):
             "getPVInverterRealTimeData": self._ep_pv_realtime,
             "getDeviceRealTimeData": self._ep_device_realtime,
             "getFaultAlarmInfo": self._ep_faults,
+            "getDevPropertyPointValue": self._ep_property_points,
+            "paramSettingCheck": self._ep_param_check,
+            "paramSetting": self._ep_param_setting,
+            "getParamSettingTask": self._ep_param_task,
         }
         self._builders: dict[int, Callable[[_Device, _Moment], dict[str, str | None]]] = {
             PV_INVERTER: self._pv_points,
@@ -637,6 +817,9 @@ class SungrowSimulator(Simulator[str]):
             sn = f"{spec.sn_prefix}{uuid % 1_000_000_000:09d}"
             name = f"{spec.model}({plant.comm_sn})_{code:03d}"
         device = _Device(uuid, type_id, spec, plant, ps_key, sn, name, code, seed=uuid % 97)
+        if type_id == ES_INVERTER:
+            device.params = {c: p.default for c, p in ES_PARAMS.items()}
+            device.properties = {PROP_MAX_CHARGE: ("6.6", "kW"), PROP_MAX_DISCHARGE: ("6.6", "kW")}
         plant.devices.append(device)
         self._devices[ps_key] = device
         if sn is not None:
@@ -719,6 +902,121 @@ class SungrowSimulator(Simulator[str]):
                     return 1
                 status = 2
         return status
+
+    # -- data model: control parameters --------------------------------------------------------
+
+    def set_task_delay(self, seconds: float) -> None:
+        """Seconds (simulator clock) a device takes to answer a parameter task."""
+        self.task_delay = max(0.0, seconds)
+
+    def fail_next_task(self, param_code: int | None = None, *, readback: bool = False) -> None:
+        """The next write (or readback) task ends with command_status 5.
+
+        Only ``param_code`` fails when given (the task's other parameters succeed); otherwise
+        every parameter of the task fails. A failed parameter keeps its value.
+        """
+        codes = None if param_code is None else frozenset({param_code})
+        self._fail_next.append((SET_READBACK if readback else SET_CONFIGURE, codes))
+
+    def freeze_next_task(self) -> None:
+        """The next task never reports an outcome (command_status stays 2)."""
+        self._freeze_next += 1
+
+    def deny_control(self, denied: bool = True, *, scope: str = "api") -> None:
+        """Refuse control: ``api`` answers E900 (the app lacks the Grid Control API), ``params``
+        answers code "6-1" for every device (the user has no authority over the parameters).
+        """
+        if scope not in ("api", "params"):
+            raise ValueError("scope is 'api' or 'params'")
+        self._control_denied = scope if denied else None
+
+    def param_raw(self, ps_key: str, code: int) -> int:
+        """A storage inverter's parameter as stored (units of its set_precision)."""
+        self._settle_all(self._clock())
+        return self._devices[ps_key].params[code]
+
+    def param_value(self, ps_key: str, code: int) -> float:
+        """A storage inverter's parameter in display units (%, kW, W, enumeration value)."""
+        return round(self.param_raw(ps_key, code) * ES_PARAMS[code].precision, 6)
+
+    def set_param(self, ps_key: str, code: int, raw: int) -> None:
+        """Change a parameter as the installer's app would (raw units)."""
+        self._devices[ps_key].params[code] = raw
+
+    def set_property(self, ps_key: str, point: str, value: str | None, unit: str = "") -> None:
+        """Set (or with None remove) a property point of a device."""
+        properties = self._devices[ps_key].properties
+        if value is None:
+            properties.pop(point, None)
+        else:
+            properties[point] = (value, unit)
+
+    def param_tasks(self, ps_key: str | None = None) -> list[dict[str, Any]]:
+        """The parameter tasks received, oldest first (id, set_type, params, expire_second)."""
+        return [
+            {
+                "task_id": t.task_id,
+                "ps_key": t.device.ps_key,
+                "set_type": t.set_type,
+                "params": dict(t.params),
+                "expire_second": t.expire,
+            }
+            for t in self._tasks.values()
+            if ps_key is None or t.device.ps_key == ps_key
+        ]
+
+    def _settle(self, task: _ParamTask, now: float) -> None:
+        """Finish a task whose time has come: store written values or read them back."""
+        if task.statuses is not None or task.frozen:
+            return
+        if task.delay > task.expire:
+            # The device does not answer within the task's life: every parameter times out.
+            if now >= task.created + task.expire:
+                task.statuses = dict.fromkeys((c for c, _ in task.params), PARAM_TIMEOUT)
+                task.over = task.created + task.expire
+            return
+        if now < task.created + task.delay:
+            return
+        device = task.device
+        statuses: dict[int, int] = {}
+        for code, raw in task.params:
+            if code in task.failing:
+                statuses[code] = PARAM_FAILED
+                continue
+            statuses[code] = PARAM_SUCCESS
+            if raw is None:
+                task.returns[code] = _display(device.params[code], ES_PARAMS[code].precision)
+            else:
+                device.params[code] = raw
+        task.statuses = statuses
+        task.over = task.created + task.delay
+
+    def _settle_all(self, now: float) -> None:
+        for task in self._tasks.values():
+            self._settle(task, now)
+
+    def _busy(self, device: _Device, now: float) -> bool:
+        """Whether a task still runs on the device (a frozen one until it expires)."""
+        for task in self._tasks.values():
+            if task.device is not device:
+                continue
+            self._settle(task, now)
+            if task.statuses is None and (not task.frozen or now < task.created + task.expire):
+                return True
+        return False
+
+    def _param_allowed(self, device: _Device, code: int, raw: int) -> bool:
+        """The documented range (or values) of a parameter on this device."""
+        pdef = ES_PARAMS[code]
+        if pdef.choices:
+            return raw in {value for _, value in pdef.choices}
+        high = pdef.high
+        if pdef.high_from == "rated":
+            high = ES_RATED_W
+        elif pdef.high_from is not None and pdef.high_from in device.properties:
+            limit = float(device.properties[pdef.high_from][0])
+            high = round(limit * 100)
+        return pdef.low <= raw <= high
 
     # -- data model: measurements -------------------------------------------------------------
 
@@ -1358,6 +1656,245 @@ class SungrowSimulator(Simulator[str]):
         first_row = (page - 1) * size
         return OK, {"pageList": rows[first_row : first_row + size], "rowCount": len(rows)}
 
+    # -- handlers: control ---------------------------------------------------------------------
+
+    def _device_by_uuid(self, account: _Account, value: Any) -> _Device | None:
+        uuid = as_int(value)
+        for device in self._devices.values():
+            if device.uuid == uuid and device.plant.owner == account.username:
+                return device
+        return None
+
+    @staticmethod
+    def _uuid_list(value: Any) -> list[str]:
+        """``uuid``: one id, or several separated by commas."""
+        if value is None:
+            return []
+        parts = value if isinstance(value, list) else str(value).split(",")
+        return [str(p).strip() for p in parts if str(p).strip()]
+
+    def _ep_property_points(self, account: _Account, body: dict[str, Any], now: float) -> _Result:
+        for key in ("ps_id", "device_type", "ps_key_list", "point_id_list"):
+            if _missing(body.get(key)):
+                return C_MISSING, None
+        keys, points = body["ps_key_list"], body["point_id_list"]
+        device_type = as_int(body["device_type"])
+        if not isinstance(keys, list) or not isinstance(points, list) or device_type is None:
+            return C_INVALID, None
+        plant = self._owned_plant(account, body["ps_id"])
+        if plant is None:
+            return OK, {"code": "3", "property_point_value_list": []}
+        rows = []
+        for key in keys:
+            device = self._devices.get(str(key))
+            if device is None or device.plant is not plant or device.type_id != device_type:
+                continue
+            for point in points:
+                found = device.properties.get(str(point))
+                if found is not None:
+                    rows.append(
+                        {
+                            "device_type": device.type_id,
+                            "property_code": str(point),
+                            "property_value": found[0],
+                            "ps_key": device.ps_key,
+                            "unit": found[1],
+                            "uuid": str(device.uuid),
+                        }
+                    )
+        return OK, {"code": "1" if rows else "4", "property_point_value_list": rows}
+
+    def _ep_param_check(self, account: _Account, body: dict[str, Any], now: float) -> _Result:
+        if self._control_denied == "api":
+            return E_UNAUTHORIZED, None
+        if _missing(body.get("set_type")) or _missing(body.get("uuid")):
+            return C_MISSING, None
+        set_type = as_int(body["set_type"])
+        if set_type not in (SET_CONFIGURE, SET_READBACK):
+            return C_INVALID, None
+        uuids = self._uuid_list(body["uuid"])
+        rows = []
+        for raw in uuids:
+            device = self._device_by_uuid(account, raw)
+            if device is None:
+                result, message = VERIFY_NO_DEVICE, "Device does not exist"
+            elif device.offline_at is not None:
+                result, message = VERIFY_OFFLINE, "Device offline"
+            elif device.type_id != ES_INVERTER:
+                result, message = VERIFY_FAILED, CHECK_MESSAGES[CHECK_NO_TEMPLATE]
+            elif set_type == SET_READBACK and len(uuids) > 1:
+                result, message = VERIFY_FAILED, CHECK_MESSAGES[CHECK_READBACK_SINGLE]
+            else:
+                result, message = VERIFY_PASSED, "Verification passed"
+            rows.append({"uuid": raw, "check_result": int(result), "check_msg": message})
+        failed = [r["check_result"] for r in rows if r["check_result"] != int(VERIFY_PASSED)]
+        overall = failed[0] if failed else int(VERIFY_PASSED)
+        return OK, {"check_result": overall, "dev_result_list": rows}
+
+    def _device_refusal(
+        self,
+        device: _Device | None,
+        set_type: int,
+        params: list[tuple[int, int | None]],
+        now: float,
+    ) -> tuple[str, str] | None:
+        """Why paramSetting refuses the task on this device: (code, msg), or None."""
+        if device is None:
+            return CHECK_NO_DEVICE, CHECK_MESSAGES[CHECK_NO_DEVICE]
+        if device.offline_at is not None:
+            return CHECK_OFFLINE, CHECK_MESSAGES[CHECK_OFFLINE]
+        if device.type_id != ES_INVERTER:
+            return CHECK_NO_TEMPLATE, CHECK_MESSAGES[CHECK_NO_TEMPLATE]
+        if self._control_denied == "params" or any(c not in ES_PARAMS for c, _ in params):
+            return CHECK_NO_AUTHORITY, CHECK_MESSAGES[CHECK_NO_AUTHORITY]
+        if self._busy(device, now):
+            return CHECK_REPEATED, CHECK_MESSAGES[CHECK_REPEATED]
+        if set_type == SET_CONFIGURE:
+            for code, raw in params:
+                if raw is None or not self._param_allowed(device, code, raw):
+                    return CHECK_LIMIT, f"{CHECK_MESSAGES[CHECK_LIMIT]}: {code}"
+            written = dict(params)
+            if P_FEED_IN_VALUE in written:
+                switch = written.get(P_FEED_IN_SWITCH, device.params[P_FEED_IN_SWITCH])
+                if switch != FEED_IN_ON:
+                    return CHECK_FAILED, "Feed-in Limitation must be enabled"
+        return None
+
+    def _ep_param_setting(self, account: _Account, body: dict[str, Any], now: float) -> _Result:
+        if self._control_denied == "api":
+            return E_UNAUTHORIZED, None
+        for key in ("set_type", "uuid", "task_name", "expire_second", "param_list"):
+            if _missing(body.get(key)):
+                return C_MISSING, None
+        set_type, expire = as_int(body["set_type"]), as_int(body["expire_second"])
+        items = body["param_list"]
+        if set_type not in (SET_CONFIGURE, SET_READBACK) or expire is None:
+            return C_INVALID, None
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            return C_INVALID, None
+        if len(items) > MAX_TASK_PARAMS:
+            return C_INVALID, None  # "Parameter:param_list is over 10"
+
+        def refuse(code: str, rows: list[dict[str, Any]] | None = None) -> _Result:
+            return OK, {"check_result": code, "dev_result_list": rows or []}
+
+        if not 0 <= expire <= MAX_EXPIRE:
+            return refuse(CHECK_EXPIRE_RANGE)
+        params: list[tuple[int, int | None]] = []
+        for item in items:
+            code, value = as_int(item.get("param_code")), item.get("set_value")
+            if code is None:
+                return refuse(CHECK_EMPTY)
+            if set_type == SET_READBACK:
+                params.append((code, None))
+                continue
+            if value is None or str(value).strip() == "":
+                return refuse(CHECK_EMPTY)
+            params.append((code, as_int(str(value))))
+        if len({c for c, _ in params}) != len(params):
+            return refuse(CHECK_DUPLICATE)
+        uuids = self._uuid_list(body["uuid"])
+        if set_type == SET_READBACK and len(uuids) > 1:
+            return refuse(CHECK_READBACK_SINGLE)
+        name = str(body["task_name"])
+        devices: list[_Device] = []
+        rows: list[dict[str, Any]] = []
+        failure: str | None = None
+        for raw in uuids:
+            device = self._device_by_uuid(account, raw)
+            refusal = self._device_refusal(device, set_type, params, now)
+            result, message = refusal or (CHECK_OK, CHECK_MESSAGES[CHECK_OK])
+            rows.append(
+                {"uuid": raw, "code": result, "msg": message, "task_id": None, "task_name": name}
+            )
+            if refusal is not None:
+                failure = failure or result
+            elif device is not None:
+                devices.append(device)
+        if failure is not None:
+            # The overall result names the reason; a missing authority fails the verification.
+            return refuse(CHECK_FAILED if failure == CHECK_NO_AUTHORITY else failure, rows)
+        hook = next((h for h in self._fail_next if h[0] == set_type), None)
+        if hook is not None:
+            self._fail_next.remove(hook)
+        frozen = self._freeze_next > 0
+        self._freeze_next -= 1 if frozen else 0
+        for row, device in zip(rows, devices, strict=True):
+            codes = frozenset(c for c, _ in params)
+            failing = frozenset() if hook is None else (hook[1] or codes) & codes
+            task = _ParamTask(
+                task_id=self._next_task,
+                owner=account.username,
+                device=device,
+                set_type=set_type,
+                name=name,
+                params=list(params),
+                created=now,
+                expire=float(expire),
+                delay=self.task_delay,
+                failing=failing,
+                frozen=frozen,
+            )
+            self._next_task += 1
+            self._tasks[task.task_id] = task
+            row["task_id"] = task.task_id
+        return OK, {"check_result": CHECK_OK, "dev_result_list": rows}
+
+    def _ep_param_task(self, account: _Account, body: dict[str, Any], now: float) -> _Result:
+        if self._control_denied == "api":
+            return E_UNAUTHORIZED, None
+        if _missing(body.get("task_id")) or _missing(body.get("uuid")):
+            return C_MISSING, None
+        task = self._tasks.get(as_int(body["task_id"]) or -1)
+        if task is None or task.owner != account.username:
+            return C_INVALID, None
+        if str(task.device.uuid) != str(body["uuid"]).strip():
+            return C_INVALID, None
+        self._settle(task, now)
+
+        def stamp(value: float) -> tuple[str, str]:
+            moment = datetime.fromtimestamp(value, self._tz)
+            return moment.strftime("%Y-%m-%d %H:%M:%S"), moment.isoformat(timespec="seconds")
+
+        created, created_zone = stamp(task.created)
+        over, over_zone = stamp(task.over) if task.over is not None else ("", "")
+        updated, updated_zone = stamp(task.over if task.over is not None else now)
+        rows = []
+        for code, raw in task.params:
+            pdef = ES_PARAMS[code]
+            if task.statuses is not None:
+                status = task.statuses[code]
+            else:
+                status = PARAM_PENDING if now - task.created < 1.0 else PARAM_EXECUTING
+            rows.append(
+                {
+                    "param_code": code,
+                    "point_id": None,
+                    "point_name": pdef.name,
+                    "set_value": "" if raw is None else str(raw),
+                    "return_value": task.returns.get(code, ""),
+                    "set_precision": pdef.precision,
+                    "unit": pdef.unit,
+                    "set_val_name": "|".join(label for label, _ in pdef.choices),
+                    "set_val_name_val": "|".join(str(value) for _, value in pdef.choices),
+                    "command_status": status,
+                    "create_time": created,
+                    "create_time_zone": created_zone,
+                    "update_time": updated,
+                    "update_time_zone": updated_zone,
+                }
+            )
+        return OK, {
+            "task_id": task.task_id,
+            "task_name": task.name,
+            "command_status": TASK_DONE if task.statuses is not None else TASK_RUNNING,
+            "create_time": created,
+            "create_time_zone": created_zone,
+            "over_time": over,
+            "over_time_zone": over_zone,
+            "param_list": rows,
+        }
+
     def _fault_row(self, record: _FaultRecord) -> dict[str, Any]:
         def stamp(value: float | None) -> str:
             if value is None:
@@ -1676,6 +2213,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--hourly-cap", type=int, default=2000)
     parser.add_argument("--daily-cap", type=int, default=None)
     parser.add_argument("--tz-offset-hours", type=float, default=1.0)
+    parser.add_argument("--task-delay", type=float, default=8.0)
     args = parser.parse_args(argv)
     simulator = SungrowSimulator(
         plants=args.plants,
@@ -1687,6 +2225,7 @@ def main(argv: list[str] | None = None) -> None:
         hourly_cap=args.hourly_cap,
         daily_cap=args.daily_cap,
         tz_offset_hours=args.tz_offset_hours,
+        task_delay=args.task_delay,
     )
     serve(
         simulator,

@@ -16,10 +16,60 @@ login 5 / 10 min; getStationList 24 / day; getStationRealKpi ceil(plants/100) / 
 getDevRealKpi the sum over device types of ceil(devices/100) / 5 min; getDevList
 ceil(plants/100) + 24 / day; getAlarmList ceil(plants/100) / 30 min. The same document allows
 "one concurrent request" per interface: requests to one interface are never sent in parallel.
+
+Controls (battery plants only; see ``async_get_controls``) are asynchronous tasks under
+``/rest/openapi/pvms``, each with its own status query:
+
+* battery working mode: ``nbi/v1/control/battery/mode/async-task`` and ``…/mode/task-info``;
+* battery configuration (end-of-charge / end-of-discharge SOC, maximum charge / discharge power):
+  ``nbi/v1/control/battery/configuration/async-task`` and ``…/configuration/task-info``;
+* grid feed-in limit: ``nbi/v2/control/active-power-control/async-task`` and ``…/task-info``;
+* forced charge / discharge: ``nbi/v2/control/charge-and-discharge/async-task``, followed with
+  ``v1/vpp/chargeAndDischargeStatus``; the cloud itself ends it after ``dispatchTime`` minutes
+  or at ``targetSOC`` (``force_limits_native``).
+
+Task status: the cloud refreshes it about every 3 minutes and gives up after 24 hours. Forced
+charges are polled every 3 minutes; the other tasks every minute for their first 15 minutes
+(a device that is online answers within that time), then every 3 minutes, until the 24 hours.
+
+Allowances of the control interfaces: the account-mode document gives none of its own, only the
+general rule that one interface takes one call per minute (and one at a time); each submit and
+status interface gets that allowance. The only documented daily figure for control interfaces
+(100 per owner and day, OAuth mode) is kept as the account's budget of control submissions;
+status queries do not count against it. A 20618 answer (the cloud's own daily cap of that
+interface) holds the interface until the next UTC day.
+
+Read-back: no interface of the documents returns the current battery settings, so the values
+are taken from what the cloud reports:
+
+* a task's ``task-info`` reply carries the settings the task applied (``operationMode`` and its
+  companions; ``batteryConfigurationInfo``, also spelled in snake case; ``controlMode`` /
+  ``controlInfo``). They are recorded when the task ends in ``SUCCESS`` and never on failure,
+  so a failed write leaves the previous value;
+* the battery's real-time KPI ``ch_discharge_model`` (2 TOU, 4 maximum self-consumption) gives
+  the working mode from the regular real-time round; it replaces a task's value once it was
+  fetched at least one refresh period (5 minutes) after that task ended.
+
+Settings no task of this client has written yet read as unknown. A configuration write sends
+the other configuration fields unchanged from the last read-back (and leaves out the ones not
+known, which the cloud then keeps); a switch to TOU sends the charge/discharge windows last
+read back, or none, so the plant keeps its own.
+
+Ranges: SOC limits as documented (end of charge 90-100 %, end of discharge 0-20 %); charge and
+discharge power 0 up to the battery's ``max_charge_power`` / ``max_discharge_power`` KPIs as a
+real-time round of this client saw them (30 kW before any round; the cloud caps a value above
+the battery's maximum); feed-in limit 0-5000 kW (Dongle, inverter, SmartLogger), sent in kW.
+
+Permission: before offering controls the client asks a status interface about a task id that
+cannot exist, once a day per account (the outcome is held in the account's quota, which
+outlives reloads and restarts): 20620 (no such task) means the control interfaces are open,
+401 that the account may not use them. A write refused for permission (401, 20045, 20046,
+20056, 20621, 20622) removes the controls of that plant (or of the account, for 401).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
@@ -27,6 +77,7 @@ import logging
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.cookies import CookieError, SimpleCookie
 from typing import Any, Final
@@ -34,8 +85,25 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from .controls import (
+    BATTERY_CHARGE_CUTOFF_SOC,
+    BATTERY_DISCHARGE_CUTOFF_SOC,
+    BATTERY_MAX_CHARGE_POWER,
+    BATTERY_MAX_DISCHARGE_POWER,
+    BATTERY_WORKING_MODE,
+    FORCE_CHARGE,
+    FORCE_DISCHARGE,
+    GRID_EXPORT_LIMIT,
+    STOP_FORCED_CHARGE,
+    ControlKind,
+    ControlSpec,
+    ControlTask,
+    ForceRequest,
+    TaskState,
+)
 from .errors import (
     AuthError,
+    CommandRejectedError,
     PermissionDeniedError,
     ProtocolError,
     RateLimitedError,
@@ -133,6 +201,106 @@ _RELOGIN_CODES: Final = frozenset({305, 306})
 _NO_RESOURCE_CODES: Final = frozenset({20007, 20008})
 _DAILY_CAP_CODE: Final = 20618
 _GATEWAY_QUOTA_CODE: Final = "49401021002"
+
+# -- controls ---------------------------------------------------------------------------------
+
+CONTROL_BASE: Final = "/rest/openapi/pvms"
+E_CHARGE: Final = "charge-and-discharge"
+E_CHARGE_STATUS: Final = "chargeAndDischargeStatus"
+E_MODE: Final = "battery/mode"
+E_MODE_INFO: Final = "battery/mode/task-info"
+E_CONFIG: Final = "battery/configuration"
+E_CONFIG_INFO: Final = "battery/configuration/task-info"
+E_POWER: Final = "active-power-control"
+E_POWER_INFO: Final = "active-power-control/task-info"
+# The account's budget of control submissions (all submit interfaces together).
+E_CONTROL_DAY: Final = "control-submissions"
+CONTROL_PATHS: Final[dict[str, str]] = {
+    E_CHARGE: f"{CONTROL_BASE}/nbi/v2/control/charge-and-discharge/async-task",
+    E_CHARGE_STATUS: f"{CONTROL_BASE}/v1/vpp/chargeAndDischargeStatus",
+    E_MODE: f"{CONTROL_BASE}/nbi/v1/control/battery/mode/async-task",
+    E_MODE_INFO: f"{CONTROL_BASE}/nbi/v1/control/battery/mode/task-info",
+    E_CONFIG: f"{CONTROL_BASE}/nbi/v1/control/battery/configuration/async-task",
+    E_CONFIG_INFO: f"{CONTROL_BASE}/nbi/v1/control/battery/configuration/task-info",
+    E_POWER: f"{CONTROL_BASE}/nbi/v2/control/active-power-control/async-task",
+    E_POWER_INFO: f"{CONTROL_BASE}/nbi/v2/control/active-power-control/task-info",
+}
+# One call per minute per interface, one at a time.
+CONTROL_INTERVAL: Final = 60.0
+CONTROL_DAILY_SUBMISSIONS: Final = 100
+# How long a control call waits for its interface's minute to pass.
+CONTROL_MAX_WAIT: Final = CONTROL_INTERVAL
+MAX_WAIT.update(dict.fromkeys(CONTROL_PATHS, CONTROL_MAX_WAIT))
+FORCE_POLL_INTERVAL: Final = 180.0
+TASK_POLL_INTERVAL: Final = 60.0
+TASK_SLOW_POLL_INTERVAL: Final = 180.0
+TASK_SLOW_AFTER: Final = 15 * 60.0
+TASK_TIMEOUT: Final = DAY
+PERMISSION_TTL: Final = DAY
+# A task id the cloud cannot know, for the permission check, and the quota holds that keep
+# its outcome (see HuaweiClient._account_denial).
+PROBE_TASK_ID: Final = "solar-cloud-permission-check"
+ACCESS_GRANTED: Final = "control-permission:granted"
+ACCESS_DENIED: Final = "control-permission:denied:"
+# Documented ranges.
+END_OF_CHARGE_SOC: Final = (90.0, 100.0)
+END_OF_DISCHARGE_SOC: Final = (0.0, 20.0)
+# maxGridFeedInPower of a Dongle, inverter or SmartLogger: at most 5000 kW.
+FEED_IN_MAX_W: Final = 5_000_000.0
+# Upper bound of the maximum charge / discharge power while the battery's own is not known: the
+# largest grid charge power the documents give for a residential (Dongle) plant, 30 kW. The
+# cloud takes the battery's maximum for any value above it.
+FALLBACK_MAX_POWER_W: Final = 30_000.0
+
+# Option key -> operationMode. thirdPartyDispatch cannot be set through the mode task.
+MODE_OPTIONS: Final[dict[str, str]] = {
+    "self_consumption": "maximumSelfConsumption",
+    "time_of_use": "TOU",
+}
+_MODE_KEYS: Final = {vendor: key for key, vendor in MODE_OPTIONS.items()}
+# Control key -> batteryConfigurationInfo field (camel case, snake case), and its decimals.
+CONFIG_FIELDS: Final[dict[str, tuple[str, str, int]]] = {
+    BATTERY_CHARGE_CUTOFF_SOC: ("endOfChargeSoc", "end_of_charge_soc", 1),
+    BATTERY_DISCHARGE_CUTOFF_SOC: ("endOfDischargeSoc", "end_of_discharge_soc", 1),
+    BATTERY_MAX_CHARGE_POWER: ("maximumChargePower", "maximum_charge_power", 0),
+    BATTERY_MAX_DISCHARGE_POWER: ("maximumDischargePower", "maximum_discharge_power", 0),
+}
+# Mode settings sent back unchanged with a new mode.
+_MODE_COMPANIONS: Final = ("redundantPVEnergyPriority", "allowedAcChargePower")
+_WINDOWS_FIELD: Final = "chargingAndDischargingTimeWindow"
+
+# Control failCodes: permission (besides 401, 20056, 20621), the task id the cloud does not know
+# (on a status query), and texts for the refusals (vendor error list).
+_CONTROL_PERMISSION_CODES: Final = frozenset({20045, 20046, 20622})
+_LOST_TASK_CODES: Final = frozenset({20034, 20050, 20620})
+# failCode of a task submission: 1 partly done, 2 failed; the per-plant results tell.
+_TASK_RESULT_CODES: Final = frozenset({1, 2})
+CONTROL_CODES: Final[dict[int, str]] = {
+    2: "the task failed",
+    20039: "DOD out of range (0-100)",
+    20040: "invalid charge/discharge switch",
+    20041: "control type missing",
+    20042: "target SOC missing or invalid",
+    20043: "duration missing or invalid",
+    20044: "task id missing",
+    20047: "invalid charge/discharge power",
+    20048: "duplicate task id",
+    20049: "the task could not be delivered",
+    20050: "no such charge/discharge task",
+    20051: "setting the battery DOD failed",
+    20116: "control parameters exceed the limits",
+    20607: "empty task list",
+    20608: "the same plant twice in one task",
+    20609: "the plant's networking does not support this control",
+    20611: "value out of the allowed range",
+    20612: "a required value is empty",
+    20613: "no plant accepted the task",
+    20614: "network communication failure (device offline?)",
+    20615: "the same task is already running for this plant",
+    20616: "task id missing",
+    20619: "more than 100 task ids",
+    20620: "no such task",
+}
 
 INVERTER_STATES: Final[dict[int, str]] = {
     0: "standby",
@@ -496,6 +664,81 @@ def derive_plant_power(
 
 
 # ---------------------------------------------------------------------------------------------
+# Control tasks
+
+
+@dataclass(frozen=True, slots=True)
+class _TaskKind:
+    """A family of control tasks: its submit and status interfaces and its status rhythm."""
+
+    submit: str
+    status: str
+    id_field: str
+    poll: float
+
+
+_FORCE_TASK: Final = _TaskKind(E_CHARGE, E_CHARGE_STATUS, "requestID", FORCE_POLL_INTERVAL)
+_MODE_TASK: Final = _TaskKind(E_MODE, E_MODE_INFO, "taskId", TASK_POLL_INTERVAL)
+_CONFIG_TASK: Final = _TaskKind(E_CONFIG, E_CONFIG_INFO, "taskId", TASK_POLL_INTERVAL)
+_POWER_TASK: Final = _TaskKind(E_POWER, E_POWER_INFO, "taskId", TASK_POLL_INTERVAL)
+# Task action (control key or force action) -> family.
+_TASK_KINDS: Final[dict[str, _TaskKind]] = {
+    BATTERY_WORKING_MODE: _MODE_TASK,
+    **dict.fromkeys(CONFIG_FIELDS, _CONFIG_TASK),
+    GRID_EXPORT_LIMIT: _POWER_TASK,
+    FORCE_CHARGE: _FORCE_TASK,
+    FORCE_DISCHARGE: _FORCE_TASK,
+    STOP_FORCED_CHARGE: _FORCE_TASK,
+}
+CONTROL_KEYS: Final = (
+    BATTERY_WORKING_MODE,
+    BATTERY_CHARGE_CUTOFF_SOC,
+    BATTERY_DISCHARGE_CUTOFF_SOC,
+    BATTERY_MAX_CHARGE_POWER,
+    BATTERY_MAX_DISCHARGE_POWER,
+    GRID_EXPORT_LIMIT,
+)
+
+
+@dataclass(slots=True)
+class _Settings:
+    """A plant's control settings as the cloud last reported them (None: not known)."""
+
+    mode: str | None = None  # option key
+    mode_at: float = -math.inf  # when the task that set it ended
+    companions: dict[str, Any] = field(default_factory=dict)  # other operationMode fields
+    windows: list[Any] | None = None  # chargingAndDischargingTimeWindow
+    config: dict[str, float] = field(default_factory=dict)  # control key -> value
+    export_limit_w: float | None = None
+    limitation_mode: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Sent:
+    """What a running task sent (its values stand in where the status reply echoes none)."""
+
+    plant_id: str
+    entry: Mapping[str, Any]
+
+
+def _rows(value: object) -> list[Mapping[str, Any]]:
+    return [row for row in value if isinstance(row, Mapping)] if isinstance(value, list) else []
+
+
+def _plant_of(row: Mapping[str, Any]) -> str | None:
+    return text(row.get("plantCode")) or text(row.get("plant_code"))
+
+
+def _plain(value: float) -> int | float:
+    """A whole number as an int (as the cloud's examples write them), else the float."""
+    return int(value) if float(value).is_integer() else value
+
+
+def _positive(value: Reading) -> float | None:
+    return float(value) if isinstance(value, int | float) and value > 0 else None
+
+
+# ---------------------------------------------------------------------------------------------
 # The client
 
 
@@ -509,6 +752,8 @@ class HuaweiClient:
     """Client of one northbound API account."""
 
     vendor = VENDOR
+    # The cloud ends a forced charge after dispatchTime minutes or at targetSOC by itself.
+    force_limits_native: bool = True
 
     def __init__(
         self,
@@ -540,7 +785,18 @@ class HuaweiClient:
         self.session_takeovers = 0
         self.last_error: str | None = None
         self.errors: Counter[str] = Counter()
+        # Controls: settings read back per plant, the working mode and rated powers the battery
+        # reported, what each running task sent, and who may not control.
+        self._settings: dict[str, _Settings] = {}
+        self._kpi_mode: dict[str, tuple[str, float]] = {}
+        self._rated: dict[str, tuple[float | None, float | None]] = {}
+        self._sent: dict[tuple[str, str], _Sent] = {}
+        self._access_lock = asyncio.Lock()
+        self._denied: dict[str, str] = {}
         self.quota.set_allowance(E_LOGIN, Allowance(5, 600.0))
+        for endpoint in CONTROL_PATHS:
+            self.quota.set_allowance(endpoint, Allowance(1, CONTROL_INTERVAL, exclusive=True))
+        self.quota.set_allowance(E_CONTROL_DAY, Allowance(CONTROL_DAILY_SUBMISSIONS, DAY))
         self._size_allowances(1, Counter({38: 1}))
 
     # -- identity -----------------------------------------------------------------------------
@@ -628,7 +884,7 @@ class HuaweiClient:
         return None
 
     async def _post(
-        self, path: str, payload: Mapping[str, Any], *, token: str | None
+        self, path: str, payload: Mapping[str, Any], *, token: str | None, control: bool = False
     ) -> tuple[aiohttp.ClientResponse, Any]:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if token:
@@ -643,9 +899,9 @@ class HuaweiClient:
             raise TransientError(f"{path}: no answer in time", code="timeout") from err
         except aiohttp.ClientError as err:
             raise TransientError(f"{path}: {type(err).__name__}", code="network") from err
-        return response, self._decode(path, response.status, raw)
+        return response, self._decode(path, response.status, raw, control=control)
 
-    def _decode(self, path: str, status: int, raw: str) -> Any:
+    def _decode(self, path: str, status: int, raw: str, *, control: bool = False) -> Any:
         try:
             body = json.loads(raw) if raw else None
         except ValueError:
@@ -669,6 +925,9 @@ class HuaweiClient:
             raise RateLimitedError(f"{path}: HTTP 429", retry_after=60.0, code="http_429")
         if status >= 500:
             raise TransientError(f"{path}: HTTP {status}", code=f"http_{status}")
+        if control and status == 400 and isinstance(body, dict) and "exceptionId" in body:
+            # A control interface refusing the request's parameters (checked by the caller).
+            return body
         if status >= 400 or not isinstance(body, dict):
             _LOGGER.debug("%s: unexpected reply (HTTP %s): %.300s", path, status, raw)
             raise ProtocolError(f"{path}: unexpected reply (HTTP {status})", code=status)
@@ -724,19 +983,41 @@ class HuaweiClient:
         raise ProtocolError(f"{endpoint}: request refused ({code})", code=code)
 
     async def _call(
-        self, endpoint: str, path: str, payload: Mapping[str, Any]
+        self,
+        endpoint: str,
+        path: str,
+        payload: Mapping[str, Any],
+        *,
+        control: bool = False,
+        budget: str | None = None,
+        max_wait: float | None = None,
     ) -> tuple[Any, Mapping[str, Any]]:
-        """Send one business request; on a lost session log in once and retry once."""
+        """Send one business request; on a lost session log in once and retry once.
+
+        ``control``: the reply is judged as a control interface's (``_check_control_envelope``).
+        ``budget``: a second allowance the call counts against (control submissions).
+        ``max_wait``: how long to wait for room in the allowance (default: ``MAX_WAIT``).
+        """
+        wait = MAX_WAIT.get(endpoint, 0.0) if max_wait is None else max_wait
         for attempt in (1, 2):
             await self.async_login()
             token = self._sess.token
-            async with self.quota.slot(endpoint, max_wait=MAX_WAIT.get(endpoint, 0.0)):
-                _response, body = await self._post(path, payload, token=token)
+            async with contextlib.AsyncExitStack() as stack:
+                if budget is not None:
+                    await stack.enter_async_context(self.quota.slot(budget))
+                await stack.enter_async_context(self.quota.slot(endpoint, max_wait=wait))
+                _response, body = await self._post(path, payload, token=token, control=control)
             try:
-                self._check_envelope(endpoint, body)
+                if control:
+                    self._check_control_envelope(endpoint, body)
+                else:
+                    self._check_envelope(endpoint, body)
             except _SessionExpiredError as err:
-                # Refused for the session, before the allowance counted it.
+                # Refused for the session, before the allowance counted it (and not carried out:
+                # a command is sent again only because the cloud never took it).
                 self.quota.refund(endpoint)
+                if budget is not None:
+                    self.quota.refund(budget)
                 self._sess.drop(token)
                 if attempt == 2:
                     self.session_takeovers += 1
@@ -947,6 +1228,8 @@ class HuaweiClient:
                 factor = meter_power_factor(kpi, self._meter_factor.get(device.id))
                 self._meter_factor[device.id] = factor
             values, online = map_device_kpi(type_id, kpi, factor)
+            if type_id == 39:
+                self._note_battery(device, values)
             target = result[device.plant_id]
             target.devices[device.id] = DeviceReadings(values=values, online=online)
             if target.data_time is None:
@@ -1007,6 +1290,577 @@ class HuaweiClient:
             category=None if category is None else ALARM_CATEGORIES.get(category),
         )
 
+    # -- controls -----------------------------------------------------------------------------
+
+    def _note_battery(self, device: Device, values: Mapping[str, Reading]) -> None:
+        """Keep what a battery's real-time KPIs say about its controls."""
+        mode = values.get("battery_working_mode")
+        if isinstance(mode, str) and mode in MODE_OPTIONS:
+            self._kpi_mode[device.plant_id] = (mode, self._clock())
+        if "battery_max_charge_power" in values:
+            self._rated[device.id] = (
+                _positive(values.get("battery_max_charge_power")),
+                _positive(values.get("battery_max_discharge_power")),
+            )
+
+    # The permission check's outcome is kept as a hold on a pseudo-interface of the account's
+    # quota, which the account keeps across reloads and restarts: a restart does not ask again.
+
+    def _account_denial(self) -> str | None:
+        """Why the account may not control, when a check or a refusal said so lately."""
+        for code in sorted(_PERMISSION_CODES | _CONTROL_PERMISSION_CODES):
+            if self.quota.wait_time(f"{ACCESS_DENIED}{code}") > 0:
+                return f"no control permission ({code})"
+        return None
+
+    def _access_checked(self) -> bool:
+        return self.quota.wait_time(ACCESS_GRANTED) > 0 or self._account_denial() is not None
+
+    def _denial(self, plant_id: str) -> str | None:
+        """Why the plant may not be controlled, if a check or a refusal said so."""
+        return self._account_denial() or self._denied.get(plant_id)
+
+    def _deny(self, plant_id: str, err: PermissionDeniedError) -> None:
+        if err.code == "401":
+            # The interface itself is closed to the account.
+            self.quota.block(f"{ACCESS_DENIED}{err.code}", PERMISSION_TTL)
+        else:
+            self._denied[plant_id] = f"no control permission ({err.code})"
+
+    async def _control_permission(self) -> str | None:
+        """None when the account may use the control interfaces, else why not (cached a day).
+
+        Asks the configuration status interface about a task id that cannot exist: the cloud
+        answers 20620 (no such task) when the interface is open to the account, 401 when not.
+        Never waits for the interface's minute: a used-up allowance raises RateLimitedError.
+        """
+        if self._access_checked():
+            return self._account_denial()
+        async with self._access_lock:
+            if self._access_checked():
+                return self._account_denial()
+            try:
+                await self._call(
+                    E_CONFIG_INFO,
+                    CONTROL_PATHS[E_CONFIG_INFO],
+                    {"taskId": PROBE_TASK_ID},
+                    control=True,
+                    max_wait=0.0,
+                )
+            except PermissionDeniedError as err:
+                self.quota.block(f"{ACCESS_DENIED}{err.code}", PERMISSION_TTL)
+                return f"no control permission ({err.code})"
+            except CommandRejectedError:
+                pass  # the interface answered for the task: it is open
+            self.quota.block(ACCESS_GRANTED, PERMISSION_TTL)
+            return None
+
+    def can_force(self, plant: Plant, devices: Sequence[Device]) -> bool:
+        """A plant with a battery whose control was not refused."""
+        if self._denial(plant.id) is not None:
+            return False
+        return any(d.plant_id == plant.id and d.kind is DeviceKind.BATTERY for d in devices)
+
+    async def async_get_controls(
+        self, plant: Plant, devices: Sequence[Device]
+    ) -> tuple[list[ControlSpec], dict[str, str]]:
+        """The plant's battery controls; none without a battery or without permission.
+
+        The settings are plant-wide in the cloud; they are shown on the plant's (first)
+        battery, the feed-in limit on its inverter (else its grid meter or power sensor, else
+        the battery).
+        """
+        reasons: dict[str, str] = {}
+        mine = [d for d in devices if d.plant_id == plant.id]
+        for device in mine:
+            if device.kind is DeviceKind.ENERGY_STORAGE:
+                reasons[device.id] = (
+                    "C&I energy storage (41): the battery control tasks cover residential "
+                    "batteries (39) only"
+                )
+        batteries = [d for d in mine if d.kind is DeviceKind.BATTERY]
+        if not batteries:
+            reasons.update(dict.fromkeys(CONTROL_KEYS, "the plant has no battery (devTypeId 39)"))
+            return [], reasons
+        denied = self._denial(plant.id)
+        if denied is None:
+            try:
+                denied = await self._control_permission()
+            except (RateLimitedError, TransientError, ProtocolError) as err:
+                reasons["permission"] = (
+                    f"not checked ({err.code}); controls offered, a write will tell"
+                )
+        if denied is not None:
+            reasons.update(dict.fromkeys(CONTROL_KEYS, denied))
+            return [], reasons
+        battery = batteries[0]
+        for other in batteries[1:]:
+            reasons[other.id] = f"plant-wide settings: shown on {battery.name}"
+        reasons[f"{BATTERY_WORKING_MODE}:external_dispatch"] = (
+            "thirdPartyDispatch cannot be set with the working mode task (TOU and "
+            "maximumSelfConsumption only)"
+        )
+        specs = [
+            ControlSpec(
+                BATTERY_WORKING_MODE,
+                battery.id,
+                ControlKind.SELECT,
+                options=tuple(MODE_OPTIONS),
+                vendor_ref="operationMode",
+            ),
+            ControlSpec(
+                BATTERY_CHARGE_CUTOFF_SOC,
+                battery.id,
+                ControlKind.NUMBER,
+                unit="%",
+                minimum=END_OF_CHARGE_SOC[0],
+                maximum=END_OF_CHARGE_SOC[1],
+                step=0.1,
+                vendor_ref=CONFIG_FIELDS[BATTERY_CHARGE_CUTOFF_SOC][0],
+            ),
+            ControlSpec(
+                BATTERY_DISCHARGE_CUTOFF_SOC,
+                battery.id,
+                ControlKind.NUMBER,
+                unit="%",
+                minimum=END_OF_DISCHARGE_SOC[0],
+                maximum=END_OF_DISCHARGE_SOC[1],
+                step=0.1,
+                vendor_ref=CONFIG_FIELDS[BATTERY_DISCHARGE_CUTOFF_SOC][0],
+            ),
+        ]
+        # The battery's maximum charge and discharge power, as its real-time KPIs reported them
+        # in a round of this client (no extra request: the real-time allowance is spent on the
+        # rounds).
+        rated = self._rated.get(battery.id, (None, None))
+        for key, known in zip(
+            (BATTERY_MAX_CHARGE_POWER, BATTERY_MAX_DISCHARGE_POWER), rated, strict=True
+        ):
+            top = FALLBACK_MAX_POWER_W if known is None else known
+            if known is None:
+                reasons[f"{key}:range"] = (
+                    "the battery's rated power is not known yet (no real-time round since "
+                    f"start-up): offered up to {FALLBACK_MAX_POWER_W:g} W; the cloud caps a "
+                    "value above the battery's maximum"
+                )
+            specs.append(
+                ControlSpec(
+                    key,
+                    battery.id,
+                    ControlKind.NUMBER,
+                    unit="W",
+                    minimum=0.0,
+                    maximum=top,
+                    step=1.0,
+                    vendor_ref=CONFIG_FIELDS[key][0],
+                )
+            )
+        host = next(
+            (
+                d
+                for kind in (DeviceKind.INVERTER, DeviceKind.GRID_METER, DeviceKind.POWER_SENSOR)
+                for d in mine
+                if d.kind is kind
+            ),
+            None,
+        )
+        if host is None:
+            host = battery
+            reasons[f"{GRID_EXPORT_LIMIT}:device"] = (
+                "the plant lists no inverter or meter: the feed-in limit is shown on the battery"
+            )
+        specs.append(
+            ControlSpec(
+                GRID_EXPORT_LIMIT,
+                host.id,
+                ControlKind.NUMBER,
+                unit="W",
+                minimum=0.0,
+                maximum=FEED_IN_MAX_W,
+                step=1.0,
+                vendor_ref="maxGridFeedInPower",
+            )
+        )
+        return specs, reasons
+
+    def _mode_value(self, plant_id: str) -> str | None:
+        """The working mode: a task's read-back, or the KPI once it is newer than the task."""
+        settings = self._settings.get(plant_id)
+        kpi = self._kpi_mode.get(plant_id)
+        if settings is not None and settings.mode is not None:
+            if kpi is not None and kpi[1] >= settings.mode_at + REALTIME_PERIOD:
+                return kpi[0]
+            return settings.mode
+        return kpi[0] if kpi is not None else None
+
+    async def async_read_controls(
+        self, plant: Plant, specs: Sequence[ControlSpec]
+    ) -> dict[tuple[str, str], Reading]:
+        """The values the cloud last reported (see the module docstring); no request is sent."""
+        settings = self._settings.get(plant.id) or _Settings()
+        values: dict[tuple[str, str], Reading] = {}
+        for spec in specs:
+            value: Reading
+            if spec.key == BATTERY_WORKING_MODE:
+                value = self._mode_value(plant.id)
+            elif spec.key in CONFIG_FIELDS:
+                value = settings.config.get(spec.key)
+            elif spec.key == GRID_EXPORT_LIMIT:
+                value = settings.export_limit_w
+            else:
+                continue
+            values[(spec.device_id, spec.key)] = value
+        return values
+
+    @staticmethod
+    def _number(spec: ControlSpec, value: Reading) -> float:
+        number = to_float(value) if isinstance(value, int | float) else None
+        if number is None:
+            raise CommandRejectedError(f"{spec.key}: {value!r} is not a number", code="invalid")
+        return number
+
+    async def async_start_control(
+        self, plant: Plant, spec: ControlSpec, value: Reading
+    ) -> ControlTask:
+        """Send one setting as a task of its family; the range is left to the cloud to check."""
+        settings = self._settings.get(plant.id) or _Settings()
+        entry: dict[str, Any] = {"plantCode": plant.id}
+        if spec.key == BATTERY_WORKING_MODE:
+            if not isinstance(value, str) or value not in MODE_OPTIONS:
+                raise CommandRejectedError(
+                    f"{spec.key}: {value!r} is not one of {', '.join(MODE_OPTIONS)}",
+                    code="invalid_option",
+                )
+            kind = _MODE_TASK
+            entry["operationMode"] = MODE_OPTIONS[value]
+            entry.update(settings.companions)
+            if value == "time_of_use" and settings.windows is not None:
+                # Keep the plant's charge/discharge windows as they were read back.
+                entry[_WINDOWS_FIELD] = settings.windows
+        elif spec.key in CONFIG_FIELDS:
+            kind = _CONFIG_TASK
+            number = self._number(spec, value)
+            info = {
+                CONFIG_FIELDS[key][0]: self._config_wire(key, known)
+                for key, known in settings.config.items()
+                if key != spec.key
+            }
+            info[CONFIG_FIELDS[spec.key][0]] = self._config_wire(spec.key, number)
+            entry["batteryConfigurationInfo"] = info
+            value = number
+        elif spec.key == GRID_EXPORT_LIMIT:
+            kind = _POWER_TASK
+            number = self._number(spec, value)
+            entry["controlMode"] = "6"
+            entry["controlInfo"] = {
+                "maxGridFeedInPower": _plain(round(number / 1000.0, 3)),
+                "limitationMode": settings.limitation_mode or "0",
+            }
+            value = number
+        else:
+            raise CommandRejectedError(
+                f"{spec.key}: not a control of this vendor", code="unknown_control"
+            )
+        return await self._submit(plant, kind, entry, spec.key, spec.device_id, value)
+
+    @staticmethod
+    def _config_wire(key: str, value: float) -> int | float:
+        decimals = CONFIG_FIELDS[key][2]
+        return _plain(round(value, decimals)) if decimals else round(value)
+
+    async def async_start_force(
+        self, plant: Plant, device_id: str | None, request: ForceRequest
+    ) -> ControlTask:
+        """A plant-wide forced charge or discharge for a duration or up to a target SOC."""
+        if (request.duration_min is None) == (request.target_soc is None):
+            raise CommandRejectedError(
+                "a forced charge needs either a duration or a target SOC", code="invalid"
+            )
+        if not request.power_w > 0:
+            raise CommandRejectedError(
+                f"power {request.power_w:g} W: must be above 0", code="invalid"
+            )
+        power = round(request.power_w)
+        entry: dict[str, Any] = {
+            "plantCode": plant.id,
+            "dispatchSwitch": 2 if request.discharge else 1,
+            "powerDispatch": -power if request.discharge else power,
+        }
+        if request.target_soc is not None:
+            entry["controlType"] = 1
+            entry["targetSOC"] = _plain(round(request.target_soc, 1))
+        elif request.duration_min is not None:
+            entry["controlType"] = 2
+            entry["dispatchTime"] = max(1, round(request.duration_min))
+        action = FORCE_DISCHARGE if request.discharge else FORCE_CHARGE
+        task = await self._submit(plant, _FORCE_TASK, entry, action, device_id, float(power))
+        task.details.update(
+            {
+                "duration_min": entry.get("dispatchTime"),
+                "target_soc": entry.get("targetSOC"),
+            }
+        )
+        return task
+
+    async def async_stop_force(self, plant: Plant, device_id: str | None) -> ControlTask:
+        """End the plant's forced charge or discharge (dispatchSwitch 0)."""
+        entry: dict[str, Any] = {"plantCode": plant.id, "dispatchSwitch": 0}
+        return await self._submit(plant, _FORCE_TASK, entry, STOP_FORCED_CHARGE, device_id, None)
+
+    async def _submit(
+        self,
+        plant: Plant,
+        kind: _TaskKind,
+        entry: Mapping[str, Any],
+        action: str,
+        device_id: str | None,
+        value: Reading,
+    ) -> ControlTask:
+        """Send one plant's task; the cloud's refusal raises, a delivered task is RUNNING."""
+        try:
+            data, _ = await self._call(
+                kind.submit,
+                CONTROL_PATHS[kind.submit],
+                {"tasks": [dict(entry)]},
+                control=True,
+                budget=E_CONTROL_DAY,
+            )
+        except PermissionDeniedError as err:
+            self._deny(plant.id, err)
+            raise
+        task_id = self._accepted(kind, plant.id, data)
+        self._sent[(kind.submit, task_id)] = _Sent(plant.id, entry)
+        return ControlTask(
+            id=task_id,
+            plant_id=plant.id,
+            device_id=device_id,
+            action=action,
+            value=value,
+            state=TaskState.RUNNING,
+            started_at=self._clock(),
+            poll_interval=kind.poll,
+            timeout=TASK_TIMEOUT,
+        )
+
+    @staticmethod
+    def _accepted(kind: _TaskKind, plant_id: str, data: object) -> str:
+        """The task id of a submission, or why the cloud did not take it for the plant."""
+        if not isinstance(data, Mapping):
+            raise ProtocolError(f"{kind.submit}: the reply holds no task", code="shape")
+        results = [r for r in _rows(data.get("result")) if _plant_of(r) in (None, plant_id)]
+        if kind is _FORCE_TASK:
+            failed = [r for r in results if to_int(r.get("dispatchResult")) not in (None, 0)]
+            if results and len(failed) == len(results):
+                raise CommandRejectedError(
+                    f"{kind.submit}: the cloud could not deliver the task",
+                    code="dispatch_failed",
+                    vendor_message=text(failed[0].get("message")),
+                )
+            task_id = text(data.get("requestID")) or text(data.get("requestId"))
+        else:
+            failed = [r for r in results if (text(r.get("status")) or "").upper() == "FAIL"]
+            if failed:
+                message = text(failed[0].get("message"))
+                raise CommandRejectedError(
+                    f"{kind.submit}: refused for the plant ({message or 'FAIL'})",
+                    code="FAIL",
+                    vendor_message=message,
+                )
+            task_id = text(data.get("taskId"))
+        if task_id is None:
+            raise ProtocolError(f"{kind.submit}: the reply holds no task id", code="shape")
+        return task_id
+
+    async def async_poll_task(self, task: ControlTask) -> ControlTask:
+        """Ask the task's status interface how it stands and update the task."""
+        if task.done:
+            return task
+        kind = _TASK_KINDS.get(task.action)
+        if kind is None:
+            raise CommandRejectedError(f"{task.action}: not a task of this vendor", code="unknown")
+        try:
+            data, _ = await self._call(
+                kind.status, CONTROL_PATHS[kind.status], {kind.id_field: task.id}, control=True
+            )
+        except CommandRejectedError as err:
+            if to_int(err.code) not in _LOST_TASK_CODES:
+                raise
+            # The cloud no longer knows the task.
+            self._finish(task, kind, TaskState.FAILED, f"{err.code} {err.vendor_message or ''}")
+            return task
+        if kind is _FORCE_TASK:
+            state, reason = self._charge_status(task, data)
+        else:
+            state, reason = self._task_info(task, kind, data)
+        if state is not TaskState.RUNNING:
+            self._finish(task, kind, state, reason)
+            return task
+        running_for = self._clock() - task.started_at
+        if running_for >= task.timeout:
+            self._finish(
+                task, kind, TaskState.TIMED_OUT, f"no result within {task.timeout / 3600:g} h"
+            )
+        elif kind is not _FORCE_TASK and running_for >= TASK_SLOW_AFTER:
+            task.poll_interval = TASK_SLOW_POLL_INTERVAL
+        return task
+
+    def _finish(
+        self, task: ControlTask, kind: _TaskKind, state: TaskState, reason: str | None
+    ) -> None:
+        task.state = state
+        task.reason = reason.strip() if reason else None
+        task.finished_at = self._clock()
+        self._sent.pop((kind.submit, task.id), None)
+
+    @staticmethod
+    def _charge_status(task: ControlTask, data: object) -> tuple[TaskState, str | None]:
+        """chargeAndDischargeStatus: 0 done, 1 running, 2 failed or timed out."""
+        item: object = data
+        if isinstance(data, list):
+            item = next((r for r in _rows(data) if _plant_of(r) in (None, task.plant_id)), None)
+        if not isinstance(item, Mapping):
+            raise ProtocolError(f"{E_CHARGE_STATUS}: no status in the reply", code="shape")
+        for key, name in (
+            ("chargedCapacity", "charged_energy_kwh"),
+            ("dischargedCapacity", "discharged_energy_kwh"),
+        ):
+            if (amount := to_float(item.get(key))) is not None:
+                task.details[name] = amount
+        status = to_int(item.get("status"))
+        message = text(item.get("message"))
+        if status == 1:
+            return TaskState.RUNNING, None
+        if status == 0:
+            return TaskState.SUCCESS, None
+        if status == 2:
+            if message is not None and "timeout" in message.lower():
+                return TaskState.TIMED_OUT, message
+            return TaskState.FAILED, message or "2"
+        raise ProtocolError(f"{E_CHARGE_STATUS}: unknown status {status}", code="status")
+
+    def _task_info(
+        self, task: ControlTask, kind: _TaskKind, data: object
+    ) -> tuple[TaskState, str | None]:
+        """task-info: the plant's RUNNING / SUCCESS / FAIL (with FAILURE, TIMEOUT, BUSY …)."""
+        rows = (
+            _rows(data.get("dispatchResult") or data.get("dispatch_result"))
+            if isinstance(data, Mapping)
+            else []
+        )
+        row = next((r for r in rows if _plant_of(r) in (None, task.plant_id)), None)
+        if row is None:
+            raise ProtocolError(f"{kind.status}: no result for the plant", code="shape")
+        status = (text(row.get("status")) or "").upper()
+        message = text(row.get("message"))
+        if status == "RUNNING":
+            return TaskState.RUNNING, None
+        if status == "SUCCESS":
+            self._record(task, kind, row)
+            return TaskState.SUCCESS, None
+        if status in ("FAIL", "FAILED", "FAILURE"):
+            if message is not None and message.upper() == "TIMEOUT":
+                return TaskState.TIMED_OUT, message
+            return TaskState.FAILED, message or status
+        raise ProtocolError(f"{kind.status}: unknown status {status!r}", code="status")
+
+    def _record(self, task: ControlTask, kind: _TaskKind, row: Mapping[str, Any]) -> None:
+        """Keep the settings a successful task applied: its echo, else what it sent."""
+        sent = self._sent.get((kind.submit, task.id))
+        entry: Mapping[str, Any] = sent.entry if sent is not None else {}
+        settings = self._settings.setdefault(task.plant_id, _Settings())
+        if kind is _MODE_TASK:
+            mode = _MODE_KEYS.get(text(row.get("operationMode")) or "") or _MODE_KEYS.get(
+                text(entry.get("operationMode")) or ""
+            )
+            if mode is not None:
+                settings.mode = mode
+                settings.mode_at = self._clock()
+            for name in _MODE_COMPANIONS:
+                companion = row.get(name, entry.get(name))
+                if companion is not None:
+                    settings.companions[name] = companion
+            windows = row.get(_WINDOWS_FIELD, entry.get(_WINDOWS_FIELD))
+            if isinstance(windows, list):
+                settings.windows = windows
+        elif kind is _CONFIG_TASK:
+            info = row.get("batteryConfigurationInfo") or row.get("battery_configuration_info")
+            if not isinstance(info, Mapping):
+                sent_info = entry.get("batteryConfigurationInfo")
+                info = sent_info if isinstance(sent_info, Mapping) else {}
+            for key, (camel, snake, decimals) in CONFIG_FIELDS.items():
+                number = to_float(info.get(camel, info.get(snake)))
+                if number is not None:
+                    settings.config[key] = round(number, decimals)
+        elif kind is _POWER_TASK:
+            control_mode = text(row.get("controlMode")) or text(entry.get("controlMode"))
+            info = row.get("controlInfo")
+            if not isinstance(info, Mapping):
+                sent_info = entry.get("controlInfo")
+                info = sent_info if isinstance(sent_info, Mapping) else {}
+            if control_mode == "0":
+                settings.export_limit_w = None  # no limit
+            elif control_mode == "6":
+                limit_kw = to_float(info.get("maxGridFeedInPower"))
+                settings.export_limit_w = None if limit_kw is None else round(limit_kw * 1000, 3)
+            settings.limitation_mode = text(info.get("limitationMode")) or settings.limitation_mode
+
+    def _check_control_envelope(self, endpoint: str, body: Mapping[str, Any]) -> None:
+        """Raise the error class of a control interface's failed reply.
+
+        A refusal of the command itself is CommandRejectedError; permission, rate limits,
+        sessions and busy answers map as for every interface. failCode 1 (partly done) passes,
+        the per-plant results decide; 2 (failed) raises with the plant's message.
+        """
+        if "exceptionId" in body and "failCode" not in body:
+            details = body.get("detailArgs")
+            message = "; ".join(str(d) for d in details) if isinstance(details, list) else None
+            raise CommandRejectedError(
+                f"{endpoint}: request refused ({body.get('exceptionId')})",
+                code=text(body.get("exceptionId")) or "exception",
+                vendor_message=message,
+            )
+        code = to_int(body.get("failCode"))
+        data = body.get("data")
+        if code in _TASK_RESULT_CODES and isinstance(data, Mapping):
+            if code == 1:
+                return
+            failed = next(
+                (
+                    r
+                    for r in _rows(data.get("result"))
+                    if (text(r.get("status")) or "").upper() == "FAIL"
+                    or to_int(r.get("dispatchResult")) not in (None, 0)
+                ),
+                None,
+            )
+            message = (text(failed.get("message")) if failed else None) or text(body.get("message"))
+            self.errors[str(code)] += 1
+            self.last_error = f"{endpoint}: {code}"
+            raise CommandRejectedError(
+                f"{endpoint}: the task failed ({message or code})",
+                code=code,
+                vendor_message=message,
+            )
+        message = text(body.get("message"))
+        if code in _CONTROL_PERMISSION_CODES:
+            self.errors[str(code)] += 1
+            self.last_error = f"{endpoint}: {code}"
+            raise PermissionDeniedError(
+                f"{endpoint}: not permitted for this plant ({code})",
+                code=code,
+                vendor_message=message,
+            )
+        try:
+            self._check_envelope(endpoint, body)
+        except (ProtocolError, _NoResourcesError) as err:
+            if code is None:
+                raise
+            raise CommandRejectedError(
+                f"{endpoint}: {CONTROL_CODES.get(code, 'refused')} ({code})",
+                code=code,
+                vendor_message=message or CONTROL_CODES.get(code),
+            ) from err
+
     # -- diagnostics --------------------------------------------------------------------------
 
     def diagnostics(self) -> dict[str, object]:
@@ -1025,6 +1879,10 @@ class HuaweiClient:
             },
             "error_codes": dict(self.errors),
             "last_error": self.last_error,
+            "control_permission": self._account_denial()
+            or ("granted" if self._access_checked() else None),
+            "control_denied_plants": sorted(self._denied),
+            "control_tasks_followed": len(self._sent),
             "quota": self.quota.snapshot(),
         }
 

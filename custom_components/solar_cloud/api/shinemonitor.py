@@ -16,6 +16,18 @@ times are UTC.
 
 The vendor documents no call rate. This client stays under ``CALLS_PER_MINUTE`` requests per
 account and backs off for a minute when the cloud answers ``ERR_OVER_LIMITED`` (13).
+
+Controls exist on energy-storage inverters only. ``queryDeviceCtrlField`` lists a devcode's
+fields (cached per devcode); the battery-relevant ones are matched by name and offered as
+selects (output and charger source priority) and numbers (charge currents, battery cut-off
+voltage and SOC). A number's range comes from the field's ``hint`` only when the live value
+(``queryDeviceCtrlValue``) lies inside it and, for voltages, when it fits the battery's nominal
+voltage (12, 24 or 48 V, from the live battery voltage); otherwise a narrow range around the live
+value is offered and the reason noted. One-shot commands (reset, clear records, output off, boot,
+forced equalisation, exit fault mode) are never offered. ``ctrlDevice`` answers synchronously
+with ``status`` -1 (not processed yet), 0 (delivered) or 1 (refused by the device); a write
+succeeds only once ``queryDeviceCtrlValue`` reads the written value back. The platform has no
+forced charge or discharge.
 """
 
 from __future__ import annotations
@@ -29,12 +41,21 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
+from types import MappingProxyType
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 import aiohttp
 from yarl import URL
 
+from .controls import (
+    BATTERY_DISCHARGE_CUTOFF_SOC,
+    ControlKind,
+    ControlSpec,
+    ControlTask,
+    ForceRequest,
+    TaskState,
+)
 from .crypto import (
     shinemonitor_auth_sign,
     shinemonitor_query_tail,
@@ -43,6 +64,7 @@ from .crypto import (
 )
 from .errors import (
     AuthError,
+    CommandRejectedError,
     PermissionDeniedError,
     ProtocolError,
     RateLimitedError,
@@ -96,11 +118,16 @@ E_CALLS: Final = "calls"
 
 # Codes (decimal on the wire).
 ERR_NONE: Final = 0
+ERR_FAIL: Final = 1
+ERR_TIMEOUT: Final = 2
 ERR_SIGN: Final = 4
 ERR_FORMAT: Final = 6
+ERR_MISSING: Final = 7
+ERR_UNSUPPORTED: Final = 9
 ERR_NO_AUTH: Final = 10
 ERR_NO_RECORD: Final = 12
 ERR_OVER_LIMITED: Final = 13
+ERR_DUPLICATE: Final = 14
 ERR_COMPANY_KEY: Final = 15
 ERR_NO_DEVICE: Final = 258
 ERR_NO_PLANT: Final = 260
@@ -360,6 +387,345 @@ def map_storage_groups(groups: Mapping[str, Any]) -> dict[str, Reading]:
     return values
 
 
+# -- controls ---------------------------------------------------------------------------------
+
+# ctrlDevice answers at once; a command the device has not processed yet (status -1) is followed
+# by reading the value back every 10 s for a minute.
+CONTROL_POLL_INTERVAL: Final = 10.0
+CONTROL_TIMEOUT: Final = 60.0
+# A devcode's control fields change with the cloud's protocol tables only.
+CONTROL_FIELDS_TTL: Final = DAY
+# ctrlDevice dat.status.
+CTRL_NOT_PROCESSED: Final = -1
+CTRL_DELIVERED: Final = 0
+CTRL_FAILED: Final = 1
+# ctrlDevice errors that refuse the command itself (besides 8 / 11 permission, 13 rate).
+_COMMAND_REFUSALS: Final = frozenset(
+    {
+        ERR_FAIL,
+        ERR_FORMAT,
+        ERR_MISSING,
+        ERR_UNSUPPORTED,
+        ERR_NO_RECORD,
+        ERR_DUPLICATE,
+        ERR_NO_DEVICE,
+        ERR_DEVICE_OFFLINE,
+        ERR_COLLECTOR_OFFLINE,
+    }
+)
+
+# Control keys of this vendor (beside the shared BATTERY_DISCHARGE_CUTOFF_SOC).
+OUTPUT_SOURCE_PRIORITY: Final = "output_source_priority"
+CHARGER_SOURCE_PRIORITY: Final = "charger_source_priority"
+BATTERY_MAX_CHARGE_CURRENT: Final = "battery_max_charge_current"
+BATTERY_MAX_AC_CHARGE_CURRENT: Final = "battery_max_ac_charge_current"
+BATTERY_CUTOFF_VOLTAGE: Final = "battery_cutoff_voltage"
+
+# Option labels (normalised) -> stable option keys. Labels not listed become a snake_case key.
+_OUTPUT_OPTIONS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "uti": "utility_first",
+        "utility": "utility_first",
+        "utility first": "utility_first",
+        "usb": "utility_solar_battery",
+        "sol": "solar_first",
+        "solar": "solar_first",
+        "solar first": "solar_first",
+        "sbu": "solar_battery_utility",
+        "sbu first": "solar_battery_utility",
+        "sbu priority": "solar_battery_utility",
+        "solar battery utility": "solar_battery_utility",
+        "sub": "solar_utility_battery",
+        "sub first": "solar_utility_battery",
+        "sub priority": "solar_utility_battery",
+        "solar utility battery": "solar_utility_battery",
+    }
+)
+_CHARGER_OPTIONS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "cub": "utility_first",
+        "utility": "utility_first",
+        "utility first": "utility_first",
+        "utility priority": "utility_first",
+        "cso": "pv_first",
+        "pv first": "pv_first",
+        "pv priority": "pv_first",
+        "solar first": "pv_first",
+        "solar priority": "pv_first",
+        "snu": "pv_and_utility",
+        "pv is at the same level as utility": "pv_and_utility",
+        "pv and utility": "pv_and_utility",
+        "solar and utility": "pv_and_utility",
+        "solar and mains": "pv_and_utility",
+        "solar utility": "pv_and_utility",
+        "oso": "pv_only",
+        "only pv": "pv_only",
+        "pv only": "pv_only",
+        "only solar": "pv_only",
+        "solar only": "pv_only",
+    }
+)
+_NO_OPTIONS: Final[Mapping[str, str]] = MappingProxyType({})
+# What the cloud sends for a value it does not know.
+_NO_VALUE: Final = frozenset({"-", "--", "N/A", "NA", "NULL", "NONE"})
+
+
+@dataclass(frozen=True, slots=True)
+class _ControlRule:
+    """A battery control: its key, kind, unit, the field names it matches and its options."""
+
+    key: str
+    kind: ControlKind
+    unit: str | None
+    names: re.Pattern[str]
+    options: Mapping[str, str] = _NO_OPTIONS
+
+
+# Field names are matched after normalise_title ("Max.AC.Charging Current" -> "max ac charging
+# current").
+_RULES: Final = (
+    _ControlRule(
+        OUTPUT_SOURCE_PRIORITY,
+        ControlKind.SELECT,
+        None,
+        re.compile(r"output (?:source )?priority(?: rating| setting)?"),
+        _OUTPUT_OPTIONS,
+    ),
+    _ControlRule(
+        CHARGER_SOURCE_PRIORITY,
+        ControlKind.SELECT,
+        None,
+        re.compile(r"charger? (?:source )?priority(?: setting)?|charging source priority"),
+        _CHARGER_OPTIONS,
+    ),
+    _ControlRule(
+        BATTERY_MAX_CHARGE_CURRENT,
+        ControlKind.NUMBER,
+        "A",
+        re.compile(r"max(?:imum)? (?:total )?charg(?:e|ing) current"),
+    ),
+    _ControlRule(
+        BATTERY_MAX_AC_CHARGE_CURRENT,
+        ControlKind.NUMBER,
+        "A",
+        re.compile(r"max(?:imum)? (?:ac|utility|grid|mains) charg(?:e|ing) current"),
+    ),
+    _ControlRule(
+        BATTERY_CUTOFF_VOLTAGE,
+        ControlKind.NUMBER,
+        "V",
+        re.compile(
+            r"(?:battery )?cut ?off voltage"
+            r"|(?:battery )?low dc (?:protection|cut ?off) voltage (?:in )?(?:off grid|battery)"
+            r"(?: mode)?"
+        ),
+    ),
+    _ControlRule(
+        BATTERY_DISCHARGE_CUTOFF_SOC,
+        ControlKind.NUMBER,
+        "%",
+        re.compile(
+            r"(?:off grid(?: mode)? )?(?:battery )?discharge"
+            r" (?:soc protection|cut ?off soc|protection soc)(?: value)?"
+            r"|(?:battery )?cut ?off soc"
+            r"|low dc (?:protection|cut ?off) soc (?:in )?(?:off grid|battery)(?: mode)?"
+        ),
+    ),
+)
+# Commands that act once (or switch the output off) rather than set a value: never offered.
+_ONE_SHOT_RE: Final = re.compile(
+    r"\b(?:reset|clear|restore|factory|boot|forced?|exit fault|output control|on off"
+    r"|shut ?down|power (?:on|off)|reboot|delete)\b"
+)
+_RANGE_RE: Final = re.compile(r"(\d+(?:\.\d+)?)\s*[~\-]\s*(\d+(?:\.\d+)?)")
+_LEADING_NUMBER_RE: Final = re.compile(r"\s*(-?\d+(?:\.\d+)?)")
+# Decimals a value is written with, per unit.
+_DECIMALS: Final[Mapping[str, int]] = MappingProxyType({"V": 1, "A": 0, "%": 0})
+NOMINAL_VOLTAGES: Final = (12, 24, 48)
+
+
+@dataclass(frozen=True, slots=True)
+class _ControlMeta:
+    """How one offered control maps onto its vendor field."""
+
+    field_id: str
+    kind: ControlKind
+    unit: str | None = None
+    decimals: int = 0
+    # Select: option key -> item key, and normalised item label -> option key.
+    options: Mapping[str, str] = _NO_OPTIONS
+    labels: Mapping[str, str] = _NO_OPTIONS
+    # A number whose field lists its allowed values: item key -> value.
+    choices: Mapping[str, float] = MappingProxyType({})
+
+
+def parse_hint_ranges(hint: object) -> list[tuple[float, float]]:
+    """Every ``low~high`` range of a hint, each put in order.
+
+    ``"25.0~80A"`` -> [(25, 80)]; ``"54.4~48.0V"`` -> [(48, 54.4)]; ``"0-900min"`` -> [(0, 900)];
+    ``"21.0~24.0V 42.0~48.0V"`` (one range per battery voltage) -> both.
+    """
+    ranges: list[tuple[float, float]] = []
+    for first, second in _RANGE_RE.findall(str(hint or "")):
+        low, high = float(first), float(second)
+        ranges.append((min(low, high), max(low, high)))
+    return ranges
+
+
+def nominal_voltage(battery_voltage: float | None) -> int | None:
+    """The battery's nominal voltage (12, 24 or 48 V) from its live voltage."""
+    if battery_voltage is None:
+        return None
+    for nominal in NOMINAL_VOLTAGES:
+        if 0.75 * nominal <= battery_voltage <= 1.4 * nominal:
+            return nominal
+    return None
+
+
+def voltage_window(nominal: int) -> tuple[float, float]:
+    """Voltages a setting of a ``nominal`` V battery may take: 10.0–15.5 V per 12 V block."""
+    return round(nominal * 10.0 / 12.0, 1), round(nominal * 15.5 / 12.0, 1)
+
+
+def option_key(label: str) -> str:
+    """A stable snake_case option key from a label the cloud sent."""
+    return _WORDS_RE.sub("_", label.lower()).strip("_")
+
+
+def is_one_shot(item: Mapping[str, Any]) -> bool:
+    """A command that acts once (reset, clear, boot…) or a field with a single choice."""
+    choices = item.get("item")
+    if isinstance(choices, list) and len(choices) == 1:
+        return True
+    return _ONE_SHOT_RE.search(normalise_title(item.get("name"))) is not None
+
+
+def match_rule(item: Mapping[str, Any]) -> _ControlRule | None:
+    """The battery control a field is, or None (other settings and one-shots)."""
+    if is_one_shot(item):
+        return None
+    name = normalise_title(item.get("name"))
+    return next((rule for rule in _RULES if rule.names.fullmatch(name)), None)
+
+
+def control_range(
+    unit: str, hint: str | None, live: float, nominal: int | None
+) -> tuple[float, float, str | None] | None:
+    """(minimum, maximum, why the hint was not used) of a number control, or None when the live
+    value itself does not fit the battery.
+
+    The hint counts only when the live value lies inside it and, for voltages, inside the window
+    of the battery's nominal voltage (the hint is cut to that window; of hints with one range
+    per battery voltage, the fitting one is taken). Otherwise the range is a narrow band around
+    the live value: ±1/24 of the nominal voltage, ±10 A, ±20 % (within 5–95 %).
+    """
+    decimals = _DECIMALS.get(unit, 1)
+    window = voltage_window(nominal) if unit == "V" and nominal is not None else None
+    if window is not None and not window[0] <= live <= window[1]:
+        return None
+    ranges = parse_hint_ranges(hint)
+    if not ranges:
+        why = "no range hint"
+    elif unit == "V" and window is None:
+        why = "battery voltage unknown, so the hint cannot be checked"
+    else:
+        fitting: list[tuple[float, float]] = []
+        for first, last in ranges:
+            low, high = (
+                (first, last) if window is None else (max(first, window[0]), min(last, window[1]))
+            )
+            if low < high:
+                fitting.append((low, high))
+        inside = [(low, high) for low, high in fitting if low <= live <= high]
+        if inside:
+            low, high = inside[0]
+            return round(low, decimals), round(high, decimals), None
+        if not fitting:
+            why = f"hint {hint!r} does not fit a {nominal} V battery"
+        else:
+            why = f"the current value {live:g} {unit} is outside the hint {hint!r}"
+    if unit == "V":
+        margin = (nominal or 12) / 24.0
+        bounds = window or (0.0, math.inf)
+    elif unit == "%":
+        margin, bounds = 20.0, (5.0, 95.0)
+    else:
+        margin, bounds = 10.0, (0.0, math.inf)
+    low = min(max(live - margin, bounds[0]), live)
+    high = max(min(live + margin, bounds[1]), live)
+    low, high = round(low, decimals), round(high, decimals)
+    return low, high, f"{why}; offered {low:g}–{high:g} {unit} around the current value"
+
+
+def build_meta(rule: _ControlRule, item: Mapping[str, Any]) -> tuple[_ControlMeta | None, str]:
+    """How a matched field is written and read, or (None, why it cannot be offered)."""
+    field_id = text(item.get("id"))
+    if field_id is None:
+        return None, "the field has no id"
+    items = [
+        (key, text(entry.get("val")) or "")
+        for entry in _rows(item.get("item"))
+        if isinstance(entry, Mapping) and (key := text(entry.get("key"))) is not None
+    ]
+    if rule.kind is ControlKind.SELECT:
+        if len(items) < 2:
+            return None, "the field lists no choices"
+        options: dict[str, str] = {}
+        labels: dict[str, str] = {}
+        for key, label in items:
+            name = normalise_title(label)
+            option = rule.options.get(name) or option_key(label) or f"option_{option_key(key)}"
+            if option in options:
+                option = f"{option}_{option_key(key)}"
+            options[option] = key
+            labels.setdefault(name, option)
+        return _ControlMeta(
+            field_id,
+            ControlKind.SELECT,
+            options=MappingProxyType(options),
+            labels=MappingProxyType(labels),
+        ), ""
+    unit = rule.unit or ""
+    field_unit = text(item.get("unit"))
+    # Some devcodes put a hint where the unit belongs ("25.0~31.5(24V) 48.0~61.0(48V)").
+    if (
+        field_unit is not None
+        and not any(c.isdigit() for c in field_unit)
+        and field_unit.lower() != unit.lower()
+    ):
+        return None, f"the field's unit is {field_unit!r}, not {unit}"
+    choices: dict[str, float] = {}
+    for key, label in items:
+        match = _LEADING_NUMBER_RE.match(label) or _LEADING_NUMBER_RE.match(key)
+        if match is None:
+            return None, "the field's choices are not numbers"
+        choices[key] = float(match.group(1))
+    return _ControlMeta(
+        field_id,
+        ControlKind.NUMBER,
+        unit=unit,
+        decimals=_DECIMALS.get(unit, 1),
+        choices=MappingProxyType(choices),
+    ), ""
+
+
+def reply_text(reply: object) -> str:
+    """The device's raw reply (hex bytes) as text: ``"28 41 43 4B 39 20 0D"`` -> ``"(ACK9"``."""
+    raw = text(reply)
+    if raw is None:
+        return ""
+    try:
+        decoded = bytes.fromhex(raw.replace(" ", "")).decode("latin-1")
+    except ValueError:
+        return raw
+    return "".join(c for c in decoded if c.isprintable()).strip() or raw
+
+
+def _note(reasons: dict[str, str], key: str, device_id: str, reason: str) -> None:
+    """Record why a control is not offered; a second device with the same key gets its own."""
+    reasons[key if key not in reasons else f"{key}@{device_id}"] = reason
+
+
 @dataclass(frozen=True, slots=True)
 class DeviceAddress:
     """How the cloud addresses a device: datalogger, protocol code, bus address, serial."""
@@ -385,6 +751,8 @@ class ShineMonitorClient:
     """Client of one ShineMonitor account."""
 
     vendor = VENDOR
+    # No forced charge or discharge on this platform.
+    force_limits_native: bool = False
 
     def __init__(
         self,
@@ -424,6 +792,12 @@ class ShineMonitorClient:
         self.logins = 0
         self.last_error: str | None = None
         self.errors: Counter[str] = Counter()
+        # Controls: field lists per devcode (fetched at, fields, why none), field mappings per
+        # (device id, control key), and the write in flight per datalogger.
+        self._ctrl_schema: dict[int, tuple[float, list[Mapping[str, Any]] | None, str]] = {}
+        self._ctrl_meta: dict[tuple[str, str], _ControlMeta] = {}
+        self._inflight: dict[str, ControlTask] = {}
+        self._task_seq = 0
         self.quota.set_allowance(E_AUTH, Allowance(10, 600.0))
         self.quota.set_allowance(E_CALLS, Allowance(CALLS_PER_MINUTE, 60.0))
 
@@ -522,7 +896,7 @@ class ShineMonitorClient:
             # A refused sign on a business call means the token and secret no longer match.
             return _TokenRejectedError(code or 0)
         if code in (ERR_NO_RECORD, ERR_NO_WARNING) or code in _OFFLINE_CODES:
-            return _NoDataError(code or 0)
+            return _NoDataError(code or 0, desc)
         if code in _AUTH_CODES:
             return AuthError(f"{action}: refused ({code})", code=code, vendor_message=desc)
         if code in _PERMISSION_CODES:
@@ -533,10 +907,14 @@ class ShineMonitorClient:
                 f"{action}: over the call limit", retry_after=OVER_LIMIT_BACKOFF, code=code
             )
         if code in _TRANSIENT_CODES:
-            return TransientError(f"{action}: cloud error ({code})", code=code)
+            return TransientError(f"{action}: cloud error ({code})", code=code, vendor_message=desc)
         # 4 (sign), 5 (salt), 6 (format), 7 (missing parameter), 256 (no such action) and the
         # rest: the request itself was wrong.
-        return ProtocolError(f"{action}: request refused ({code} {desc or ''})".strip(), code=code)
+        return ProtocolError(
+            f"{action}: request refused ({code} {desc or ''})".strip(),
+            code=code,
+            vendor_message=desc,
+        )
 
     async def _call(self, action: str, params: Sequence[tuple[str, str]] = ()) -> Any:
         """A signed business call; a token the cloud no longer accepts is renewed once."""
@@ -917,6 +1295,436 @@ class ShineMonitorClient:
             category=code,
         )
 
+    # -- controls -----------------------------------------------------------------------------
+
+    def can_force(self, plant: Plant, devices: Sequence[Device]) -> bool:
+        """The open platform has no forced charge or discharge command."""
+        return False
+
+    async def async_start_force(
+        self, plant: Plant, device_id: str | None, request: ForceRequest
+    ) -> ControlTask:
+        """Not offered: the open platform has no forced charge or discharge command."""
+        raise CommandRejectedError(
+            "ShineMonitor has no forced charge or discharge", code="unsupported"
+        )
+
+    async def async_stop_force(self, plant: Plant, device_id: str | None) -> ControlTask:
+        """Not offered: there is no forced charge or discharge to stop."""
+        raise CommandRejectedError(
+            "ShineMonitor has no forced charge or discharge", code="unsupported"
+        )
+
+    async def async_get_controls(
+        self, plant: Plant, devices: Sequence[Device]
+    ) -> tuple[list[ControlSpec], dict[str, str]]:
+        """The battery controls of the plant's energy-storage inverters, and why others are not
+        offered (devices by id, controls by key; ``<key>:range`` notes a fallback range)."""
+        specs: list[ControlSpec] = []
+        reasons: dict[str, str] = {}
+        mine = [d for d in devices if d.plant_id == plant.id]
+        if any(d.id not in self._addresses for d in mine):
+            await self.async_get_devices([plant])
+        for device in mine:
+            address = self._addresses.get(device.id)
+            if address is None:
+                reasons[device.id] = "not listed by the cloud"
+                continue
+            kind = device_kind(address.devcode)
+            if kind is DeviceKind.INVERTER:
+                reasons[device.id] = "grid-tie inverter: the cloud has no control fields for it"
+                continue
+            if kind is not DeviceKind.ENERGY_STORAGE:
+                reasons[device.id] = f"devcode {address.devcode}: no battery controls"
+                continue
+            found, notes = await self._device_controls(device.id, address)
+            specs.extend(found)
+            for key, reason in notes.items():
+                _note(reasons, key, device.id, reason)
+        return specs, reasons
+
+    async def _device_controls(
+        self, device_id: str, address: DeviceAddress
+    ) -> tuple[list[ControlSpec], dict[str, str]]:
+        fields, why = await self._control_fields(address)
+        if fields is None:
+            return [], {device_id: why}
+        notes: dict[str, str] = {}
+        matched: dict[str, tuple[_ControlRule, Mapping[str, Any]]] = {}
+        for item in fields:
+            rule = match_rule(item)
+            if rule is not None and rule.key not in matched:
+                matched[rule.key] = (rule, item)
+        for rule in _RULES:
+            if rule.key not in matched:
+                notes[rule.key] = f"devcode {address.devcode} has no such field"
+        nominal: int | None = None
+        if any(rule.unit == "V" for rule, _item in matched.values()):
+            nominal = nominal_voltage(await self._battery_voltage(address))
+        specs: list[ControlSpec] = []
+        for key, (rule, item) in matched.items():
+            meta, why = build_meta(rule, item)
+            if meta is None:
+                notes[key] = why
+                continue
+            label = text(item.get("name"))
+            if meta.kind is ControlKind.SELECT:
+                spec = ControlSpec(
+                    key,
+                    device_id,
+                    ControlKind.SELECT,
+                    options=tuple(meta.options),
+                    vendor_ref=meta.field_id,
+                    label=label,
+                )
+            else:
+                raw = await self._control_value(address, meta.field_id)
+                live = self._decode(meta, raw)
+                if not isinstance(live, float):
+                    notes[key] = "the current value cannot be read (device offline?)"
+                    continue
+                bounds = self._number_range(meta, item, live, nominal)
+                if bounds is None:
+                    notes[key] = f"the current value {live:g} V does not fit a {nominal} V battery"
+                    continue
+                low, high, note = bounds
+                if note:
+                    notes[f"{key}:range"] = note
+                spec = ControlSpec(
+                    key,
+                    device_id,
+                    ControlKind.NUMBER,
+                    unit=meta.unit,
+                    minimum=low,
+                    maximum=high,
+                    step=10.0**-meta.decimals,
+                    vendor_ref=meta.field_id,
+                    label=label,
+                )
+            self._ctrl_meta[(device_id, key)] = meta
+            specs.append(spec)
+        return specs, notes
+
+    @staticmethod
+    def _number_range(
+        meta: _ControlMeta, item: Mapping[str, Any], live: float, nominal: int | None
+    ) -> tuple[float, float, str | None] | None:
+        unit = meta.unit or ""
+        if meta.choices:
+            # The field lists its values: the range spans them (within the battery's window).
+            values = sorted(meta.choices.values())
+            if unit == "V" and nominal is not None:
+                low_v, high_v = voltage_window(nominal)
+                values = [v for v in values if low_v <= v <= high_v]
+            if not values or not values[0] <= live <= values[-1]:
+                return None
+            return values[0], values[-1], None
+        hint = text(item.get("hint"))
+        field_unit = text(item.get("unit"))
+        if not parse_hint_ranges(hint) and field_unit and any(c.isdigit() for c in field_unit):
+            hint = field_unit  # the hint was sent as the unit
+        return control_range(unit, hint, live, nominal)
+
+    async def _control_fields(
+        self, address: DeviceAddress
+    ) -> tuple[list[Mapping[str, Any]] | None, str]:
+        """A devcode's control fields (cached), or (None, why there are none)."""
+        now = self._clock()
+        cached = self._ctrl_schema.get(address.devcode)
+        if cached is not None and now - cached[0] < CONTROL_FIELDS_TTL:
+            return cached[1], cached[2]
+        try:
+            data = await self._call("queryDeviceCtrlField", [*address.params(), ("i18n", LANGUAGE)])
+        except _NoDataError as err:
+            if err.code != str(ERR_NO_RECORD):
+                # Offline: not cached, asked again next time.
+                return None, f"offline ({err.code}); controls are looked up again later"
+            result: tuple[list[Mapping[str, Any]] | None, str] = (
+                None,
+                "the cloud shows no control items for this device (12)",
+            )
+        except PermissionDeniedError as err:
+            return None, f"no control permission ({err.code})"
+        except TransientError as err:
+            if err.code != str(ERR_FAIL):
+                raise
+            result = (None, f"the cloud has no control protocol for devcode {address.devcode} (1)")
+        else:
+            if not isinstance(data, Mapping):
+                raise ProtocolError("queryDeviceCtrlField: no result", code="shape")
+            fields = [f for f in _rows(data.get("field")) if isinstance(f, Mapping)]
+            result = (fields, "") if fields else (None, "the cloud lists no control fields")
+        self._ctrl_schema[address.devcode] = (now, *result)
+        return result
+
+    async def _control_value(self, address: DeviceAddress, field_id: str) -> str | None:
+        """The device's current value of a field (None when it cannot be read now)."""
+        try:
+            data = await self._call(
+                "queryDeviceCtrlValue",
+                [*address.params(), ("id", field_id), ("i18n", LANGUAGE)],
+            )
+        except _NoDataError:
+            return None
+        raw = text(data.get("val")) if isinstance(data, Mapping) else None
+        return None if raw is None or raw.upper() in _NO_VALUE else raw
+
+    async def _battery_voltage(self, address: DeviceAddress) -> float | None:
+        try:
+            data = await self._call(
+                "querySPDeviceLastData", [*address.params(), ("i18n", LANGUAGE), ("source", "1")]
+            )
+        except _NoDataError:
+            return None
+        groups = data.get("pars") if isinstance(data, Mapping) else None
+        voltage = map_storage_groups(groups if isinstance(groups, Mapping) else {}).get(
+            "battery_voltage"
+        )
+        return voltage if isinstance(voltage, float) else None
+
+    @staticmethod
+    def _decode(meta: _ControlMeta, raw: str | None) -> Reading:
+        """A read value as the control shows it: an option key or a number."""
+        if raw is None:
+            return None
+        if meta.kind is ControlKind.SELECT:
+            for option, key in meta.options.items():
+                if key == raw:
+                    return option
+            return meta.labels.get(normalise_title(raw))
+        if raw in meta.choices:
+            return meta.choices[raw]
+        number = to_float(raw)
+        return None if number is None else round(number, meta.decimals)
+
+    @staticmethod
+    def _encode(meta: _ControlMeta, spec: ControlSpec, value: Reading) -> str:
+        """The value as the field takes it; CommandRejectedError when it cannot be one."""
+        if meta.kind is ControlKind.SELECT:
+            if not isinstance(value, str) or value not in meta.options:
+                raise CommandRejectedError(
+                    f"{spec.key}: {value!r} is not one of {', '.join(meta.options)}",
+                    code="invalid_option",
+                )
+            return meta.options[value]
+        number = to_float(value)
+        if number is None:
+            raise CommandRejectedError(f"{spec.key}: {value!r} is not a number", code="invalid")
+        if meta.choices:
+            for key, choice in meta.choices.items():
+                if abs(choice - number) < 1e-6:
+                    return key
+            allowed = ", ".join(f"{v:g}" for v in sorted(meta.choices.values()))
+            raise CommandRejectedError(
+                f"{spec.key}: {number:g} is not one of {allowed}", code="not_allowed"
+            )
+        sent = f"{number:.{meta.decimals}f}"
+        if abs(float(sent) - number) > 1e-6:
+            raise CommandRejectedError(
+                f"{spec.key}: {number:g} is finer than the device's step", code="step"
+            )
+        return sent
+
+    async def _address(self, plant: Plant, device_id: str) -> DeviceAddress:
+        address = self._addresses.get(device_id)
+        if address is None:
+            await self.async_get_devices([plant])
+            address = self._addresses.get(device_id)
+        if address is None:
+            raise CommandRejectedError(
+                f"device {device_id} is not listed by the cloud", code=ERR_NO_DEVICE
+            )
+        return address
+
+    async def _meta(self, spec: ControlSpec, address: DeviceAddress) -> _ControlMeta:
+        """The field mapping of a spec (rebuilt from the cached field list when not known)."""
+        meta = self._ctrl_meta.get((spec.device_id, spec.key))
+        if meta is not None and meta.field_id == spec.vendor_ref:
+            return meta
+        fields, _why = await self._control_fields(address)
+        item = next((f for f in fields or () if text(f.get("id")) == spec.vendor_ref), None)
+        rule = next((r for r in _RULES if r.key == spec.key), None)
+        built = build_meta(rule, item)[0] if rule is not None and item is not None else None
+        if built is None:
+            raise CommandRejectedError(
+                f"{spec.key}: the device no longer offers this control", code="no_field"
+            )
+        self._ctrl_meta[(spec.device_id, spec.key)] = built
+        return built
+
+    async def async_read_controls(
+        self, plant: Plant, specs: Sequence[ControlSpec]
+    ) -> dict[tuple[str, str], Reading]:
+        """Each control's value read from the device (None while it cannot be read)."""
+        values: dict[tuple[str, str], Reading] = {}
+        for spec in specs:
+            try:
+                address = await self._address(plant, spec.device_id)
+                meta = await self._meta(spec, address)
+            except CommandRejectedError:
+                values[(spec.device_id, spec.key)] = None
+                continue
+            raw = await self._control_value(address, meta.field_id)
+            values[(spec.device_id, spec.key)] = self._decode(meta, raw)
+        return values
+
+    async def async_start_control(
+        self, plant: Plant, spec: ControlSpec, value: Reading
+    ) -> ControlTask:
+        """Send one value with ctrlDevice and check it by reading it back.
+
+        Status 1 (or a NAK reply) fails the task; status 0 is followed by a read-back at once
+        (success only when it shows the value written); status -1, or no answer from the device
+        in time, leaves the task running until the read-back shows the value or it times out.
+        """
+        address = await self._address(plant, spec.device_id)
+        meta = await self._meta(spec, address)
+        sent = self._encode(meta, spec, value)
+        now = self._clock()
+        running = self._inflight.get(address.pn)
+        if running is not None and not running.done and now - running.started_at < running.timeout:
+            raise CommandRejectedError(
+                f"{spec.key}: a command to this datalogger is still being processed "
+                f"({running.action})",
+                code="task_running",
+            )
+        self._task_seq += 1
+        task = ControlTask(
+            id=f"{address.sn}:{meta.field_id}:{int(now * 1000)}:{self._task_seq}",
+            plant_id=plant.id,
+            device_id=spec.device_id,
+            action=spec.key,
+            value=value,
+            state=TaskState.RUNNING,
+            started_at=now,
+            poll_interval=CONTROL_POLL_INTERVAL,
+            timeout=CONTROL_TIMEOUT,
+            details={
+                "device": address.tuple_text(),
+                "field_id": meta.field_id,
+                "sent": sent,
+                "decimals": -1 if meta.kind is ControlKind.SELECT else meta.decimals,
+            },
+        )
+        try:
+            data = await self._call(
+                "ctrlDevice",
+                [*address.params(), ("id", meta.field_id), ("val", sent), ("i18n", LANGUAGE)],
+            )
+        except _NoDataError as err:
+            raise CommandRejectedError(
+                f"{spec.key}: the device or its datalogger is offline ({err.code})",
+                code=err.code,
+                vendor_message=err.vendor_message,
+            ) from err
+        except (TransientError, ProtocolError) as err:
+            if err.code in (str(ERR_TIMEOUT), "timeout"):
+                # Sent, but no answer from the device in time: the read-back decides.
+                task.details["status"] = "no_answer"
+                self._inflight[address.pn] = task
+                return task
+            if isinstance(err, TransientError) and err.code != str(ERR_FAIL):
+                raise
+            if err.code is None or not err.code.isdigit() or int(err.code) not in _COMMAND_REFUSALS:
+                raise
+            raise CommandRejectedError(
+                f"{spec.key}: refused by the cloud ({err.code} {err.vendor_message or ''})".strip(),
+                code=err.code,
+                vendor_message=err.vendor_message,
+            ) from err
+        reply = data if isinstance(data, Mapping) else {}
+        status = to_int(reply.get("status"))
+        answer = reply_text(reply.get("dat"))
+        task.details["status"] = "absent" if status is None else status
+        if answer:
+            task.details["reply"] = answer
+        if status == CTRL_FAILED or "NAK" in answer:
+            return self._finish(
+                task,
+                TaskState.FAILED,
+                f"the device refused the value (status {status}, reply {answer or 'none'})",
+            )
+        self._inflight[address.pn] = task
+        if status == CTRL_NOT_PROCESSED:
+            return task
+        # Delivered (status 0; some brands send no status): read the value back now.
+        try:
+            raw = await self._control_value(address, meta.field_id)
+        except (TransientError, ProtocolError, RateLimitedError) as err:
+            _LOGGER.debug("Read-back of %s failed for now: %s", task.id, err)
+            return task
+        if raw is not None:
+            task.details["read_back"] = raw
+        if self._landed(task, raw):
+            return self._finish(task, TaskState.SUCCESS)
+        if raw is not None:
+            return self._finish(
+                task,
+                TaskState.FAILED,
+                f"delivered, but the device reports {raw!r} instead of {sent!r}",
+            )
+        return task
+
+    async def async_poll_task(self, task: ControlTask) -> ControlTask:
+        """Read the value back: SUCCESS once it is the value written, TIMED_OUT after the
+        task's timeout."""
+        if task.done:
+            return task
+        expired = self._clock() - task.started_at >= task.timeout
+        address = _address_from(task.details.get("device"))
+        field_id = text(task.details.get("field_id"))
+        raw: str | None = None
+        if address is not None and field_id is not None:
+            try:
+                raw = await self._control_value(address, field_id)
+            except (TransientError, ProtocolError, CommandRejectedError):
+                if not expired:
+                    raise
+            if raw is not None:
+                task.details["read_back"] = raw
+        if self._landed(task, raw):
+            return self._finish(task, TaskState.SUCCESS)
+        if expired:
+            status = task.details.get("status")
+            if status == CTRL_NOT_PROCESSED:
+                why = "the device has not processed the command (status -1)"
+            elif status == "no_answer":
+                why = "the device did not answer the command"
+            else:
+                why = "the value could not be read back"
+            seen = f"it reports {raw!r}" if raw is not None else "its value is unknown"
+            return self._finish(
+                task, TaskState.TIMED_OUT, f"{why} within {task.timeout:g} s; {seen}"
+            )
+        return task
+
+    def _landed(self, task: ControlTask, raw: str | None) -> bool:
+        """Whether a read value is the one the task wrote."""
+        if raw is None:
+            return False
+        sent = str(task.details.get("sent"))
+        if raw == sent:
+            return True
+        meta = self._ctrl_meta.get((task.device_id or "", task.action))
+        if meta is not None and meta.kind is ControlKind.SELECT:
+            return self._decode(meta, raw) == task.value
+        decimals = to_int(task.details.get("decimals"))
+        read, written = to_float(raw), to_float(sent)
+        if decimals is None or decimals < 0 or read is None or written is None:
+            return False
+        return abs(read - written) < 0.5 * 10.0**-decimals
+
+    def _finish(
+        self, task: ControlTask, state: TaskState, reason: str | None = None
+    ) -> ControlTask:
+        task.state = state
+        task.finished_at = self._clock()
+        task.reason = reason
+        address = _address_from(task.details.get("device"))
+        if address is not None and self._inflight.get(address.pn) is task:
+            del self._inflight[address.pn]
+        return task
+
     def diagnostics(self) -> dict[str, object]:
         """Non-secret client state."""
         return {
@@ -929,6 +1737,11 @@ class ShineMonitorClient:
                 p for p, until in self._power_only.items() if until > self._clock()
             ),
             "quota": self.quota.snapshot(),
+            "control_fields": {
+                str(devcode): len(fields) if fields is not None else why
+                for devcode, (_at, fields, why) in sorted(self._ctrl_schema.items())
+            },
+            "controls_in_flight": sorted(t.action for t in self._inflight.values() if not t.done),
         }
 
 
@@ -940,6 +1753,17 @@ def _is_momentary(key: str) -> bool:
         and metric.accumulation is Accumulation.INSTANT
         and metric.quantity not in (Quantity.ENUM, Quantity.TIMESTAMP)
     )
+
+
+def _address_from(value: object) -> DeviceAddress | None:
+    """A device address from its ``pn,devcode,devaddr,sn`` text."""
+    parts = (text(value) or "").split(",")
+    if len(parts) != 4:
+        return None
+    devcode, devaddr = to_int(parts[1]), to_int(parts[2])
+    if devcode is None or devaddr is None or not parts[0] or not parts[3]:
+        return None
+    return DeviceAddress(parts[0], devcode, devaddr, parts[3])
 
 
 def _rows(value: object) -> list[Any]:
@@ -957,5 +1781,5 @@ class _TokenRejectedError(SolarCloudError):
 class _NoDataError(SolarCloudError):
     """12 (no record), 262 / 263 (device or datalogger offline), 264 (no warnings)."""
 
-    def __init__(self, code: int) -> None:
-        super().__init__("no data", code=code)
+    def __init__(self, code: int, desc: str | None = None) -> None:
+        super().__init__("no data", code=code, vendor_message=desc)

@@ -16,17 +16,28 @@ fractions, and are converted to the metric vocabulary here.
 
 Allowance: the app's plan caps calls per hour (2000 on the basic plan) and optionally per day;
 ``getOpenApiCallInfo`` tells the real caps and is read at set-up and hourly.
+
+Controls use the Grid Control API on storage inverters (device type 14), addressed by device
+``uuid``: ``paramSettingCheck`` tells which devices take parameters; ``paramSetting`` dispatches a
+task of at most 10 parameters (``set_type`` 0 writes, 2 reads back one device) that the cloud
+drops after ``expire_second``; ``getParamSettingTask`` reports it (``command_status`` 8 once done;
+per parameter 4 success, 5 failure, 6 timeout). Written values are integers in units of the
+parameter's ``set_precision`` (95 % with precision 0.1 is "950"), read-back values
+(``return_value``) come in display units (%, kW, W); precision and unit are learned from every
+task's reply. Control calls are ordinary calls: same session, encryption and hourly budget.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
 import math
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -34,9 +45,26 @@ from urllib.parse import urlsplit
 import aiohttp
 from Crypto.PublicKey.RSA import RsaKey
 
+from .controls import (
+    BATTERY_CHARGE_CUTOFF_SOC,
+    BATTERY_DISCHARGE_CUTOFF_SOC,
+    BATTERY_MAX_CHARGE_POWER,
+    BATTERY_MAX_DISCHARGE_POWER,
+    BATTERY_WORKING_MODE,
+    FORCE_CHARGE,
+    FORCE_DISCHARGE,
+    GRID_EXPORT_LIMIT,
+    STOP_FORCED_CHARGE,
+    ControlKind,
+    ControlSpec,
+    ControlTask,
+    ForceRequest,
+    TaskState,
+)
 from .crypto import decrypt_response, encrypt_request, load_rsa_public_key
 from .errors import (
     AuthError,
+    CommandRejectedError,
     PermissionDeniedError,
     ProtocolError,
     RateLimitedError,
@@ -54,7 +82,7 @@ from .models import (
     Reading,
     RealtimeData,
 )
-from .quota import Allowance, Clock, Quota, Session, wall_clock
+from .quota import Allowance, Clock, Quota, Session, Sleep, wall_clock
 from .values import (
     DAY,
     HOUR,
@@ -254,6 +282,140 @@ _BUSY_CODES: Final = frozenset({"E901", "E903"})
 _TRANSIENT_CODES: Final = frozenset({"-1", "000", "011"})
 
 
+# -- controls (Grid Control API) ---------------------------------------------------------------
+
+SET_CONFIGURE: Final = 0
+SET_READBACK: Final = 2
+# A task lives this long on the cloud (0-1800 s allowed); the client waits a margin longer
+# before it calls the task timed out. Status is asked every 5 s, the vendor examples' pace.
+EXPIRE_SECOND: Final = 120
+TASK_POLL_INTERVAL: Final = 5.0
+TASK_MARGIN: Final = 30.0
+TASK_TIMEOUT: Final = EXPIRE_SECOND + TASK_MARGIN
+MAX_TASK_PARAMS: Final = 10
+TASK_DONE: Final = "8"
+PARAM_SUCCESS: Final = "4"
+PARAM_FAILED: Final = "5"
+PARAM_TIMEOUT: Final = "6"
+_PARAM_FINAL: Final = frozenset({PARAM_SUCCESS, PARAM_FAILED, PARAM_TIMEOUT})
+
+# Parameter codes (Appendix 10 of the vendor document).
+P_SOC_UPPER: Final = 10001
+P_SOC_LOWER: Final = 10002
+P_EMS_MODE: Final = 10003
+P_COMMAND: Final = 10004
+P_FORCE_POWER: Final = 10005
+P_FEED_IN_SWITCH: Final = 10012
+P_FEED_IN_VALUE: Final = 10013
+P_MAX_CHARGE: Final = 10091
+P_MAX_DISCHARGE: Final = 10092
+# Property points: upper limits of 10091 / 10092 (getDevPropertyPointValue).
+PROP_MAX_CHARGE: Final = "18290"
+PROP_MAX_DISCHARGE: Final = "18291"
+
+# Energy management mode (10003) options; 2 ("compulsory") is what a forced charge runs in.
+MODES: Final[dict[str, int]] = {
+    "self_consumption": 0,
+    "forced": 2,
+    "external_dispatch": 3,
+    "vpp": 4,
+}
+MODE_SELF_CONSUMPTION: Final = 0
+MODE_FORCED: Final = 2
+CMD_CHARGE: Final = 170
+CMD_DISCHARGE: Final = 187
+CMD_STOP: Final = 204
+FEED_IN_ON: Final = 170
+
+
+@dataclass(frozen=True, slots=True)
+class ParamFormat:
+    """How a parameter is written (units of ``precision``) and read back (``unit``)."""
+
+    precision: float
+    unit: str
+
+
+# Until a task's reply tells a device's own precision and unit: the vendor document's ranges
+# (SOC limits 700-1000 = 70-100 %, max. charging power 10-1060 = 0.1-10.6 kW, feed-in value
+# and charging power in W).
+DEFAULT_FORMATS: Final[dict[int, ParamFormat]] = {
+    P_SOC_UPPER: ParamFormat(0.1, "%"),
+    P_SOC_LOWER: ParamFormat(0.1, "%"),
+    P_EMS_MODE: ParamFormat(1.0, ""),
+    P_COMMAND: ParamFormat(1.0, ""),
+    P_FORCE_POWER: ParamFormat(1.0, "W"),
+    P_FEED_IN_SWITCH: ParamFormat(1.0, ""),
+    P_FEED_IN_VALUE: ParamFormat(1.0, "W"),
+    P_MAX_CHARGE: ParamFormat(0.01, "kW"),
+    P_MAX_DISCHARGE: ParamFormat(0.01, "kW"),
+}
+# Documented raw ranges.
+_RAW_RANGES: Final[dict[int, tuple[int, int]]] = {
+    P_SOC_UPPER: (700, 1000),
+    P_SOC_LOWER: (0, 500),
+    P_MAX_CHARGE: (10, 1060),
+    P_MAX_DISCHARGE: (10, 1060),
+}
+_PARAM_NAMES: Final[dict[int, str]] = {
+    P_SOC_UPPER: "SOC Upper Limit",
+    P_SOC_LOWER: "SOC Lower Limit",
+    P_EMS_MODE: "Energy Management Mode",
+    P_COMMAND: "Charging/Discharging Command",
+    P_FORCE_POWER: "Charging/Discharging Power",
+    P_FEED_IN_SWITCH: "Feed-in Limitation",
+    P_FEED_IN_VALUE: "Feed-in Limitation Value",
+    P_MAX_CHARGE: "Max. Charging Power",
+    P_MAX_DISCHARGE: "Max. Discharging Power",
+}
+# Control key -> the parameters it reads and writes.
+CONTROL_PARAMS: Final[dict[str, tuple[int, ...]]] = {
+    BATTERY_WORKING_MODE: (P_EMS_MODE,),
+    BATTERY_CHARGE_CUTOFF_SOC: (P_SOC_UPPER,),
+    BATTERY_DISCHARGE_CUTOFF_SOC: (P_SOC_LOWER,),
+    BATTERY_MAX_CHARGE_POWER: (P_MAX_CHARGE,),
+    BATTERY_MAX_DISCHARGE_POWER: (P_MAX_DISCHARGE,),
+    GRID_EXPORT_LIMIT: (P_FEED_IN_SWITCH, P_FEED_IN_VALUE),
+}
+# paramSettingCheck check_result, and paramSetting check_result / per-device code.
+_CHECK_REASONS: Final[dict[str, str]] = {
+    "0": "verification failed",
+    "5": "device does not exist",
+    "6": "device offline",
+}
+_SETTING_REASONS: Final[dict[str, str]] = {
+    "0": "verification failed",
+    "2": "duplicate parameter",
+    "3": "parameter limit exceeded",
+    "4": "parameter or value empty",
+    "5": "device does not exist",
+    "6": "no parameter template for the device",
+    "6-1": "the model does not support the parameter or the user has no authority over it",
+    "7": "device offline",
+    "8": "task timeout outside 0-1800 s",
+    "9": "operation repeated: a task is still running",
+    "11": "readback takes one device only",
+    "12": "negative values not supported by the device",
+}
+# Rated AC power from the model name of a hybrid inverter: SH10RT, SH5.0RS, SH5K-20 ...
+_RATED_RE: Final = re.compile(r"^SH(\d+(?:\.\d+)?)(?:K|RS|RT|T)", re.IGNORECASE)
+_UNIT_FACTORS: Final[dict[str, float]] = {"w": 1.0, "kw": 1000.0, "mw": 1_000_000.0}
+
+
+@dataclass(slots=True)
+class _Pending:
+    """What a write changes once its task succeeds."""
+
+    device_id: str
+    mode_after: int | None = None
+    # The write chooses the working mode anew: forget the mode to restore after a force.
+    ends_force: bool = False
+
+
+async def _sleep(seconds: float) -> None:
+    await asyncio.sleep(seconds)
+
+
 def account_id_for(server: str, username: str) -> str:
     """Unique id of an account: ``sungrow_isolarcloud:<host>:<username>``."""
     host = (urlsplit(server).hostname or server).lower()
@@ -377,6 +539,7 @@ class SungrowClient:
         clock: Clock | None = None,
         timeout: float | None = None,
         language: str = "_en_US",
+        sleep: Sleep | None = None,
     ) -> None:
         self._session = session
         self._server = server.rstrip("/")
@@ -403,6 +566,17 @@ class SungrowClient:
         self.errors: Counter[str] = Counter()
         self._set_caps(DEFAULT_HOURLY_CAP, None)
         self.quota.set_allowance(E_LOGIN, Allowance(5, 600.0))
+        # Controls: waits between task polls, device uuids (by ps_key), the storage inverters
+        # that passed the parameter check (by plant), what tasks taught about each parameter,
+        # the working modes last known and those to restore after a force, pending writes.
+        self._sleep: Sleep = sleep or _sleep
+        self._uuids: dict[str, str] = {}
+        self._control_devices: dict[str, list[str]] = {}
+        self._formats: dict[tuple[str, int], ParamFormat] = {}
+        self._modes: dict[str, int] = {}
+        self._before_force: dict[str, int] = {}
+        self._export_max: dict[str, float | None] = {}
+        self._pending: dict[str, _Pending] = {}
 
     # -- identity -----------------------------------------------------------------------------
 
@@ -582,8 +756,12 @@ class SungrowClient:
             return TransientError(f"{name}: cloud error ({code})", code=code)
         return ProtocolError(f"{name}: request refused ({code})", code=code)
 
-    async def _call(self, name: str, body: Mapping[str, Any]) -> Any:
-        """A business call; on a rejected token log in once and retry once."""
+    async def _call(self, name: str, body: Mapping[str, Any], *, control: bool = False) -> Any:
+        """A business call; on a rejected token log in once and retry once.
+
+        E900 right after a new login on a ``control`` call means the app is not entitled to the
+        Grid Control API (the gateway answers so for interfaces outside the app's plan).
+        """
         synced = False
         for attempt in (1, 2, 3):
             await self.async_login()
@@ -592,6 +770,11 @@ class SungrowClient:
                 data = await self._request(name, body, token=token)
             except _TokenRejectedError as err:
                 self._sess.drop(token)
+                if attempt >= 2 and control and err.code == "E900":
+                    raise PermissionDeniedError(
+                        f"{name}: the app may not use the Grid Control API ({err.code})",
+                        code=err.code,
+                    ) from err
                 if attempt >= 2:
                     raise AuthError(
                         f"{name}: token refused again ({err.code})", code=err.code
@@ -730,7 +913,12 @@ class SungrowClient:
                 if not isinstance(data, Mapping):
                     raise ProtocolError("getDeviceList: no result", code="shape")
                 rows = [r for r in data.get("pageList") or [] if isinstance(r, Mapping)]
-                devices.extend(d for row in rows if (d := self._device(plant.id, row)))
+                for row in rows:
+                    if (device := self._device(plant.id, row)) is None:
+                        continue
+                    devices.append(device)
+                    if uuid := text(row.get("uuid")):
+                        self._uuids[device.id] = uuid
                 seen += len(rows)
                 if _last_page(data, rows, seen):
                     break
@@ -884,6 +1072,450 @@ class SungrowClient:
             category=None if kind is None else FAULT_TYPES.get(kind),
         )
 
+    # -- controls -----------------------------------------------------------------------------
+
+    # The cloud has no duration or target SOC for a forced charge: the caller ends it.
+    force_limits_native: bool = False
+
+    async def async_get_controls(
+        self, plant: Plant, devices: Sequence[Device]
+    ) -> tuple[list[ControlSpec], dict[str, str]]:
+        """Controls of the plant's storage inverters that pass ``paramSettingCheck``."""
+        reasons: dict[str, str] = {}
+        mine = [d for d in devices if d.plant_id == plant.id]
+        storage = [d for d in mine if d.type_code == str(T_STORAGE)]
+        for device in mine:
+            if device.type_code == str(T_BATTERY):
+                reasons[device.id] = "battery settings are made on its storage inverter"
+            elif device not in storage:
+                reasons[device.id] = "no battery controls on this device type"
+        self._control_devices[plant.id] = []
+        if not storage:
+            reasons.update(dict.fromkeys(CONTROL_PARAMS, "no storage inverter in this plant"))
+            return [], reasons
+        if any(d.id not in self._uuids for d in storage):
+            await self.async_get_devices([plant])
+        known = [d for d in storage if d.id in self._uuids]
+        for device in storage:
+            if device not in known:
+                reasons[device.id] = "the cloud lists no uuid for this device"
+        if not known:
+            return [], reasons
+        data = await self._call(
+            "paramSettingCheck",
+            {"set_type": SET_CONFIGURE, "uuid": ",".join(self._uuids[d.id] for d in known)},
+            control=True,
+        )
+        if not isinstance(data, Mapping):
+            raise ProtocolError("paramSettingCheck: no result", code="shape")
+        overall = text(data.get("check_result")) or "?"
+        verdicts = {
+            text(row.get("uuid")) or "": (text(row.get("check_result")) or "?", row)
+            for row in _rows(data.get("dev_result_list"))
+        }
+        passed: list[Device] = []
+        for device in known:
+            code, row = verdicts.get(self._uuids[device.id], (overall, {}))
+            if code == "1":
+                passed.append(device)
+                continue
+            message = text(row.get("check_msg"))
+            reason = _CHECK_REASONS.get(code, "parameter check refused")
+            reasons[device.id] = f"{reason} ({code})" + (f": {message}" if message else "")
+        if not passed:
+            return [], reasons
+        limits = await self._power_limits(plant, passed)
+        specs: list[ControlSpec] = []
+        for device in passed:
+            rated = _rated_power(device.model)
+            if rated is None and plant.capacity_kw:
+                rated = round(plant.capacity_kw * 1000.0, 3)
+            self._export_max[device.id] = rated
+            specs.extend(_device_specs(device.id, limits.get(device.id, {}), rated))
+        self._control_devices[plant.id] = [d.id for d in passed]
+        return specs, reasons
+
+    async def _power_limits(
+        self, plant: Plant, devices: Sequence[Device]
+    ) -> dict[str, dict[str, float]]:
+        """Max. charging / discharging power limits (W) of storage inverters, where known."""
+        try:
+            data = await self._call(
+                "getDevPropertyPointValue",
+                {
+                    "ps_id": plant.id,
+                    "device_type": str(T_STORAGE),
+                    "ps_key_list": [d.id for d in devices],
+                    "point_id_list": [PROP_MAX_CHARGE, PROP_MAX_DISCHARGE],
+                },
+            )
+        except (ProtocolError, TransientError) as err:
+            _LOGGER.debug("Power limits of plant %s not read: %s", plant.id, err)
+            return {}
+        if not isinstance(data, Mapping) or text(data.get("code")) not in (None, "1"):
+            return {}
+        limits: dict[str, dict[str, float]] = {}
+        for row in _rows(data.get("property_point_value_list")):
+            key, point = text(row.get("ps_key")), text(row.get("property_code"))
+            value = to_float(row.get("property_value"))
+            if key is None or point is None or value is None or value <= 0:
+                continue
+            # The limit is documented as "limit * 100" in 0.01 kW: kW unless the unit says.
+            unit = text(row.get("unit")) or "kW"
+            limits.setdefault(key, {})[point] = value * _UNIT_FACTORS.get(unit.lower(), 1000.0)
+        return limits
+
+    def can_force(self, plant: Plant, devices: Sequence[Device]) -> bool:
+        """Whether a storage inverter of the plant passed the parameter check."""
+        return bool(self._control_devices.get(plant.id))
+
+    async def async_read_controls(
+        self, plant: Plant, specs: Sequence[ControlSpec]
+    ) -> dict[tuple[str, str], Reading]:
+        """Read the values back from the devices (``set_type`` 2, one task per device).
+
+        A device whose readback is refused or not answered reads as unknown.
+        """
+        by_device: dict[str, list[ControlSpec]] = {}
+        for spec in specs:
+            by_device.setdefault(spec.device_id, []).append(spec)
+        values: dict[tuple[str, str], Reading] = {}
+        for device_id, group in by_device.items():
+            codes = [c for spec in group for c in _spec_codes(spec)]
+            if device_id in self._control_devices.get(plant.id, []):
+                # The force parameters too: their precision and the current command.
+                codes += [P_COMMAND, P_FORCE_POWER]
+            try:
+                uuid = await self._uuid(plant, device_id)
+                rows = await self._read_back(device_id, uuid, list(dict.fromkeys(codes)))
+            except (CommandRejectedError, TransientError) as err:
+                _LOGGER.debug("Readback of %s failed: %s", device_id, err)
+                rows = {}
+            for spec in group:
+                values[(device_id, spec.key)] = self._reading(spec, rows)
+        return values
+
+    def _reading(self, spec: ControlSpec, rows: Mapping[int, Mapping[str, Any]]) -> Reading:
+        if spec.key == BATTERY_WORKING_MODE:
+            raw = _enum_raw(rows.get(P_EMS_MODE))
+            return next((key for key, value in MODES.items() if value == raw), None)
+        if spec.key == GRID_EXPORT_LIMIT:
+            switch = _enum_raw(rows.get(P_FEED_IN_SWITCH))
+            if switch is None:
+                return None
+            if switch != FEED_IN_ON:
+                # No limitation: the inverter may export its full power.
+                return self._export_max.get(spec.device_id)
+            return _display_value(rows.get(P_FEED_IN_VALUE), DEFAULT_FORMATS[P_FEED_IN_VALUE])
+        codes = _spec_codes(spec)
+        if len(codes) != 1:
+            return None
+        return _display_value(rows.get(codes[0]), DEFAULT_FORMATS[codes[0]])
+
+    async def async_start_control(
+        self, plant: Plant, spec: ControlSpec, value: Reading
+    ) -> ControlTask:
+        """Write one control's value in one task (the export limit switches the limitation on)."""
+        if spec.key not in CONTROL_PARAMS:
+            raise ValueError(f"{spec.key} is not a control of this vendor")
+        uuid = await self._uuid(plant, spec.device_id)
+        pending = _Pending(spec.device_id)
+        if spec.key == BATTERY_WORKING_MODE:
+            if not isinstance(value, str) or value not in MODES:
+                raise ValueError(f"{value!r} is not an option of {spec.key}")
+            params = [(P_EMS_MODE, str(MODES[value]))]
+            pending.mode_after, pending.ends_force = MODES[value], True
+        else:
+            number = to_float(value)
+            if number is None:
+                raise ValueError(f"{value!r} is not a number")
+            if spec.key == GRID_EXPORT_LIMIT:
+                await self._ensure_formats(spec.device_id, uuid, [P_FEED_IN_VALUE])
+                params = [
+                    (P_FEED_IN_SWITCH, str(FEED_IN_ON)),
+                    (P_FEED_IN_VALUE, self._raw(uuid, P_FEED_IN_VALUE, number)),
+                ]
+            else:
+                code = CONTROL_PARAMS[spec.key][0]
+                await self._ensure_formats(spec.device_id, uuid, [code])
+                params = [(code, self._raw(uuid, code, number))]
+        task_id = await self._dispatch(uuid, SET_CONFIGURE, params, "setting")
+        return self._new_task(plant, uuid, task_id, spec.key, value, params, pending)
+
+    async def async_start_force(
+        self, plant: Plant, device_id: str | None, request: ForceRequest
+    ) -> ControlTask:
+        """Compulsory mode (10003 = 2) with a charge or discharge command and its power.
+
+        The working mode before the force is remembered (read back when not known) and
+        restored by ``async_stop_force``.
+        """
+        device_id = self._force_device(plant, device_id)
+        uuid = await self._uuid(plant, device_id)
+        missing = [
+            code
+            for code in (P_EMS_MODE, P_COMMAND, P_FORCE_POWER)
+            if (uuid, code) not in self._formats
+            or (code == P_EMS_MODE and device_id not in self._modes)
+        ]
+        if missing:
+            await self._read_back(device_id, uuid, missing)
+        current = self._modes.get(device_id)
+        if current is not None and current != MODE_FORCED:
+            self._before_force[device_id] = current
+        else:
+            self._before_force.setdefault(device_id, MODE_SELF_CONSUMPTION)
+        command = CMD_DISCHARGE if request.discharge else CMD_CHARGE
+        params = [
+            (P_EMS_MODE, str(MODE_FORCED)),
+            (P_COMMAND, str(command)),
+            (P_FORCE_POWER, self._raw(uuid, P_FORCE_POWER, request.power_w)),
+        ]
+        task_id = await self._dispatch(uuid, SET_CONFIGURE, params, "forced charge")
+        action = FORCE_DISCHARGE if request.discharge else FORCE_CHARGE
+        pending = _Pending(device_id, mode_after=MODE_FORCED)
+        return self._new_task(plant, uuid, task_id, action, request.power_w, params, pending)
+
+    async def async_stop_force(self, plant: Plant, device_id: str | None) -> ControlTask:
+        """Stop command (10004 = 204) and the working mode from before the force."""
+        device_id = self._force_device(plant, device_id)
+        uuid = await self._uuid(plant, device_id)
+        restore = self._before_force.get(device_id)
+        if restore is None:
+            if device_id not in self._modes:
+                await self._read_back(device_id, uuid, [P_EMS_MODE])
+            current = self._modes.get(device_id)
+            restore = (
+                current if current is not None and current != MODE_FORCED else MODE_SELF_CONSUMPTION
+            )
+        params = [(P_COMMAND, str(CMD_STOP)), (P_EMS_MODE, str(restore))]
+        task_id = await self._dispatch(uuid, SET_CONFIGURE, params, "stop forced charge")
+        option = next(key for key, value in MODES.items() if value == restore)
+        pending = _Pending(device_id, mode_after=restore, ends_force=True)
+        return self._new_task(plant, uuid, task_id, STOP_FORCED_CHARGE, option, params, pending)
+
+    async def async_poll_task(self, task: ControlTask) -> ControlTask:
+        """Follow ``getParamSettingTask``: done at command_status 8, judged per parameter."""
+        if task.done:
+            return task
+        uuid = text(task.details.get("uuid"))
+        if uuid is None:
+            raise ProtocolError(f"task {task.id}: device uuid unknown", code="no_uuid")
+        data = await self._task_status(uuid, task.id)
+        rows = self._learn(uuid, data)
+        statuses: dict[int, str] = {}
+        for code, row in rows.items():
+            statuses[code] = text(row.get("command_status")) or "?"
+            task.details[f"status_{code}"] = to_int(row.get("command_status"))
+        finished = text(data.get("command_status")) == TASK_DONE or (
+            bool(statuses) and all(s in _PARAM_FINAL for s in statuses.values())
+        )
+        now = self._clock()
+        if finished:
+            failed = [c for c, s in statuses.items() if s == PARAM_FAILED]
+            timed_out = [c for c, s in statuses.items() if s == PARAM_TIMEOUT]
+            unconfirmed = [c for c, s in statuses.items() if s != PARAM_SUCCESS]
+            if failed:
+                task.state = TaskState.FAILED
+                task.reason = _status_reason(failed, rows, "failed", PARAM_FAILED)
+            elif timed_out:
+                task.state = TaskState.TIMED_OUT
+                task.reason = _status_reason(timed_out, rows, "timed out", PARAM_TIMEOUT)
+            elif unconfirmed or not statuses:
+                task.state = TaskState.FAILED
+                task.reason = "the task ended without confirming " + (
+                    ", ".join(str(c) for c in unconfirmed) or "its parameters"
+                )
+            else:
+                task.state = TaskState.SUCCESS
+            task.finished_at = now
+            self._finish(task)
+        elif now - task.started_at > task.timeout:
+            task.state = TaskState.TIMED_OUT
+            task.reason = f"no outcome within {task.timeout:.0f} s"
+            task.finished_at = now
+            self._finish(task)
+        return task
+
+    def _finish(self, task: ControlTask) -> None:
+        """Keep what a successful write changed; forget the working mode when unsure."""
+        pending = self._pending.pop(task.id, None)
+        if pending is None or pending.mode_after is None:
+            return
+        if task.state is TaskState.SUCCESS:
+            self._modes[pending.device_id] = pending.mode_after
+            if pending.ends_force:
+                self._before_force.pop(pending.device_id, None)
+        else:
+            self._modes.pop(pending.device_id, None)
+
+    # -- controls: helpers --------------------------------------------------------------------
+
+    async def _uuid(self, plant: Plant, device_id: str) -> str:
+        """The uuid the Grid Control API addresses a device by (listed with the devices)."""
+        uuid = self._uuids.get(device_id)
+        if uuid is None:
+            await self.async_get_devices([plant])
+            uuid = self._uuids.get(device_id)
+        if uuid is None:
+            raise CommandRejectedError(f"device {device_id} is not listed", code="no_device")
+        return uuid
+
+    def _force_device(self, plant: Plant, device_id: str | None) -> str:
+        """The storage inverter a force is for: the device, or the plant's only one."""
+        capable = self._control_devices.get(plant.id, [])
+        if device_id in capable:
+            return device_id
+        # The plant, or another device of it (a battery pack): its storage inverter.
+        if (device_id is None or device_id.startswith(f"{plant.id}_")) and len(capable) == 1:
+            return capable[0]
+        if device_id is None and capable:
+            raise CommandRejectedError(
+                "the plant has several storage inverters: name one", code="ambiguous"
+            )
+        raise CommandRejectedError("no storage inverter takes commands here", code="no_device")
+
+    async def _dispatch(
+        self, uuid: str, set_type: int, params: Sequence[tuple[int, str]], label: str
+    ) -> str:
+        """``paramSetting``: the task id, or the refusal as an error."""
+        stamp = datetime.fromtimestamp(self._clock(), UTC).strftime("%Y-%m-%d %H:%M:%S")
+        body = {
+            "set_type": set_type,
+            "uuid": uuid,
+            "task_name": f"{stamp} Solar Cloud {label}",
+            "expire_second": EXPIRE_SECOND,
+            "param_list": [{"param_code": code, "set_value": value} for code, value in params],
+        }
+        data = await self._call("paramSetting", body, control=True)
+        if not isinstance(data, Mapping):
+            raise ProtocolError("paramSetting: no result", code="shape")
+        overall = text(data.get("check_result")) or "?"
+        rows = _rows(data.get("dev_result_list"))
+        row = next((r for r in rows if text(r.get("uuid")) == uuid), rows[0] if rows else {})
+        device_code, task_id = text(row.get("code")), text(row.get("task_id"))
+        if overall == "1" and device_code in (None, "1") and task_id:
+            return task_id
+        # The overall result names the reason, unless it is a plain "failed" (0): then the
+        # device's code does ("6-1": model or authority).
+        code = overall
+        if overall in ("0", "1") and device_code not in (None, "1"):
+            code = device_code or overall
+        if code == "1":
+            raise ProtocolError("paramSetting: accepted without a task id", code="no_task")
+        message = text(row.get("msg"))
+        reason = _SETTING_REASONS.get(code, "refused")
+        self.errors[f"paramSetting:{code}"] += 1
+        self.last_error = f"paramSetting: {code}"
+        if code == "6-1":
+            raise PermissionDeniedError(
+                f"paramSetting: {reason} ({code})", code=code, vendor_message=message
+            )
+        raise CommandRejectedError(
+            f"paramSetting: {reason} ({code})", code=code, vendor_message=message
+        )
+
+    async def _task_status(self, uuid: str, task_id: str) -> Mapping[str, Any]:
+        data = await self._call(
+            "getParamSettingTask", {"task_id": task_id, "uuid": uuid}, control=True
+        )
+        if not isinstance(data, Mapping):
+            raise ProtocolError("getParamSettingTask: no result", code="shape")
+        return data
+
+    def _learn(self, uuid: str, data: Mapping[str, Any]) -> dict[int, Mapping[str, Any]]:
+        """A task's parameter rows by code; their precision and unit are kept for writes."""
+        rows: dict[int, Mapping[str, Any]] = {}
+        for row in _rows(data.get("param_list")):
+            code = to_int(row.get("param_code"))
+            if code is None:
+                continue
+            rows[code] = row
+            precision = to_float(row.get("set_precision"))
+            if precision is not None and precision > 0:
+                unit = text(row.get("unit")) or ""
+                self._formats[(uuid, code)] = ParamFormat(precision, unit)
+        return rows
+
+    async def _read_back(
+        self, device_id: str, uuid: str, codes: Sequence[int]
+    ) -> dict[int, Mapping[str, Any]]:
+        """Readback tasks (10 parameters each), awaited: the rows that succeeded, by code.
+
+        The first status query goes out at once, then every ``TASK_POLL_INTERVAL``.
+        """
+        found: dict[int, Mapping[str, Any]] = {}
+        for chunk in chunks(list(codes), MAX_TASK_PARAMS):
+            params = [(code, "") for code in chunk]
+            task_id = await self._dispatch(uuid, SET_READBACK, params, "readback")
+            deadline = self._clock() + TASK_TIMEOUT
+            polls = math.ceil(TASK_TIMEOUT / TASK_POLL_INTERVAL) + 1
+            for attempt in range(polls):
+                if attempt:
+                    await self._sleep(TASK_POLL_INTERVAL)
+                data = await self._task_status(uuid, task_id)
+                rows = self._learn(uuid, data)
+                statuses = [text(r.get("command_status")) for r in rows.values()]
+                if text(data.get("command_status")) == TASK_DONE or (
+                    statuses and all(s in _PARAM_FINAL for s in statuses)
+                ):
+                    break
+                if self._clock() >= deadline:
+                    break
+            else:
+                rows = {}
+            if not rows or not all(
+                text(r.get("command_status")) in _PARAM_FINAL for r in rows.values()
+            ):
+                raise TransientError(
+                    f"readback task {task_id}: no answer within {TASK_TIMEOUT:.0f} s",
+                    code="readback_timeout",
+                )
+            for code, row in rows.items():
+                if text(row.get("command_status")) == PARAM_SUCCESS:
+                    found[code] = row
+        if (mode := _enum_raw(found.get(P_EMS_MODE))) is not None:
+            self._modes[device_id] = mode
+        return found
+
+    async def _ensure_formats(self, device_id: str, uuid: str, codes: Sequence[int]) -> None:
+        """Read back the parameters whose precision no task has told yet."""
+        missing = [c for c in codes if (uuid, c) not in self._formats]
+        if missing:
+            await self._read_back(device_id, uuid, missing)
+
+    def _raw(self, uuid: str, code: int, value: float) -> str:
+        """A value in the control's unit (%, W) as the integer the parameter is written in."""
+        fmt = self._formats.get((uuid, code)) or DEFAULT_FORMATS[code]
+        display = value / _UNIT_FACTORS.get(fmt.unit.lower(), 1.0)
+        return str(round(display / fmt.precision))
+
+    def _new_task(
+        self,
+        plant: Plant,
+        uuid: str,
+        task_id: str,
+        action: str,
+        value: Reading,
+        params: Sequence[tuple[int, str]],
+        pending: _Pending,
+    ) -> ControlTask:
+        self._pending[task_id] = pending
+        details: dict[str, Reading] = {"uuid": uuid}
+        details.update({f"set_{code}": raw for code, raw in params})
+        return ControlTask(
+            id=task_id,
+            plant_id=plant.id,
+            device_id=pending.device_id,
+            action=action,
+            value=value,
+            state=TaskState.RUNNING,
+            started_at=self._clock(),
+            poll_interval=TASK_POLL_INTERVAL,
+            timeout=TASK_TIMEOUT,
+            details=details,
+        )
+
     # -- diagnostics --------------------------------------------------------------------------
 
     def diagnostics(self) -> dict[str, object]:
@@ -925,6 +1557,130 @@ _FLOWS: Final = (
     "grid_export_power",
     "grid_power",
 )
+
+
+# -- controls: module helpers -----------------------------------------------------------------
+
+
+def _rows(value: object) -> list[Mapping[str, Any]]:
+    """A list of objects (or one object) from a reply field."""
+    if isinstance(value, Mapping):
+        return [value]
+    if isinstance(value, list):
+        return [r for r in value if isinstance(r, Mapping)]
+    return []
+
+
+def _rated_power(model: str | None) -> float | None:
+    """Rated AC power (W) of a hybrid inverter from its model name (SH10RT: 10 kW)."""
+    match = _RATED_RE.match((model or "").strip())
+    return None if match is None else float(match.group(1)) * 1000.0
+
+
+def _spec_codes(spec: ControlSpec) -> list[int]:
+    return list(CONTROL_PARAMS.get(spec.key, ()))
+
+
+def _to_spec_unit(raw: int, fmt: ParamFormat) -> float:
+    return round(raw * fmt.precision * _UNIT_FACTORS.get(fmt.unit.lower(), 1.0), 6)
+
+
+def _device_specs(
+    device_id: str, limits: Mapping[str, float], rated: float | None
+) -> list[ControlSpec]:
+    """The controls of a storage inverter; ranges from the documented raw ranges and limits."""
+
+    def number(
+        key: str, code: int, unit: str, step: float, maximum: float | None = None
+    ) -> ControlSpec:
+        fmt = DEFAULT_FORMATS[code]
+        low, high = _RAW_RANGES[code]
+        return ControlSpec(
+            key=key,
+            device_id=device_id,
+            kind=ControlKind.NUMBER,
+            unit=unit,
+            minimum=_to_spec_unit(low, fmt),
+            maximum=maximum if maximum is not None else _to_spec_unit(high, fmt),
+            step=step,
+            vendor_ref=str(code),
+        )
+
+    power_step = _to_spec_unit(1, DEFAULT_FORMATS[P_MAX_CHARGE])
+    return [
+        ControlSpec(
+            key=BATTERY_WORKING_MODE,
+            device_id=device_id,
+            kind=ControlKind.SELECT,
+            options=tuple(MODES),
+            vendor_ref=str(P_EMS_MODE),
+        ),
+        number(BATTERY_CHARGE_CUTOFF_SOC, P_SOC_UPPER, "%", 1.0),
+        number(BATTERY_DISCHARGE_CUTOFF_SOC, P_SOC_LOWER, "%", 1.0),
+        number(
+            BATTERY_MAX_CHARGE_POWER,
+            P_MAX_CHARGE,
+            "W",
+            power_step,
+            limits.get(PROP_MAX_CHARGE),
+        ),
+        number(
+            BATTERY_MAX_DISCHARGE_POWER,
+            P_MAX_DISCHARGE,
+            "W",
+            power_step,
+            limits.get(PROP_MAX_DISCHARGE),
+        ),
+        ControlSpec(
+            key=GRID_EXPORT_LIMIT,
+            device_id=device_id,
+            kind=ControlKind.NUMBER,
+            unit="W",
+            minimum=0.0,
+            maximum=rated,
+            step=1.0,
+            vendor_ref=f"{P_FEED_IN_SWITCH},{P_FEED_IN_VALUE}",
+        ),
+    ]
+
+
+def _enum_raw(row: Mapping[str, Any] | None) -> int | None:
+    """An enumeration's value from a readback row: the number, or its label's value."""
+    if row is None:
+        return None
+    value = text(row.get("return_value"))
+    if value is None:
+        return None
+    if (number := to_int(value)) is not None:
+        return number
+    labels = [p.strip().lower() for p in (text(row.get("set_val_name")) or "").split("|")]
+    values = (text(row.get("set_val_name_val")) or "").split("|")
+    for label, raw in zip(labels, values, strict=False):
+        if label == value.lower():
+            return to_int(raw)
+    return None
+
+
+def _display_value(row: Mapping[str, Any] | None, default: ParamFormat) -> float | None:
+    """A readback value (display units: %, kW, W) in the control's unit (%, W)."""
+    if row is None:
+        return None
+    value = to_float(row.get("return_value"))
+    if value is None:
+        return None
+    unit = text(row.get("unit")) or default.unit
+    return round(value * _UNIT_FACTORS.get(unit.lower(), 1.0), 6)
+
+
+def _status_reason(
+    codes: Sequence[int], rows: Mapping[int, Mapping[str, Any]], what: str, status: str
+) -> str:
+    """``10001 SOC Upper Limit: failed (command_status 5)`` for each parameter."""
+    parts = []
+    for code in codes:
+        name = text(rows[code].get("point_name")) or _PARAM_NAMES.get(code, "parameter")
+        parts.append(f"{code} {name}: {what} (command_status {status})")
+    return "; ".join(parts)
 
 
 def _fill_plant_flows(realtime: RealtimeData) -> None:

@@ -1,0 +1,423 @@
+"""Controls of one plant: discovery, validated writes as followed tasks, read-back.
+
+One task runs per plant at a time. A write waits for the vendor's task to end (polled in the
+vendor's rhythm) for up to ``WAIT_LIMIT``; a task still running then goes on in the background
+and the plant's ``last_command`` sensor follows it. The values shown are those read back from the
+cloud after a task succeeded, never the value that was asked for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, cast
+
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers.event import async_call_later
+
+from .api.controls import (
+    FORCE_CHARGE,
+    FORCE_DISCHARGE,
+    STOP_FORCED_CHARGE,
+    ControlClient,
+    ControlKind,
+    ControlSpec,
+    ControlTask,
+    ForceRequest,
+    TaskState,
+)
+from .api.errors import (
+    CommandRejectedError,
+    PermissionDeniedError,
+    RateLimitedError,
+    SolarCloudError,
+)
+from .api.models import Reading
+from .const import DOMAIN
+
+if TYPE_CHECKING:
+    from .coordinator import PlantCoordinator
+
+_LOGGER = logging.getLogger(__name__)
+
+# How long an action or an entity waits for its task before letting it run on in the background.
+WAIT_LIMIT = 15 * 60.0
+MAX_FORCE_POWER_W = 100_000.0
+MAX_FORCE_MINUTES = 24 * 60.0
+
+type ControlKey = tuple[str, str]
+
+
+def supports_controls(client: object) -> bool:
+    """Whether a vendor client implements the controls protocol."""
+    return all(
+        callable(getattr(client, name, None))
+        for name in ("async_get_controls", "async_read_controls", "async_start_control")
+    )
+
+
+class PlantControls:
+    """The controls of one plant and the task in flight."""
+
+    def __init__(
+        self, hass: HomeAssistant, coordinator: PlantCoordinator, client: ControlClient
+    ) -> None:
+        self.hass = hass
+        self.coordinator = coordinator
+        self.client = client
+        self.plant_id = coordinator.plant_id
+        self.specs: dict[ControlKey, ControlSpec] = {}
+        self.values: dict[ControlKey, Reading] = {}
+        self.reasons: dict[str, str] = {}
+        self.can_force = False
+        self.task: ControlTask | None = None
+        self.last: ControlTask | None = None
+        self._listeners: list[CALLBACK_TYPE] = []
+        self._scheduled_stop: CALLBACK_TYPE | None = None
+        self._soc_watch: CALLBACK_TYPE | None = None
+        self._background: asyncio.Task[Any] | None = None
+
+    # -- set-up -------------------------------------------------------------------------------
+
+    @property
+    def _plant(self) -> Any:
+        return self.coordinator.data.plant
+
+    def _devices(self) -> list[Any]:
+        return list(self.coordinator.data.devices.values())
+
+    async def async_load(self) -> None:
+        """Find the plant's controls and read their values; a failure leaves none."""
+        if self.coordinator.data is None:
+            return
+        try:
+            specs, reasons = await self.client.async_get_controls(self._plant, self._devices())
+            self.can_force = self.client.can_force(self._plant, self._devices())
+            values = await self.client.async_read_controls(self._plant, specs) if specs else {}
+        except PermissionDeniedError as err:
+            self.reasons = {"controls": f"no control permission ({err.code})"}
+            return
+        except SolarCloudError as err:
+            _LOGGER.debug("Controls of plant %s not available: %s", self.plant_id, err)
+            self.reasons = {"controls": f"not available: {err}"}
+            return
+        self.specs = {(s.device_id, s.key): s for s in specs}
+        self.values = dict(values)
+        self.reasons = dict(reasons)
+
+    @callback
+    def add_listener(self, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
+        """Call ``listener`` when a value or the task changes."""
+        self._listeners.append(listener)
+
+        @callback
+        def remove() -> None:
+            self._listeners.remove(listener)
+
+        return remove
+
+    @callback
+    def _notify(self) -> None:
+        for listener in list(self._listeners):
+            listener()
+
+    @callback
+    def async_shutdown(self) -> None:
+        """Stop timers and watchers (the entry is unloading)."""
+        for cancel in (self._scheduled_stop, self._soc_watch):
+            if cancel is not None:
+                cancel()
+        self._scheduled_stop = self._soc_watch = None
+        if self._background is not None:
+            self._background.cancel()
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def validate(self, spec: ControlSpec, value: Reading) -> Reading:
+        """The value in the form the client takes, or ServiceValidationError."""
+        if spec.kind is ControlKind.SELECT:
+            if value not in spec.options:
+                raise ServiceValidationError(
+                    translation_domain=DOMAIN,
+                    translation_key="invalid_option",
+                    translation_placeholders={
+                        "value": str(value),
+                        "options": ", ".join(spec.options),
+                    },
+                )
+            return value
+        number = float(cast(float, value))
+        low = spec.minimum if spec.minimum is not None else float("-inf")
+        high = spec.maximum if spec.maximum is not None else float("inf")
+        if not low <= number <= high:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="out_of_range",
+                translation_placeholders={
+                    "value": f"{number:g}",
+                    "minimum": f"{low:g}",
+                    "maximum": f"{high:g}",
+                },
+            )
+        return number
+
+    async def async_set(self, spec: ControlSpec, value: Reading) -> ControlTask:
+        """Write one control value and follow its task."""
+        checked = self.validate(spec, value)
+        return await self._run(
+            lambda: self.client.async_start_control(self._plant, spec, checked), spec=spec
+        )
+
+    def validate_force(self, request: ForceRequest) -> None:
+        """Power, duration and target SOC checked before anything is sent."""
+        if not self.can_force:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN, translation_key="force_unsupported"
+            )
+        placeholders = {"power": f"{request.power_w:g}", "maximum": f"{MAX_FORCE_POWER_W:g}"}
+        if not 0 < request.power_w <= MAX_FORCE_POWER_W:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="invalid_power",
+                translation_placeholders=placeholders,
+            )
+        if (request.duration_min is None) == (request.target_soc is None):
+            raise ServiceValidationError(
+                translation_domain=DOMAIN, translation_key="duration_or_soc"
+            )
+        if request.duration_min is not None and not 1 <= request.duration_min <= MAX_FORCE_MINUTES:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN, translation_key="invalid_duration"
+            )
+        if request.target_soc is not None:
+            soc = self.coordinator.data.readings.get("battery_soc")
+            reached = isinstance(soc, int | float) and (
+                soc <= request.target_soc if request.discharge else soc >= request.target_soc
+            )
+            if not 0 <= request.target_soc <= 100 or reached:
+                raise ServiceValidationError(
+                    translation_domain=DOMAIN,
+                    translation_key="invalid_target_soc",
+                    translation_placeholders={
+                        "target": f"{request.target_soc:g}",
+                        "soc": "?" if soc is None else str(soc),
+                    },
+                )
+
+    async def async_force(self, device_id: str | None, request: ForceRequest) -> ControlTask:
+        """Start a forced charge or discharge and follow its task."""
+        self.validate_force(request)
+        task = await self._run(
+            lambda: self.client.async_start_force(self._plant, device_id, request),
+            device_id=device_id,
+        )
+        if task.state is TaskState.SUCCESS and not self.client.force_limits_native:
+            self._limit_force(device_id, request)
+        return task
+
+    async def async_stop(self, device_id: str | None) -> ControlTask:
+        """End a forced charge or discharge (it may replace the forced task still running)."""
+        if not self.can_force:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN, translation_key="force_unsupported"
+            )
+        self._cancel_limits()
+        running = self.task
+        if running is not None and running.action in (FORCE_CHARGE, FORCE_DISCHARGE):
+            self.task = None  # the stop ends it
+        return await self._run(lambda: self.client.async_stop_force(self._plant, device_id))
+
+    def _limit_force(self, device_id: str | None, request: ForceRequest) -> None:
+        """The vendor cannot end the force by itself: stop it after the time or at the SOC."""
+        self._cancel_limits()
+
+        async def stop() -> None:
+            try:
+                await self.async_stop(device_id)
+            except HomeAssistantError as err:
+                _LOGGER.warning("Could not end the forced charge of %s: %s", self.plant_id, err)
+
+        if request.duration_min is not None:
+
+            @callback
+            def elapsed(_now: object) -> None:
+                self._scheduled_stop = None
+                self.hass.async_create_task(stop(), f"{DOMAIN} end force {self.plant_id}")
+
+            self._scheduled_stop = async_call_later(self.hass, request.duration_min * 60, elapsed)
+        else:
+            target = cast(float, request.target_soc)
+
+            @callback
+            def check() -> None:
+                soc = (
+                    self.coordinator.data.readings.get("battery_soc")
+                    if self.coordinator.data
+                    else None
+                )
+                if not isinstance(soc, int | float):
+                    return
+                if (soc <= target) if request.discharge else (soc >= target):
+                    self._cancel_limits()
+                    self.hass.async_create_task(stop(), f"{DOMAIN} end force {self.plant_id}")
+
+            self._soc_watch = self.coordinator.async_add_listener(check)
+
+    def _cancel_limits(self) -> None:
+        if self._scheduled_stop is not None:
+            self._scheduled_stop()
+            self._scheduled_stop = None
+        if self._soc_watch is not None:
+            self._soc_watch()
+            self._soc_watch = None
+
+    async def _run(
+        self,
+        start: Callable[[], Awaitable[ControlTask]],
+        *,
+        spec: ControlSpec | None = None,
+        device_id: str | None = None,
+    ) -> ControlTask:
+        if self.task is not None and not self.task.done:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="task_running",
+                translation_placeholders={"action": self.task.action},
+            )
+        try:
+            task = await start()
+        except CommandRejectedError as err:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="command_rejected",
+                translation_placeholders={"reason": _reason(err)},
+            ) from err
+        except PermissionDeniedError as err:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="control_permission",
+                translation_placeholders={"code": err.code or "?"},
+            ) from err
+        except RateLimitedError as err:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="rate_limited",
+                translation_placeholders={"retry_after": str(round(err.retry_after))},
+            ) from err
+        except SolarCloudError as err:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="cloud_unavailable",
+                translation_placeholders={"error": str(err)},
+            ) from err
+        self.task = self.last = task
+        self._notify()
+        deadline = time.monotonic() + WAIT_LIMIT
+        follow = asyncio.ensure_future(self._follow(task, spec))
+        try:
+            task = await asyncio.wait_for(
+                asyncio.shield(follow), max(0.0, deadline - time.monotonic())
+            )
+        except TimeoutError:
+            # Still running: it goes on in the background; last_command follows it.
+            self._background = follow
+            return task
+        return self._outcome(task)
+
+    async def _follow(self, task: ControlTask, spec: ControlSpec | None) -> ControlTask:
+        """Poll the task in the vendor's rhythm until it ends or times out; read back."""
+        while not task.done:
+            await self._sleep(max(1.0, task.poll_interval))
+            if time.time() - task.started_at > task.timeout:
+                task.state = TaskState.TIMED_OUT
+                task.finished_at = time.time()
+                break
+            try:
+                task = await self.client.async_poll_task(task)
+            except SolarCloudError as err:
+                # A failed status query is not a failed task: ask again next time.
+                _LOGGER.debug("Status of task %s unknown for now: %s", task.id, err)
+            self.last = task
+            self._notify()
+        if self.task is task or (self.task is not None and self.task.id == task.id):
+            self.task = None
+        self.last = task
+        if task.state is TaskState.SUCCESS:
+            await self._read_back(spec)
+        self._notify()
+        return task
+
+    async def _read_back(self, spec: ControlSpec | None) -> None:
+        specs = [spec] if spec is not None else list(self.specs.values())
+        if not specs:
+            await self.coordinator.async_request_refresh()
+            return
+        try:
+            values = await self.client.async_read_controls(self._plant, specs)
+        except SolarCloudError as err:
+            _LOGGER.debug("Read-back of plant %s failed: %s", self.plant_id, err)
+        else:
+            self.values.update(values)
+        await self.coordinator.async_request_refresh()
+
+    async def _sleep(self, seconds: float) -> None:
+        """Wait on Home Assistant's clock (so that tests can move time)."""
+        done = asyncio.Event()
+
+        @callback
+        def wake(_now: object) -> None:
+            done.set()
+
+        cancel = async_call_later(self.hass, seconds, wake)
+        try:
+            await done.wait()
+        finally:
+            cancel()
+
+    def _outcome(self, task: ControlTask) -> ControlTask:
+        if task.state is TaskState.FAILED:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="task_failed",
+                translation_placeholders={"action": task.action, "reason": task.reason or "?"},
+            )
+        if task.state is TaskState.TIMED_OUT:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="task_timed_out",
+                translation_placeholders={"action": task.action},
+            )
+        return task
+
+    def diagnostics(self) -> dict[str, object]:
+        """Controls offered, why others are not, and the latest task."""
+        return {
+            "controls": [f"{device}:{key}" for device, key in sorted(self.specs)],
+            "not_offered": dict(self.reasons),
+            "can_force": self.can_force,
+            "last_task": None if self.last is None else task_summary(self.last),
+        }
+
+
+def task_summary(task: ControlTask) -> dict[str, Reading]:
+    """What the last_command sensor and action responses show of a task."""
+    return {
+        "task_id": task.id,
+        "action": task.action,
+        "value": task.value,
+        "status": task.state.value,
+        "reason": task.reason,
+        "started_at": task.started_at,
+        "finished_at": task.finished_at,
+    }
+
+
+def _reason(err: SolarCloudError) -> str:
+    parts = [p for p in (err.code, err.vendor_message) if p]
+    return " ".join(parts) or str(err)
+
+
+ACTIONS = (FORCE_CHARGE, FORCE_DISCHARGE, STOP_FORCED_CHARGE)
