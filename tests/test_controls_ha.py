@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+from unittest.mock import patch
 
 import pytest
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
 from custom_components.solar_cloud.const import DOMAIN
 from custom_components.solar_cloud.diagnostics import async_get_config_entry_diagnostics
 from tests.common import entity_id, state
-from tests.conftest import SHINE_USER, make_shine_entry
+from tests.conftest import SHINE_USER, make_shine_entry, make_sungrow_entry
 from tests.simulators.shinemonitor import ShineMonitorSimulator
+from tests.simulators.sungrow import SungrowSimulator
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -140,3 +145,159 @@ async def test_force_not_offered_for_shinemonitor(
             DOMAIN, "stop_forced_charge", {"device_id": "nope"}, blocking=True
         )
     assert err.value.translation_key == "no_battery_target"
+
+
+async def _run_while_ticking(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, call: Any, step: float = 6.0
+) -> Any:
+    """Run a blocking action while moving the clock, so the task's polls come due."""
+    running = asyncio.ensure_future(call)
+    for _ in range(40):
+        for _ in range(20):
+            await asyncio.sleep(0)
+        if running.done():
+            break
+        freezer.tick(timedelta(seconds=step))
+        async_fire_time_changed(hass)
+    return await running
+
+
+@pytest.fixture
+async def sungrow_entry(
+    hass: HomeAssistant,
+    sungrow_url: str,
+    sungrow_sim: SungrowSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> AsyncIterator[MockConfigEntry]:
+    """A Sungrow plant with a storage inverter, set up."""
+    freezer.move_to(NOON)
+    with patch("custom_components.solar_cloud.api.sungrow._sleep", _no_wait):
+        yield await _setup(hass, make_sungrow_entry(sungrow_url, sungrow_sim))
+
+
+async def test_force_charge_for_a_time_then_stopped(
+    hass: HomeAssistant,
+    sungrow_entry: MockConfigEntry,
+    sungrow_sim: SungrowSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Forced charge by time: the response carries the task; Home Assistant stops it after the
+    duration; a second command while one runs is refused; bad inputs are never sent."""
+    plant = str(sungrow_sim.plant_ids()[0])
+    device = _plant_device(hass, sungrow_entry, plant)
+    for bad in ({"power": 1000}, {"power": 200_000, "duration": 10}):
+        with pytest.raises(ServiceValidationError):
+            await hass.services.async_call(
+                DOMAIN, "force_charge", {"device_id": device, **bad}, blocking=True
+            )
+    response = await _run_while_ticking(
+        hass,
+        freezer,
+        hass.services.async_call(
+            DOMAIN,
+            "force_charge",
+            {"device_id": device, "power": 2000, "duration": 30},
+            blocking=True,
+            return_response=True,
+        ),
+    )
+    assert response["status"] == "success"
+    assert response["task_id"]
+    assert state(hass, f":{plant}:plant:last_command").state == "success"
+    # After the duration Home Assistant ends it.
+    freezer.tick(timedelta(minutes=31))
+    async_fire_time_changed(hass)
+    controls = sungrow_entry.runtime_data.controls[plant]
+    for _ in range(60):
+        for _ in range(10):
+            await asyncio.sleep(0)
+        last = controls.last
+        if last is not None and last.action == "stop_forced_charge" and last.done:
+            break
+        freezer.tick(timedelta(seconds=6))
+        async_fire_time_changed(hass)
+    assert last is not None
+    assert last.action == "stop_forced_charge"
+    assert last.state.value == "success"
+
+    sungrow_sim.set_task_delay(60)
+    first = asyncio.ensure_future(
+        hass.services.async_call(
+            DOMAIN,
+            "force_discharge",
+            {"device_id": device, "power": 1500, "target_soc": 0},
+            blocking=True,
+        )
+    )
+    for _ in range(20):
+        await asyncio.sleep(0)
+    with pytest.raises(HomeAssistantError) as err:
+        await hass.services.async_call(
+            DOMAIN,
+            "force_charge",
+            {"device_id": device, "power": 1000, "duration": 5},
+            blocking=True,
+        )
+    assert err.value.translation_key == "task_running"
+    await _run_while_ticking(hass, freezer, first, step=10)
+    sungrow_sim.set_task_delay(0)
+    response = await _run_while_ticking(
+        hass,
+        freezer,
+        hass.services.async_call(
+            DOMAIN,
+            "stop_forced_charge",
+            {"device_id": device},
+            blocking=True,
+            return_response=True,
+        ),
+    )
+    assert response["status"] == "success"
+
+
+async def test_validation_refusals_and_unload(
+    hass: HomeAssistant,
+    sungrow_entry: MockConfigEntry,
+    sungrow_sim: SungrowSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Impossible durations and targets are refused before sending; a cloud refusal is a
+    translated error; a forced charge watched for its target SOC ends with the entry."""
+    plant = str(sungrow_sim.plant_ids()[0])
+    device = _plant_device(hass, sungrow_entry, plant)
+    for data, key in (
+        ({"power": 1000, "duration": 5000}, "invalid_duration"),
+        ({"power": 1000, "target_soc": 100.0}, None),
+    ):
+        service = "force_discharge" if key is None else "force_charge"
+        with pytest.raises(ServiceValidationError) as err:
+            await hass.services.async_call(
+                DOMAIN, service, {"device_id": device, **data}, blocking=True
+            )
+        assert err.value.translation_key == (key or "invalid_target_soc")
+    sungrow_sim.deny_control(True, scope="params")
+    with pytest.raises(HomeAssistantError) as err:
+        await hass.services.async_call(
+            DOMAIN,
+            "force_discharge",
+            {"device_id": device, "power": 1000, "target_soc": 0},
+            blocking=True,
+        )
+    assert err.value.translation_key in ("control_permission", "command_rejected")
+    sungrow_sim.deny_control(False, scope="params")
+    response = await _run_while_ticking(
+        hass,
+        freezer,
+        hass.services.async_call(
+            DOMAIN,
+            "force_discharge",
+            {"device_id": device, "power": 1000, "target_soc": 0},
+            blocking=True,
+            return_response=True,
+        ),
+    )
+    assert response["status"] == "success"
+    controls = sungrow_entry.runtime_data.controls[plant]
+    assert controls._soc_watch is not None
+    assert await hass.config_entries.async_unload(sungrow_entry.entry_id)
+    assert controls._soc_watch is None
