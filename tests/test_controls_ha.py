@@ -126,20 +126,59 @@ async def test_failed_write_keeps_the_real_value(
     assert hass.states.get(select).state == before
 
 
-async def test_force_not_offered_for_shinemonitor(
-    hass: HomeAssistant, shine_entry: MockConfigEntry, shine_sim: ShineMonitorSimulator
+async def test_shinemonitor_force_by_source_priority(
+    hass: HomeAssistant,
+    shine_entry: MockConfigEntry,
+    shine_sim: ShineMonitorSimulator,
+    freezer: FrozenDateTimeFactory,
 ) -> None:
-    """A vendor without forced charging says so before sending anything."""
-    plant, _sn = _storage(shine_sim)
+    """ShineMonitor forces through the source priorities and writes the old value back."""
+    plant, sn = _storage(shine_sim)
     device = _plant_device(hass, shine_entry, str(plant))
-    with pytest.raises(ServiceValidationError) as err:
-        await hass.services.async_call(
-            DOMAIN,
-            "force_charge",
-            {"device_id": device, "power": 1000, "duration": 30},
-            blocking=True,
-        )
-    assert err.value.translation_key == "force_unsupported"
+    charger = entity_id(hass, f":{sn}:charger_source_priority")
+    before = hass.states.get(charger).state
+    assert before != "utility_first"
+    response = await hass.services.async_call(
+        DOMAIN,
+        "force_charge",
+        {"device_id": device, "power": 1000, "duration": 30},
+        blocking=True,
+        return_response=True,
+    )
+    assert response["status"] == "success"
+    assert hass.states.get(charger).state == "utility_first"
+    last = state(hass, f":{plant}:plant:last_command")
+    assert last.attributes["action"] == "force_charge"
+    # Home Assistant ends it after the 30 minutes: the charger priority goes back.
+    freezer.tick(timedelta(minutes=31))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert hass.states.get(charger).state == before
+    assert state(hass, f":{plant}:plant:last_command").attributes["action"] == (
+        "stop_forced_charge"
+    )
+
+    output = entity_id(hass, f":{sn}:output_source_priority")
+    await hass.services.async_call(
+        "select", "select_option", {"entity_id": output, "option": "solar_first"}, blocking=True
+    )
+    await hass.services.async_call(
+        DOMAIN,
+        "force_discharge",
+        {"device_id": device, "power": 1000, "duration": 60},
+        blocking=True,
+    )
+    assert hass.states.get(output).state == "solar_battery_utility"
+    await hass.services.async_call(
+        DOMAIN, "stop_forced_charge", {"device_id": device}, blocking=True
+    )
+    assert hass.states.get(output).state == "solar_first"
+    # The timer of the ended discharge does not fire a second stop.
+    commands = len(shine_sim.control_commands)
+    freezer.tick(timedelta(minutes=61))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert len(shine_sim.control_commands) == commands
     with pytest.raises(ServiceValidationError) as err:
         await hass.services.async_call(
             DOMAIN, "stop_forced_charge", {"device_id": "nope"}, blocking=True

@@ -18,12 +18,15 @@ from custom_components.solar_cloud.api.controls import (
     FORCE_CHARGE,
     FORCE_DISCHARGE,
     GRID_EXPORT_LIMIT,
+    SET_TIME_OF_USE,
     STOP_FORCED_CHARGE,
     ControlKind,
     ControlSpec,
     ControlTask,
     ForceRequest,
     TaskState,
+    TouWindow,
+    tou_overlap,
 )
 from custom_components.solar_cloud.api.errors import (
     CommandRejectedError,
@@ -340,6 +343,63 @@ async def test_working_mode(client: HuaweiClient, sim: HuaweiSimulator, clock: F
     assert task.state is TaskState.SUCCESS
     assert _sent(sim, "battery/mode")[-1]["chargingAndDischargingTimeWindow"] == DEFAULT_WINDOWS
     assert sim.battery_settings(code)["chargingAndDischargingTimeWindow"] == DEFAULT_WINDOWS
+
+
+async def test_time_of_use_windows(
+    client: HuaweiClient, sim: HuaweiSimulator, clock: FakeClock
+) -> None:
+    """New windows go out with the TOU mode; they are kept for the next switch to TOU."""
+    plant, specs = await _specs(client)
+    assert client.can_set_time_of_use(plant)
+    windows = [
+        TouWindow("01:30", "05:00", discharge=False),
+        TouWindow("22:00", "00:30", discharge=True, days=(6, 7)),
+    ]
+    task = await client.async_set_time_of_use(plant, windows)
+    assert (task.action, task.value) == (
+        SET_TIME_OF_USE,
+        "01:30-05:00 charge 1234567; 22:00-00:30 discharge 67",
+    )
+    wire = [
+        {
+            "startTime": "01:30",
+            "endTime": "05:00",
+            "chargeOrDischarge": "charge",
+            "repeat": [1, 2, 3, 4, 5, 6, 7],
+        },
+        {
+            "startTime": "22:00",
+            "endTime": "00:30",
+            "chargeOrDischarge": "discharge",
+            "repeat": [6, 7],
+        },
+    ]
+    assert _sent(sim, "battery/mode")[-1] == {
+        "plantCode": plant.id,
+        "operationMode": "TOU",
+        "chargingAndDischargingTimeWindow": wire,
+    }
+    task = await _follow(client, clock, task)
+    assert task.state is TaskState.SUCCESS
+    assert sim.battery_settings(plant.id)["chargingAndDischargingTimeWindow"] == wire
+    assert await _read(client, plant, specs[BATTERY_WORKING_MODE]) == "time_of_use"
+    # Away and back: the windows written are sent again, not the plant's old ones.
+    for mode in ("self_consumption", "time_of_use"):
+        task = await client.async_start_control(plant, specs[BATTERY_WORKING_MODE], mode)
+        assert (await _follow(client, clock, task)).state is TaskState.SUCCESS
+    assert _sent(sim, "battery/mode")[-1]["chargingAndDischargingTimeWindow"] == wire
+
+    # Overlapping windows (checked by the caller) are refused by the cloud too.
+    clash = [TouWindow("01:00", "03:00", False), TouWindow("02:00", "04:00", True, (1,))]
+    assert tou_overlap(clash) == (clash[0], clash[1])
+    assert tou_overlap([TouWindow("23:00", "01:00", False, (7,)), clash[1]]) is None
+    assert tou_overlap([TouWindow("23:00", "01:30", False, (7,)), clash[0]]) is not None
+    with pytest.raises(CommandRejectedError) as err:
+        await client.async_set_time_of_use(plant, clash)
+    assert err.value.code == "20611"
+    with pytest.raises(CommandRejectedError):
+        await client.async_set_time_of_use(plant, [])
+    assert sim.battery_settings(plant.id)["chargingAndDischargingTimeWindow"] == wire
 
 
 async def test_working_mode_changed_in_the_portal(

@@ -21,6 +21,8 @@ from homeassistant.helpers.event import async_call_later
 from .api.controls import (
     FORCE_CHARGE,
     FORCE_DISCHARGE,
+    MAX_TOU_WINDOWS,
+    SET_TIME_OF_USE,
     STOP_FORCED_CHARGE,
     ControlClient,
     ControlKind,
@@ -28,6 +30,8 @@ from .api.controls import (
     ControlTask,
     ForceRequest,
     TaskState,
+    TouWindow,
+    tou_overlap,
 )
 from .api.errors import (
     CommandRejectedError,
@@ -73,6 +77,7 @@ class PlantControls:
         self.values: dict[ControlKey, Reading] = {}
         self.reasons: dict[str, str] = {}
         self.can_force = False
+        self.can_set_time_of_use = False
         self.task: ControlTask | None = None
         self.last: ControlTask | None = None
         self._listeners: list[CALLBACK_TYPE] = []
@@ -96,6 +101,7 @@ class PlantControls:
         try:
             specs, reasons = await self.client.async_get_controls(self._plant, self._devices())
             self.can_force = self.client.can_force(self._plant, self._devices())
+            self.can_set_time_of_use = self.client.can_set_time_of_use(self._plant)
             values = await self.client.async_read_controls(self._plant, specs) if specs else {}
         except PermissionDeniedError as err:
             self.reasons = {"controls": f"no control permission ({err.code})"}
@@ -229,6 +235,36 @@ class PlantControls:
         if running is not None and running.action in (FORCE_CHARGE, FORCE_DISCHARGE):
             self.task = None  # the stop ends it
         return await self._run(lambda: self.client.async_stop_force(self._plant, device_id))
+
+    def validate_time_of_use(self, windows: list[TouWindow]) -> None:
+        """At most MAX_TOU_WINDOWS windows, each with a length, none overlapping another."""
+        if not self.can_set_time_of_use:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN, translation_key="time_of_use_unsupported"
+            )
+
+        def invalid(reason: str) -> ServiceValidationError:
+            return ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="invalid_windows",
+                translation_placeholders={"reason": reason},
+            )
+
+        if not 1 <= len(windows) <= MAX_TOU_WINDOWS:
+            raise invalid(f"{len(windows)} windows given, 1 to {MAX_TOU_WINDOWS} allowed")
+        for window in windows:
+            if window.start == window.end:
+                raise invalid(f"{window.start}-{window.end} has no length")
+            if not window.days:
+                raise invalid(f"{window.start}-{window.end} has no days")
+        if (pair := tou_overlap(windows)) is not None:
+            first, second = pair
+            raise invalid(f"{first.start}-{first.end} and {second.start}-{second.end} overlap")
+
+    async def async_set_time_of_use(self, windows: list[TouWindow]) -> ControlTask:
+        """Switch the plant to time of use with these windows and follow the task."""
+        self.validate_time_of_use(windows)
+        return await self._run(lambda: self.client.async_set_time_of_use(self._plant, windows))
 
     def _limit_force(self, device_id: str | None, request: ForceRequest) -> None:
         """The vendor cannot end the force by itself: stop it after the time or at the SOC."""
@@ -398,6 +434,7 @@ class PlantControls:
             "controls": [f"{device}:{key}" for device, key in sorted(self.specs)],
             "not_offered": dict(self.reasons),
             "can_force": self.can_force,
+            "can_set_time_of_use": self.can_set_time_of_use,
             "last_task": None if self.last is None else task_summary(self.last),
         }
 
@@ -420,4 +457,4 @@ def _reason(err: SolarCloudError) -> str:
     return " ".join(parts) or str(err)
 
 
-ACTIONS = (FORCE_CHARGE, FORCE_DISCHARGE, STOP_FORCED_CHARGE)
+ACTIONS = (FORCE_CHARGE, FORCE_DISCHARGE, STOP_FORCED_CHARGE, SET_TIME_OF_USE)

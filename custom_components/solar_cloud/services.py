@@ -1,4 +1,4 @@
-"""Actions that dispatch batteries: forced charge, forced discharge and their stop."""
+"""Actions that dispatch batteries: forced charge or discharge, its stop, time-of-use windows."""
 
 from __future__ import annotations
 
@@ -10,7 +10,14 @@ from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, Supp
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 
-from .api.controls import FORCE_CHARGE, FORCE_DISCHARGE, STOP_FORCED_CHARGE, ForceRequest
+from .api.controls import (
+    FORCE_CHARGE,
+    FORCE_DISCHARGE,
+    SET_TIME_OF_USE,
+    STOP_FORCED_CHARGE,
+    ForceRequest,
+    TouWindow,
+)
 from .const import DOMAIN
 from .coordinator import SolarCloudConfigEntry
 from .plant_controls import PlantControls, task_summary
@@ -31,6 +38,20 @@ FORCE_SCHEMA = vol.Schema(
     }
 )
 STOP_SCHEMA = vol.Schema(_TARGET)
+ATTR_WINDOWS = "windows"
+# Days as the action takes them, and their numbers (1 = Monday).
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+WINDOW_SCHEMA = vol.Schema(
+    {
+        vol.Required("start"): cv.time,
+        vol.Required("end"): cv.time,
+        vol.Required("mode"): vol.In(("charge", "discharge")),
+        vol.Optional("days", default=list(DAYS)): vol.All(cv.ensure_list, [vol.In(DAYS)]),
+    }
+)
+TIME_OF_USE_SCHEMA = vol.Schema(
+    {**_TARGET, vol.Required(ATTR_WINDOWS): vol.All(cv.ensure_list, [WINDOW_SCHEMA])}
+)
 
 
 def _resolve(hass: HomeAssistant, device_id: str) -> tuple[PlantControls, str | None]:
@@ -74,6 +95,21 @@ async def _stop(call: ServiceCall) -> ServiceResponse:
     return _response(task) if call.return_response else None
 
 
+async def _time_of_use(call: ServiceCall) -> ServiceResponse:
+    controls, _cloud_id = _resolve(call.hass, call.data[ATTR_DEVICE_ID])
+    windows = [
+        TouWindow(
+            start=window["start"].strftime("%H:%M"),
+            end=window["end"].strftime("%H:%M"),
+            discharge=window["mode"] == "discharge",
+            days=tuple(sorted({DAYS.index(day) + 1 for day in window["days"]})),
+        )
+        for window in call.data[ATTR_WINDOWS]
+    ]
+    task = await controls.async_set_time_of_use(windows)
+    return _response(task) if call.return_response else None
+
+
 def _response(task: Any) -> ServiceResponse:
     summary = task_summary(task)
     return {key: summary[key] for key in ("task_id", "status", "reason")}
@@ -94,5 +130,12 @@ def async_setup_services(hass: HomeAssistant) -> None:
         STOP_FORCED_CHARGE,
         _stop,
         schema=STOP_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
+    )
+    hass.services.async_register(
+        DOMAIN,
+        SET_TIME_OF_USE,
+        _time_of_use,
+        schema=TIME_OF_USE_SCHEMA,
         supports_response=SupportsResponse.OPTIONAL,
     )

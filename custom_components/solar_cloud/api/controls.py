@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from itertools import pairwise
 from typing import Protocol
 
 from .models import Device, Plant, Reading
@@ -28,6 +29,10 @@ GRID_EXPORT_LIMIT = "grid_export_limit"
 FORCE_CHARGE = "force_charge"
 FORCE_DISCHARGE = "force_discharge"
 STOP_FORCED_CHARGE = "stop_forced_charge"
+SET_TIME_OF_USE = "set_time_of_use"
+
+# Time-of-use windows: at most this many, days numbered 1 (Monday) to 7 (Sunday).
+MAX_TOU_WINDOWS = 14
 
 
 class ControlKind(StrEnum):
@@ -102,6 +107,44 @@ class ForceRequest:
     target_soc: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class TouWindow:
+    """One time-of-use window: charge (or discharge) from ``start`` to ``end`` on ``days``.
+
+    Times are "HH:MM" in the plant's time zone; an ``end`` at or before ``start`` runs past
+    midnight into the next day.
+    """
+
+    start: str
+    end: str
+    discharge: bool
+    days: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7)
+
+
+def tou_overlap(windows: Sequence[TouWindow]) -> tuple[TouWindow, TouWindow] | None:
+    """The first two windows that overlap on some day, or None."""
+
+    def minutes(hhmm: str) -> int:
+        hours, _, mins = hhmm.partition(":")
+        return int(hours) * 60 + int(mins)
+
+    spans: dict[int, list[tuple[int, int, TouWindow]]] = {}
+    for window in windows:
+        start, end = minutes(window.start), minutes(window.end)
+        for day in window.days:
+            if start < end:
+                spans.setdefault(day, []).append((start, end, window))
+            else:  # past midnight: the rest of this day and the start of the next
+                spans.setdefault(day, []).append((start, 1440, window))
+                spans.setdefault(day % 7 + 1, []).append((0, end, window))
+    for pieces in spans.values():
+        pieces.sort(key=lambda piece: (piece[0], piece[1]))
+        for (_, end_a, first), (start_b, _, second) in pairwise(pieces):
+            if start_b < end_a:
+                return first, second
+    return None
+
+
 class ControlClient(Protocol):
     """What a vendor client offers when its API has controls."""
 
@@ -143,4 +186,14 @@ class ControlClient(Protocol):
 
     def can_force(self, plant: Plant, devices: Sequence[Device]) -> bool:
         """Whether this plant can be force-charged or discharged at all."""
+        ...
+
+    def can_set_time_of_use(self, plant: Plant) -> bool:
+        """Whether the plant's time-of-use windows can be written."""
+        ...
+
+    async def async_set_time_of_use(
+        self, plant: Plant, windows: Sequence[TouWindow]
+    ) -> ControlTask:
+        """Switch to time of use with these charge/discharge windows (checked by the caller)."""
         ...

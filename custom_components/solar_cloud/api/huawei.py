@@ -94,12 +94,15 @@ from .controls import (
     FORCE_CHARGE,
     FORCE_DISCHARGE,
     GRID_EXPORT_LIMIT,
+    MAX_TOU_WINDOWS,
+    SET_TIME_OF_USE,
     STOP_FORCED_CHARGE,
     ControlKind,
     ControlSpec,
     ControlTask,
     ForceRequest,
     TaskState,
+    TouWindow,
 )
 from .errors import (
     AuthError,
@@ -684,6 +687,7 @@ _POWER_TASK: Final = _TaskKind(E_POWER, E_POWER_INFO, "taskId", TASK_POLL_INTERV
 # Task action (control key or force action) -> family.
 _TASK_KINDS: Final[dict[str, _TaskKind]] = {
     BATTERY_WORKING_MODE: _MODE_TASK,
+    SET_TIME_OF_USE: _MODE_TASK,
     **dict.fromkeys(CONFIG_FIELDS, _CONFIG_TASK),
     GRID_EXPORT_LIMIT: _POWER_TASK,
     FORCE_CHARGE: _FORCE_TASK,
@@ -788,6 +792,8 @@ class HuaweiClient:
         # Controls: settings read back per plant, the working mode and rated powers the battery
         # reported, what each running task sent, and who may not control.
         self._settings: dict[str, _Settings] = {}
+        # Plants whose working mode can be written (a battery, control permission).
+        self._mode_plants: set[str] = set()
         self._kpi_mode: dict[str, tuple[str, float]] = {}
         self._rated: dict[str, tuple[float | None, float | None]] = {}
         self._sent: dict[tuple[str, str], _Sent] = {}
@@ -1379,6 +1385,7 @@ class HuaweiClient:
                     "batteries (39) only"
                 )
         batteries = [d for d in mine if d.kind is DeviceKind.BATTERY]
+        self._mode_plants.discard(plant.id)
         if not batteries:
             reasons.update(dict.fromkeys(CONTROL_KEYS, "the plant has no battery (devTypeId 39)"))
             return [], reasons
@@ -1394,6 +1401,7 @@ class HuaweiClient:
             reasons.update(dict.fromkeys(CONTROL_KEYS, denied))
             return [], reasons
         battery = batteries[0]
+        self._mode_plants.add(plant.id)
         for other in batteries[1:]:
             reasons[other.id] = f"plant-wide settings: shown on {battery.name}"
         reasons[f"{BATTERY_WORKING_MODE}:external_dispatch"] = (
@@ -1600,6 +1608,43 @@ class HuaweiClient:
                 "target_soc": entry.get("targetSOC"),
             }
         )
+        return task
+
+    def can_set_time_of_use(self, plant: Plant) -> bool:
+        """A plant whose working mode can be written (and whose control was not refused)."""
+        return plant.id in self._mode_plants and self._denial(plant.id) is None
+
+    async def async_set_time_of_use(
+        self, plant: Plant, windows: Sequence[TouWindow]
+    ) -> ControlTask:
+        """The TOU working mode with these windows (the other mode settings kept as read)."""
+        if not 1 <= len(windows) <= MAX_TOU_WINDOWS:
+            raise CommandRejectedError(
+                f"{len(windows)} windows: 1 to {MAX_TOU_WINDOWS} are allowed", code="invalid"
+            )
+        settings = self._settings.get(plant.id) or _Settings()
+        wire = [
+            {
+                "startTime": window.start,
+                "endTime": window.end,
+                "chargeOrDischarge": "discharge" if window.discharge else "charge",
+                "repeat": sorted(window.days),
+            }
+            for window in windows
+        ]
+        entry: dict[str, Any] = {
+            "plantCode": plant.id,
+            "operationMode": MODE_OPTIONS["time_of_use"],
+            **settings.companions,
+            _WINDOWS_FIELD: wire,
+        }
+        summary = "; ".join(
+            f"{w['startTime']}-{w['endTime']} {w['chargeOrDischarge']} "
+            + "".join(str(day) for day in w["repeat"])
+            for w in wire
+        )
+        task = await self._submit(plant, _MODE_TASK, entry, SET_TIME_OF_USE, None, summary)
+        task.details["windows"] = len(wire)
         return task
 
     async def async_stop_force(self, plant: Plant, device_id: str | None) -> ControlTask:

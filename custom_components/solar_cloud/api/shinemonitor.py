@@ -27,7 +27,9 @@ value is offered and the reason noted. One-shot commands (reset, clear records, 
 forced equalisation, exit fault mode) are never offered. ``ctrlDevice`` answers synchronously
 with ``status`` -1 (not processed yet), 0 (delivered) or 1 (refused by the device); a write
 succeeds only once ``queryDeviceCtrlValue`` reads the written value back. The platform has no
-forced charge or discharge.
+forced charge or discharge command: a forced charge switches the charger source priority to
+utility first (a forced discharge the output source priority to SBU) and the stop writes the
+previous value back; the caller ends it after its duration or at its target SOC.
 """
 
 from __future__ import annotations
@@ -50,11 +52,15 @@ from yarl import URL
 
 from .controls import (
     BATTERY_DISCHARGE_CUTOFF_SOC,
+    FORCE_CHARGE,
+    FORCE_DISCHARGE,
+    STOP_FORCED_CHARGE,
     ControlKind,
     ControlSpec,
     ControlTask,
     ForceRequest,
     TaskState,
+    TouWindow,
 )
 from .crypto import (
     shinemonitor_auth_sign,
@@ -796,6 +802,9 @@ class ShineMonitorClient:
         # (device id, control key), and the write in flight per datalogger.
         self._ctrl_schema: dict[int, tuple[float, list[Mapping[str, Any]] | None, str]] = {}
         self._ctrl_meta: dict[tuple[str, str], _ControlMeta] = {}
+        self._ctrl_specs: dict[str, list[ControlSpec]] = {}
+        # (plant, device, control key) -> the option a forced charge or discharge replaced.
+        self._force_restore: dict[tuple[str, str, str], str] = {}
         self._inflight: dict[str, ControlTask] = {}
         self._task_seq = 0
         self.quota.set_allowance(E_AUTH, Allowance(10, 600.0))
@@ -1297,23 +1306,99 @@ class ShineMonitorClient:
 
     # -- controls -----------------------------------------------------------------------------
 
+    # A forced charge is the charger source priority set to utility first, a forced discharge
+    # the output source priority set to solar-battery-utility; the stop writes back what the
+    # field held before. The inverter takes no power for either: it charges with its maximum AC
+    # charging current setting and discharges as the load asks.
+    _FORCE_FIELDS: Final = {
+        False: (CHARGER_SOURCE_PRIORITY, "utility_first", "pv_first"),
+        True: (OUTPUT_SOURCE_PRIORITY, "solar_battery_utility", "solar_battery_utility"),
+    }
+
+    def _force_spec(
+        self, plant_id: str, device_id: str | None, discharge: bool
+    ) -> ControlSpec | None:
+        key, option, _default = self._FORCE_FIELDS[discharge]
+        for spec in self._ctrl_specs.get(plant_id, ()):
+            if (
+                spec.key == key
+                and option in spec.options
+                and (device_id is None or spec.device_id == device_id)
+            ):
+                return spec
+        return None
+
     def can_force(self, plant: Plant, devices: Sequence[Device]) -> bool:
-        """The open platform has no forced charge or discharge command."""
-        return False
+        """A storage inverter whose charger (or output) source priority can be switched."""
+        return any(
+            self._force_spec(plant.id, None, discharge) is not None for discharge in (False, True)
+        )
 
     async def async_start_force(
         self, plant: Plant, device_id: str | None, request: ForceRequest
     ) -> ControlTask:
-        """Not offered: the open platform has no forced charge or discharge command."""
-        raise CommandRejectedError(
-            "ShineMonitor has no forced charge or discharge", code="unsupported"
+        """Switch the source priority that charges (or discharges) the battery; the caller ends it.
+
+        The field's value before is kept so that the stop can write it back.
+        """
+        spec = self._force_spec(plant.id, device_id, request.discharge)
+        if spec is None:
+            what = "output source priority SBU" if request.discharge else "utility-first charging"
+            raise CommandRejectedError(f"this inverter offers no {what}", code="unsupported")
+        previous = (await self.async_read_controls(plant, [spec])).get((spec.device_id, spec.key))
+        option = self._FORCE_FIELDS[request.discharge][1]
+        task = await self.async_start_control(plant, spec, option)
+        task.action = FORCE_DISCHARGE if request.discharge else FORCE_CHARGE
+        task.details.update(
+            {
+                "control": spec.key,
+                "option": option,
+                "previous": previous,
+                "power_w": "not adjustable: the inverter's own charge current applies",
+            }
         )
+        if isinstance(previous, str) and previous != option:
+            self._force_restore[(plant.id, spec.device_id, spec.key)] = previous
+        return task
+
+    def can_set_time_of_use(self, plant: Plant) -> bool:
+        """The open platform has no time-of-use schedule to write."""
+        return False
+
+    async def async_set_time_of_use(
+        self, plant: Plant, windows: Sequence[TouWindow]
+    ) -> ControlTask:
+        """Not offered (see ``can_set_time_of_use``)."""
+        raise CommandRejectedError("ShineMonitor has no time-of-use schedule", code="unsupported")
 
     async def async_stop_force(self, plant: Plant, device_id: str | None) -> ControlTask:
-        """Not offered: there is no forced charge or discharge to stop."""
-        raise CommandRejectedError(
-            "ShineMonitor has no forced charge or discharge", code="unsupported"
-        )
+        """Write back the source priorities a forced charge or discharge changed.
+
+        Without a remembered value (Home Assistant restarted in between) the charger goes back
+        to PV first; the output priority is left as it is.
+        """
+        remembered: list[tuple[ControlSpec, str]] = []
+        fallback: list[tuple[ControlSpec, str]] = []
+        for discharge in (False, True):
+            spec = self._force_spec(plant.id, device_id, discharge)
+            if spec is None:
+                continue
+            previous = self._force_restore.get((plant.id, spec.device_id, spec.key))
+            if previous is not None and previous in spec.options:
+                remembered.append((spec, previous))
+            elif not discharge and self._FORCE_FIELDS[False][2] in spec.options:
+                fallback.append((spec, self._FORCE_FIELDS[False][2]))
+        restores = remembered or fallback
+        if not restores:
+            raise CommandRejectedError("no forced charge or discharge to end", code="unsupported")
+        # One command per datalogger at a time: the first restore is the task followed; any
+        # other waits for the next stop (it is rare: a charge and a discharge forced together).
+        spec, previous = restores[0]
+        task = await self.async_start_control(plant, spec, previous)
+        self._force_restore.pop((plant.id, spec.device_id, spec.key), None)
+        task.action = STOP_FORCED_CHARGE
+        task.details.update({"control": spec.key, "option": previous})
+        return task
 
     async def async_get_controls(
         self, plant: Plant, devices: Sequence[Device]
@@ -1341,6 +1426,7 @@ class ShineMonitorClient:
             specs.extend(found)
             for key, reason in notes.items():
                 _note(reasons, key, device.id, reason)
+        self._ctrl_specs[plant.id] = list(specs)
         return specs, reasons
 
     async def _device_controls(
@@ -1705,7 +1791,8 @@ class ShineMonitorClient:
         sent = str(task.details.get("sent"))
         if raw == sent:
             return True
-        meta = self._ctrl_meta.get((task.device_id or "", task.action))
+        control = text(task.details.get("control")) or task.action
+        meta = self._ctrl_meta.get((task.device_id or "", control))
         if meta is not None and meta.kind is ControlKind.SELECT:
             return self._decode(meta, raw) == task.value
         decimals = to_int(task.details.get("decimals"))

@@ -60,6 +60,7 @@ from .controls import (
     ControlTask,
     ForceRequest,
     TaskState,
+    TouWindow,
 )
 from .crypto import decrypt_response, encrypt_request, load_rsa_public_key
 from .errors import (
@@ -1168,6 +1169,18 @@ class SungrowClient:
     def can_force(self, plant: Plant, devices: Sequence[Device]) -> bool:
         """Whether a storage inverter of the plant passed the parameter check."""
         return bool(self._control_devices.get(plant.id))
+
+    def can_set_time_of_use(self, plant: Plant) -> bool:
+        """The time-of-use parameters are not among the documented settings offered."""
+        return False
+
+    async def async_set_time_of_use(
+        self, plant: Plant, windows: Sequence[TouWindow]
+    ) -> ControlTask:
+        """Not offered (see ``can_set_time_of_use``)."""
+        raise CommandRejectedError(
+            "iSolarCloud time-of-use windows are not offered", code="unsupported"
+        )
 
     async def async_read_controls(
         self, plant: Plant, specs: Sequence[ControlSpec]
