@@ -12,7 +12,7 @@ import pytest
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import device_registry as dr, entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
 from custom_components.solar_cloud.const import DOMAIN
@@ -340,3 +340,36 @@ async def test_validation_refusals_and_unload(
     assert controls._soc_watch is not None
     assert await hass.config_entries.async_unload(sungrow_entry.entry_id)
     assert controls._soc_watch is None
+
+
+async def test_controls_found_after_a_failed_look_up(
+    hass: HomeAssistant,
+    shine_url: str,
+    shine_sim: ShineMonitorSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A cloud fault while looking up the controls leaves none; they come with a later look-up."""
+    freezer.move_to(NOON)
+    shine_sim.inject("http_500", path="queryDeviceCtrlField")
+    entry = await _setup(hass, make_shine_entry(shine_url, shine_sim))
+    plant, sn = _storage(shine_sim)
+    controls = entry.runtime_data.controls[str(plant)]
+    assert controls.specs == {}
+    assert "controls" in controls.reasons or any(
+        "500" in reason or "unavailable" in reason for reason in controls.reasons.values()
+    )
+    registry = er.async_get(hass)
+    assert not [e for e in registry.entities.values() if e.domain in ("select", "number")]
+    # Coordinator updates before the retry is due do not look again.
+    freezer.tick(timedelta(minutes=10))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert controls.specs == {}
+    for _ in range(5):
+        freezer.tick(timedelta(minutes=5))
+        async_fire_time_changed(hass)
+        await hass.async_block_till_done(wait_background_tasks=True)
+    assert controls.specs, (controls.reasons, controls._loaded_at, shine_sim.requests[-5:])
+    select = entity_id(hass, f":{sn}:charger_source_priority")
+    assert hass.states.get(select).state in hass.states.get(select).attributes["options"]
+    assert entity_id(hass, f":{sn}:battery_max_charge_current").startswith("number.")

@@ -112,3 +112,20 @@ def test_session_validity() -> None:
     session.drop("a")
     assert session.token is None
     assert not session.valid(0.0)
+
+
+async def test_restore_keeps_calls_made_at_the_same_instant() -> None:
+    """Two calls in the same instant count twice after a restart; restoring twice adds none."""
+    clock = Clock()
+    quota = Quota(clock=clock, sleep=clock.sleep)
+    quota.set_allowance("control", Allowance(3, 86400.0))
+    for _ in range(2):
+        async with quota.slot("control"):
+            pass
+    saved = quota.export()
+    assert saved["control"]["sent"] == [1000.0, 1000.0]
+    restarted = Quota(clock=clock, sleep=clock.sleep)
+    restarted.set_allowance("control", Allowance(3, 86400.0))
+    restarted.restore(saved)
+    restarted.restore(saved)
+    assert restarted.remaining("control") == 1

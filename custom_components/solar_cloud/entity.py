@@ -188,12 +188,25 @@ def async_setup_control_entities(
         controls = entry.runtime_data.controls.get(coordinator.plant_id)
         if controls is None:
             return
-        new: list[Entity] = []
-        for spec in controls.specs.values():
-            if spec.kind is kind and spec.device_id in coordinator.data.devices:
-                new.extend(create(controls, spec))
-        if new:
-            add_entities(new)
+        known: set[tuple[str, str]] = set()
+
+        @callback
+        def add_new() -> None:
+            # Controls found later (a retried or daily look-up) get their entities then.
+            if coordinator.data is None:
+                return
+            new: list[Entity] = []
+            for ident, spec in controls.specs.items():
+                if ident in known or spec.kind is not kind:
+                    continue
+                if spec.device_id in coordinator.data.devices:
+                    known.add(ident)
+                    new.extend(create(controls, spec))
+            if new:
+                add_entities(new)
+
+        add_new()
+        entry.async_on_unload(controls.add_listener(add_new))
 
     for coordinator in entry.runtime_data.coordinators.values():
         watch(coordinator)

@@ -23,6 +23,8 @@ _DEVICE_CLASSES = {
     "V": NumberDeviceClass.VOLTAGE,
 }
 
+_OPEN_MAXIMUM: dict[str, float] = {"%": 100.0, "W": 1_000_000.0, "A": 1000.0, "V": 1000.0}
+
 
 async def async_setup_entry(
     hass: HomeAssistant,
@@ -50,8 +52,11 @@ class SolarCloudNumber(SolarCloudControlEntity, NumberEntity):
         self._attr_device_class = _DEVICE_CLASSES.get(spec.unit or "")
         if spec.minimum is not None:
             self._attr_native_min_value = spec.minimum
-        if spec.maximum is not None:
-            self._attr_native_max_value = spec.maximum
+        # Without a documented maximum the cloud checks the value; the frontend's default of 100
+        # would otherwise cap power and current entries.
+        self._attr_native_max_value = (
+            spec.maximum if spec.maximum is not None else _OPEN_MAXIMUM.get(spec.unit or "", 1e6)
+        )
         self._attr_native_step = spec.step or 1.0
 
     @property

@@ -51,6 +51,10 @@ _LOGGER = logging.getLogger(__name__)
 WAIT_LIMIT = 15 * 60.0
 MAX_FORCE_POWER_W = 100_000.0
 MAX_FORCE_MINUTES = 24 * 60.0
+# Controls are looked up again: soon after a failed look-up, daily otherwise (a permission granted
+# at the vendor, a battery added).
+REDISCOVER_AFTER_FAILURE = 30 * 60.0
+REDISCOVER_EVERY = 24 * 3600.0
 
 type ControlKey = tuple[str, str]
 
@@ -84,6 +88,10 @@ class PlantControls:
         self._scheduled_stop: CALLBACK_TYPE | None = None
         self._soc_watch: CALLBACK_TYPE | None = None
         self._background: asyncio.Task[Any] | None = None
+        self._loaded_at: float | None = None
+        self._load_ok = False
+        self._loading: asyncio.Task[None] | None = None
+        self._unsub_rediscover: CALLBACK_TYPE | None = None
 
     # -- set-up -------------------------------------------------------------------------------
 
@@ -95,9 +103,13 @@ class PlantControls:
         return list(self.coordinator.data.devices.values())
 
     async def async_load(self) -> None:
-        """Find the plant's controls and read their values; a failure leaves none."""
+        """Find the plant's controls and read their values; a failure keeps what was known."""
+        if self._unsub_rediscover is None:
+            self._unsub_rediscover = self.coordinator.async_add_listener(self._maybe_rediscover)
         if self.coordinator.data is None:
             return
+        self._loaded_at = time.monotonic()
+        self._load_ok = False
         try:
             specs, reasons = await self.client.async_get_controls(self._plant, self._devices())
             self.can_force = self.client.can_force(self._plant, self._devices())
@@ -105,14 +117,36 @@ class PlantControls:
             values = await self.client.async_read_controls(self._plant, specs) if specs else {}
         except PermissionDeniedError as err:
             self.reasons = {"controls": f"no control permission ({err.code})"}
+            self._load_ok = True  # the answer is known; asked again with the daily look-up
             return
         except SolarCloudError as err:
             _LOGGER.debug("Controls of plant %s not available: %s", self.plant_id, err)
             self.reasons = {"controls": f"not available: {err}"}
             return
+        self._load_ok = True
         self.specs = {(s.device_id, s.key): s for s in specs}
         self.values = dict(values)
         self.reasons = dict(reasons)
+        self._notify()
+
+    @callback
+    def _maybe_rediscover(self) -> None:
+        """After a coordinator update: look the controls up again when that is due."""
+        if self._loading is not None or (self.task is not None and not self.task.done):
+            return
+        due = REDISCOVER_EVERY if self._load_ok else REDISCOVER_AFTER_FAILURE
+        if self._loaded_at is not None and time.monotonic() - self._loaded_at < due:
+            return
+
+        async def load() -> None:
+            try:
+                await self.async_load()
+            finally:
+                self._loading = None
+
+        self._loading = self.hass.async_create_background_task(
+            load(), f"{DOMAIN} controls of {self.plant_id}"
+        )
 
     @callback
     def add_listener(self, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
@@ -137,8 +171,12 @@ class PlantControls:
             if cancel is not None:
                 cancel()
         self._scheduled_stop = self._soc_watch = None
-        if self._background is not None:
-            self._background.cancel()
+        if self._unsub_rediscover is not None:
+            self._unsub_rediscover()
+            self._unsub_rediscover = None
+        for running in (self._background, self._loading):
+            if running is not None:
+                running.cancel()
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -365,11 +403,13 @@ class PlantControls:
 
     async def _follow(self, task: ControlTask, spec: ControlSpec | None) -> ControlTask:
         """Poll the task in the vendor's rhythm until it ends or times out; read back."""
+        # On Home Assistant's own clock: the task's times are the client's.
+        followed_since = time.monotonic()
         while not task.done:
             await self._sleep(max(1.0, task.poll_interval))
-            if time.time() - task.started_at > task.timeout:
+            if time.monotonic() - followed_since > task.timeout:
                 task.state = TaskState.TIMED_OUT
-                task.finished_at = time.time()
+                task.finished_at = task.started_at + (time.monotonic() - followed_since)
                 break
             try:
                 task = await self.client.async_poll_task(task)
@@ -432,7 +472,11 @@ class PlantControls:
         """Controls offered, why others are not, and the latest task."""
         return {
             "controls": [f"{device}:{key}" for device, key in sorted(self.specs)],
-            "not_offered": dict(self.reasons),
+            "not_offered": {k: v for k, v in self.reasons.items() if not k.endswith(":range")},
+            # Offered, with a narrower range than the vendor's hint (and why).
+            "range_notes": {
+                k.removesuffix(":range"): v for k, v in self.reasons.items() if k.endswith(":range")
+            },
             "can_force": self.can_force,
             "can_set_time_of_use": self.can_set_time_of_use,
             "last_task": None if self.last is None else task_summary(self.last),

@@ -193,7 +193,9 @@ class Quota:
                 # The allowance is set when the client sizes it; until then nothing limits.
                 state = self._endpoints[name] = _Endpoint(Allowance(1_000_000, DAY))
             stamps = [float(t) for t in saved.get("sent", []) if isinstance(t, int | float)]
-            state.sent = sorted(set(state.sent) | set(stamps))
+            # Calls at the same instant each count; restoring the same data twice adds nothing.
+            merged = Counter(state.sent) | Counter(stamps)
+            state.sent = sorted(merged.elements())
             blocked = saved.get("blocked_until", 0.0)
             if isinstance(blocked, int | float):
                 state.blocked_until = max(state.blocked_until, float(blocked))
