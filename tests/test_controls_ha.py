@@ -13,6 +13,7 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr, entity_registry as er
+from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
 from custom_components.solar_cloud.const import DOMAIN
@@ -373,3 +374,62 @@ async def test_controls_found_after_a_failed_look_up(
     select = entity_id(hass, f":{sn}:charger_source_priority")
     assert hass.states.get(select).state in hass.states.get(select).attributes["options"]
     assert entity_id(hass, f":{sn}:battery_max_charge_current").startswith("number.")
+
+
+async def test_forced_charge_ended_after_a_restart(
+    hass: HomeAssistant,
+    shine_entry: MockConfigEntry,
+    shine_sim: ShineMonitorSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A forced charge that Home Assistant ends is remembered: after a restart that outlasted
+    its duration it is ended at once; the memory is saved with the account's."""
+    plant, sn = _storage(shine_sim)
+    device = _plant_device(hass, shine_entry, str(plant))
+    charger = entity_id(hass, f":{sn}:charger_source_priority")
+    before = hass.states.get(charger).state
+    await hass.services.async_call(
+        DOMAIN, "force_charge", {"device_id": device, "power": 800, "duration": 30}, blocking=True
+    )
+    assert hass.states.get(charger).state == "utility_first"
+    forces = shine_entry.runtime_data.account.memory.forces
+    assert forces[str(plant)]["until"] == pytest.approx(
+        dt_util.utcnow().timestamp() + 30 * 60, abs=1
+    )
+    saved = shine_entry.runtime_data.account.memory.export()["forces"]
+    assert saved[str(plant)]["device_id"] is None
+
+    assert await hass.config_entries.async_unload(shine_entry.entry_id)
+    await hass.async_block_till_done()
+    freezer.tick(timedelta(minutes=45))
+    assert await hass.config_entries.async_setup(shine_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert hass.states.get(charger).state == before
+    assert str(plant) not in shine_entry.runtime_data.account.memory.forces
+    last = state(hass, f":{plant}:plant:last_command")
+    assert (last.state, last.attributes["action"]) == ("success", "stop_forced_charge")
+
+
+async def test_forced_charge_to_soc_rearmed_after_a_reload(
+    hass: HomeAssistant,
+    shine_entry: MockConfigEntry,
+    shine_sim: ShineMonitorSimulator,
+) -> None:
+    """A force up to a target SOC is watched again after a reload and ends when it is reached."""
+    plant, sn = _storage(shine_sim)
+    device = _plant_device(hass, shine_entry, str(plant))
+    soc = shine_entry.runtime_data.coordinators[str(plant)].data.readings["battery_soc"]
+    await hass.services.async_call(
+        DOMAIN,
+        "force_charge",
+        {"device_id": device, "power": 800, "target_soc": min(100, soc + 10)},
+        blocking=True,
+    )
+    assert await hass.config_entries.async_reload(shine_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    controls = shine_entry.runtime_data.controls[str(plant)]
+    assert controls._soc_watch is not None
+    charger = entity_id(hass, f":{sn}:charger_source_priority")
+    assert hass.states.get(charger).state == "utility_first"

@@ -223,7 +223,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: SolarCloudConfigEntry) -
     )
     if supports_controls(client):
         for plant_id, coordinator in runtime.coordinators.items():
-            runtime.controls[plant_id] = PlantControls(hass, coordinator, cast(Any, client))
+            runtime.controls[plant_id] = PlantControls(
+                hass, coordinator, cast(Any, client), account.memory.forces
+            )
         await asyncio.gather(*(c.async_load() for c in runtime.controls.values()))
     _remove_stale_devices(hass, entry, account)
     runtime.unsubscribe.append(
@@ -320,7 +322,9 @@ async def _async_start_plant(
     await coordinator.async_refresh()
     client = entry.runtime_data.client
     if supports_controls(client) and coordinator.data is not None:
-        controls = PlantControls(hass, coordinator, cast(Any, client))
+        controls = PlantControls(
+            hass, coordinator, cast(Any, client), entry.runtime_data.account.memory.forces
+        )
         entry.runtime_data.controls[coordinator.plant_id] = controls
         await controls.async_load()
     async_dispatcher_send(hass, signal_new_plant(entry.entry_id), coordinator)

@@ -41,6 +41,7 @@ from .api.errors import (
 )
 from .api.models import Reading
 from .const import DOMAIN
+from .memory import schedule_save
 
 if TYPE_CHECKING:
     from .coordinator import PlantCoordinator
@@ -71,9 +72,15 @@ class PlantControls:
     """The controls of one plant and the task in flight."""
 
     def __init__(
-        self, hass: HomeAssistant, coordinator: PlantCoordinator, client: ControlClient
+        self,
+        hass: HomeAssistant,
+        coordinator: PlantCoordinator,
+        client: ControlClient,
+        forces: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.hass = hass
+        # Where a forced charge that Home Assistant has to end is remembered across restarts.
+        self._forces = forces if forces is not None else {}
         self.coordinator = coordinator
         self.client = client
         self.plant_id = coordinator.plant_id
@@ -127,7 +134,23 @@ class PlantControls:
         self.specs = {(s.device_id, s.key): s for s in specs}
         self.values = dict(values)
         self.reasons = dict(reasons)
+        self._rearm_force()
         self._notify()
+
+    def _rearm_force(self) -> None:
+        """A forced charge begun before a restart is ended as it would have been."""
+        saved = self._forces.get(self.plant_id)
+        if saved is None or self._scheduled_stop is not None or self._soc_watch is not None:
+            return
+        device_id = saved.get("device_id")
+        until, target = saved.get("until"), saved.get("target_soc")
+        discharge = bool(saved.get("discharge"))
+        if isinstance(until, int | float):
+            self._arm_force(device_id, discharge, until=float(until))
+        elif isinstance(target, int | float):
+            self._arm_force(device_id, discharge, target_soc=float(target))
+        else:
+            self._forget_force()
 
     @callback
     def _maybe_rediscover(self) -> None:
@@ -272,7 +295,10 @@ class PlantControls:
         running = self.task
         if running is not None and running.action in (FORCE_CHARGE, FORCE_DISCHARGE):
             self.task = None  # the stop ends it
-        return await self._run(lambda: self.client.async_stop_force(self._plant, device_id))
+        task = await self._run(lambda: self.client.async_stop_force(self._plant, device_id))
+        if task.state is TaskState.SUCCESS:
+            self._forget_force()
+        return task
 
     def validate_time_of_use(self, windows: list[TouWindow]) -> None:
         """At most MAX_TOU_WINDOWS windows, each with a length, none overlapping another."""
@@ -306,7 +332,30 @@ class PlantControls:
 
     def _limit_force(self, device_id: str | None, request: ForceRequest) -> None:
         """The vendor cannot end the force by itself: stop it after the time or at the SOC."""
+        if request.duration_min is not None:
+            self._arm_force(
+                device_id, request.discharge, until=time.time() + request.duration_min * 60
+            )
+        else:
+            self._arm_force(device_id, request.discharge, target_soc=request.target_soc)
+
+    def _arm_force(
+        self,
+        device_id: str | None,
+        discharge: bool,
+        *,
+        until: float | None = None,
+        target_soc: float | None = None,
+    ) -> None:
+        """End the force at ``until`` (wall clock) or at ``target_soc``; remembered for restarts."""
         self._cancel_limits()
+        self._forces[self.plant_id] = {
+            "device_id": device_id,
+            "discharge": discharge,
+            "until": until,
+            "target_soc": target_soc,
+        }
+        schedule_save(self.hass)
 
         async def stop() -> None:
             try:
@@ -314,16 +363,18 @@ class PlantControls:
             except HomeAssistantError as err:
                 _LOGGER.warning("Could not end the forced charge of %s: %s", self.plant_id, err)
 
-        if request.duration_min is not None:
+        if until is not None:
 
             @callback
             def elapsed(_now: object) -> None:
                 self._scheduled_stop = None
                 self.hass.async_create_task(stop(), f"{DOMAIN} end force {self.plant_id}")
 
-            self._scheduled_stop = async_call_later(self.hass, request.duration_min * 60, elapsed)
+            self._scheduled_stop = async_call_later(
+                self.hass, max(0.0, until - time.time()), elapsed
+            )
         else:
-            target = cast(float, request.target_soc)
+            target = cast(float, target_soc)
 
             @callback
             def check() -> None:
@@ -334,11 +385,16 @@ class PlantControls:
                 )
                 if not isinstance(soc, int | float):
                     return
-                if (soc <= target) if request.discharge else (soc >= target):
+                if (soc <= target) if discharge else (soc >= target):
                     self._cancel_limits()
                     self.hass.async_create_task(stop(), f"{DOMAIN} end force {self.plant_id}")
 
             self._soc_watch = self.coordinator.async_add_listener(check)
+            check()
+
+    def _forget_force(self) -> None:
+        if self._forces.pop(self.plant_id, None) is not None:
+            schedule_save(self.hass)
 
     def _cancel_limits(self) -> None:
         if self._scheduled_stop is not None:

@@ -78,6 +78,8 @@ class AccountMemory:
     realtime_at: float | None = None
     alarms: dict[str, list[Alarm]] | None = None
     alarms_due: float = 0.0
+    # Forced charges the caller must end itself, per plant (JSON values: when or at which SOC).
+    forces: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def export(self) -> dict[str, Any]:
         """A JSON-ready copy, so that a restart neither logs in nor calls again too early.
@@ -107,6 +109,7 @@ class AccountMemory:
             if self.alarms is None
             else {pid: [_encode(asdict(a)) for a in alarms] for pid, alarms in self.alarms.items()},
             "alarms_due": self.alarms_due,
+            "forces": {pid: dict(force) for pid, force in self.forces.items()},
         }
 
     def restore(self, data: Mapping[str, Any]) -> None:
@@ -133,6 +136,13 @@ class AccountMemory:
             }
             realtime_at = data.get("realtime_at")
             self.realtime_at = float(realtime_at) if realtime_at is not None else None
+            forces = data.get("forces")
+            if isinstance(forces, Mapping):
+                self.forces = {
+                    str(pid): dict(force)
+                    for pid, force in forces.items()
+                    if isinstance(force, Mapping)
+                }
             if data.get("alarms") is not None:
                 self.alarms = {
                     pid: [_alarm(_decode(a)) for a in alarms]
