@@ -25,6 +25,7 @@ from tests.ha_controls import (
     control,
     registry_device,
     run_ticking,
+    settle,
     setup_entry,
     start,
     tick,
@@ -585,3 +586,35 @@ async def test_long_force_goes_on_in_the_background(
     for _ in range(3):
         await tick(hass, freezer, FORCE_STEP)
     assert huawei_sim.calls["chargeAndDischargeStatus"] == polls
+
+
+async def test_unload_while_a_write_runs(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    huawei_sim: HuaweiSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Unloading while a write waits for its task: the write returns, the task is no longer
+    asked about; after the reload the cloud refuses the same task while it still runs (20615),
+    and the refusal names the cloud's code."""
+    select = control(hass, "select", "battery_working_mode")
+    huawei_sim.set_task_delay(1800)
+    write = await start(hass, _select(hass, select, "time_of_use"))
+    await tick(hass, freezer, MINUTE)
+    assert huawei_sim.calls["battery/mode/task-info"] == 1
+
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await settle(hass)
+    assert write.done()
+    write.result()  # no error: the task was sent and runs on in the cloud
+    for _ in range(3):
+        await tick(hass, freezer, MINUTE)
+    assert huawei_sim.calls["battery/mode/task-info"] == 1
+
+    await run_ticking(hass, freezer, hass.config_entries.async_setup(entry.entry_id), MINUTE)
+    await settle(hass)
+    with pytest.raises(HomeAssistantError) as err:
+        await _select(hass, select, "time_of_use")
+    assert err.value.translation_key == "command_rejected"
+    assert "20615" in err.value.translation_placeholders["reason"]
+    assert hass.states.get(select).state == "self_consumption"

@@ -78,7 +78,8 @@ class PlantControls:
         self._listeners: list[CALLBACK_TYPE] = []
         self._scheduled_stop: CALLBACK_TYPE | None = None
         self._soc_watch: CALLBACK_TYPE | None = None
-        self._background: asyncio.Task[Any] | None = None
+        # Every task being followed, so that unloading stops following them.
+        self._follows: set[asyncio.Future[ControlTask]] = set()
 
     # -- set-up -------------------------------------------------------------------------------
 
@@ -131,8 +132,8 @@ class PlantControls:
             if cancel is not None:
                 cancel()
         self._scheduled_stop = self._soc_watch = None
-        if self._background is not None:
-            self._background.cancel()
+        for follow in list(self._follows):
+            follow.cancel()
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -317,13 +318,19 @@ class PlantControls:
         self._notify()
         deadline = time.monotonic() + WAIT_LIMIT
         follow = asyncio.ensure_future(self._follow(task, spec))
+        self._follows.add(follow)
+        follow.add_done_callback(self._follows.discard)
         try:
             task = await asyncio.wait_for(
                 asyncio.shield(follow), max(0.0, deadline - time.monotonic())
             )
         except TimeoutError:
             # Still running: it goes on in the background; last_command follows it.
-            self._background = follow
+            return task
+        except asyncio.CancelledError:
+            if not follow.cancelled():
+                raise
+            # Unloaded while waiting: the task runs on in the cloud, no longer followed.
             return task
         return self._outcome(task)
 
