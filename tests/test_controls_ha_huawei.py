@@ -483,6 +483,11 @@ async def test_task_timed_out_in_the_cloud(
     with pytest.raises(HomeAssistantError) as err:
         await run_ticking(hass, freezer, _select(hass, select, "time_of_use"), MINUTE)
     assert err.value.translation_key == "task_timed_out"
+    assert err.value.translation_placeholders == {
+        "action": "battery_working_mode",
+        "reason": "TIMEOUT",
+    }
+    assert "TIMEOUT" in str(err.value)
     assert hass.states.get(select).state == "self_consumption"
     last = state(hass, f":{plant}:plant:last_command")
     assert (last.state, last.attributes["reason"]) == ("timed_out", "TIMEOUT")

@@ -137,6 +137,8 @@ async def test_command_never_processed(
     with pytest.raises(HomeAssistantError) as err:
         await run_ticking(hass, freezer, _write(hass, number, 50), STEP)
     assert err.value.translation_key == "task_timed_out"
+    assert "has not processed the command" in err.value.translation_placeholders["reason"]
+    assert "has not processed the command" in str(err.value)
     last = state(hass, f":{plant}:plant:last_command")
     assert last.state == "timed_out"
     assert "has not processed the command" in last.attributes["reason"]
@@ -168,8 +170,10 @@ async def test_poll_after_the_deadline_times_out(
     with pytest.raises(HomeAssistantError) as err:
         running.result()
     assert err.value.translation_key == "task_timed_out"
+    assert err.value.translation_placeholders["reason"] == "no result within 60 s"
     assert shine_sim.calls["queryDeviceCtrlValue"] == reads
-    assert state(hass, f":{plant}:plant:last_command").state == "timed_out"
+    last = state(hass, f":{plant}:plant:last_command")
+    assert (last.state, last.attributes["reason"]) == ("timed_out", "no result within 60 s")
     assert hass.states.get(select).state == "pv_first"
 
 

@@ -280,9 +280,11 @@ async def test_task_timed_out(
     with pytest.raises(HomeAssistantError) as err:
         await run_ticking(hass, freezer, _number(hass, number, 2000), 30)
     assert err.value.translation_key == "task_timed_out"
+    assert "command_status 6" in err.value.translation_placeholders["reason"]
+    assert "command_status 6" in str(err.value)
     last = state(hass, f":{plant}:plant:last_command")
     assert last.state == "timed_out"
-    assert "command_status 6" in last.attributes["reason"]
+    assert last.attributes["reason"] == err.value.translation_placeholders["reason"]
     assert float(hass.states.get(number).state) == 5000
     assert sungrow_sim.param_value(STORAGE, 10092) == 5.0
 

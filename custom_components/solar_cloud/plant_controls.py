@@ -341,6 +341,7 @@ class PlantControls:
             if time.time() - task.started_at > task.timeout:
                 task.state = TaskState.TIMED_OUT
                 task.finished_at = time.time()
+                task.reason = f"no result within {task.timeout:g} s"
                 break
             try:
                 task = await self.client.async_poll_task(task)
@@ -395,7 +396,7 @@ class PlantControls:
             raise HomeAssistantError(
                 translation_domain=DOMAIN,
                 translation_key="task_timed_out",
-                translation_placeholders={"action": task.action},
+                translation_placeholders={"action": task.action, "reason": task.reason or "?"},
             )
         return task
 
