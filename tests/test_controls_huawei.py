@@ -55,6 +55,7 @@ from tests.simulators.huawei import (
     BATTERY,
     DEFAULT_TASK_DELAY,
     ESS,
+    POWER_SENSOR,
     RESIDENTIAL_INVERTER,
     HuaweiSimulator,
 )
@@ -830,3 +831,80 @@ async def test_gateway_refusal_of_a_request(client: HuaweiClient) -> None:
         await client._call(E_MODE, CONTROL_PATHS[E_MODE], {"tasks": entries}, control=True)
     assert refused.value.code == "framwork.remote.Paramerror"
     assert refused.value.vendor_message == "tasks size must be between 1 and 10"
+
+
+async def test_limit_on_the_battery_without_inverter_or_meter(
+    client: HuaweiClient, sim: HuaweiSimulator
+) -> None:
+    """A plant that lists only its battery shows the feed-in limit on the battery, and says so."""
+    code = sim.plant_codes()[0]
+    for type_id in (RESIDENTIAL_INVERTER, POWER_SENSOR):
+        for dev_id in sim.device_ids(code, type_id):
+            sim.remove_device(dev_id)
+    plant, devices, battery = await _inventory(client, realtime=False)
+    specs, reasons = await client.async_get_controls(plant, devices)
+    assert {s.key: s.device_id for s in specs}[GRID_EXPORT_LIMIT] == battery.id
+    assert "no inverter or meter" in reasons[f"{GRID_EXPORT_LIMIT}:device"]
+
+
+async def test_values_the_tasks_cannot_carry(
+    client: HuaweiClient, sim: HuaweiSimulator, clock: FakeClock
+) -> None:
+    """A mode the task does not take, a value that is not a number, a control of another
+    vendor: refused before anything is sent."""
+    plant, specs = await _specs(client)
+    for key, value, code in (
+        (BATTERY_WORKING_MODE, "external_dispatch", "invalid_option"),
+        (BATTERY_CHARGE_CUTOFF_SOC, "full", "invalid"),
+        (GRID_EXPORT_LIMIT, None, "invalid"),
+    ):
+        with pytest.raises(CommandRejectedError) as refused:
+            await client.async_start_control(plant, specs[key], value)
+        assert refused.value.code == code
+    other = ControlSpec("output_source_priority", "1", ControlKind.SELECT, options=("a",))
+    with pytest.raises(CommandRejectedError) as refused:
+        await client.async_start_control(plant, other, "a")
+    assert refused.value.code == "unknown_control"
+    assert sim.control_requests == []
+
+
+async def test_poll_of_an_ended_or_foreign_task(client: HuaweiClient, clock: FakeClock) -> None:
+    """An ended task is not asked about again; a task of another vendor's action is refused."""
+    plant, specs = await _specs(client)
+    task = await client.async_start_control(plant, specs[BATTERY_CHARGE_CUTOFF_SOC], 95)
+    task = await _follow(client, clock, task)
+    asked = client.quota.snapshot()["battery/configuration/task-info"]["sent_total"]
+    assert (await client.async_poll_task(task)) is task
+    assert client.quota.snapshot()["battery/configuration/task-info"]["sent_total"] == asked
+    foreign = ControlTask(
+        id="1",
+        plant_id=plant.id,
+        device_id=None,
+        action="charger_source_priority",
+        value="pv_only",
+        state=TaskState.RUNNING,
+        started_at=clock.now,
+        poll_interval=60,
+        timeout=TASK_TIMEOUT,
+    )
+    with pytest.raises(CommandRejectedError) as refused:
+        await client.async_poll_task(foreign)
+    assert refused.value.code == "unknown"
+
+
+@pytest.mark.parametrize("code", [20045, 20046, 20622])
+async def test_plant_permission_codes_on_write(
+    client: HuaweiClient, sim: HuaweiSimulator, code: int
+) -> None:
+    """The plant-level refusals of the control interfaces are permission errors that take the
+    plant's controls away, not refused commands."""
+    plant, devices, _battery = await _inventory(client)
+    specs, _reasons = await client.async_get_controls(plant, devices)
+    spec = next(s for s in specs if s.key == GRID_EXPORT_LIMIT)
+    sim.deny_control(code=code)
+    with pytest.raises(PermissionDeniedError) as denied:
+        await client.async_start_control(plant, spec, 1000)
+    assert denied.value.code == str(code)
+    assert client.errors[str(code)] == 1
+    assert client.last_error == f"active-power-control: {code}"
+    assert not client.can_force(plant, devices)

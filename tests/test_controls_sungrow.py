@@ -29,6 +29,7 @@ from custom_components.solar_cloud.api.controls import (
 from custom_components.solar_cloud.api.errors import (
     CommandRejectedError,
     PermissionDeniedError,
+    ProtocolError,
     RateLimitedError,
 )
 from custom_components.solar_cloud.api.models import Device, Plant
@@ -792,3 +793,91 @@ async def test_simulator_refuses_malformed_tasks(
     feed_in = [{"param_code": 10013, "set_value": "3000"}]
     assert await check({"param_list": feed_in}) == "0"
     assert sim.param_tasks(setup.storage) == []
+
+
+async def test_values_a_task_cannot_carry(
+    session: aiohttp.ClientSession, base_url: str, sim: SungrowSimulator, clock: FakeClock
+) -> None:
+    """Values Home Assistant checks before calling are refused by the client too, unsent."""
+    setup = await _setup(session, base_url, sim, clock)
+    tasks = len(sim.param_tasks())
+    other = ControlSpec("charger_source_priority", setup.storage, ControlKind.SELECT)
+    for spec, value in (
+        (other, "pv_only"),
+        (setup.spec(BATTERY_WORKING_MODE), "time_of_use"),
+        (setup.spec(BATTERY_CHARGE_CUTOFF_SOC), "full"),
+    ):
+        with pytest.raises(ValueError, match=r"not a control|not an option|not a number"):
+            await setup.client.async_start_control(setup.plant, spec, value)
+    assert len(sim.param_tasks()) == tasks
+
+
+async def test_power_limits_not_read(
+    session: aiohttp.ClientSession, base_url: str, sim: SungrowSimulator, clock: FakeClock
+) -> None:
+    """The device's power limits cannot be read (HTTP 500): the documented range is offered."""
+    sim.inject("http_500", path="getDevPropertyPointValue")
+    setup = await _setup(session, base_url, sim, clock)
+    assert setup.spec(BATTERY_MAX_CHARGE_POWER).maximum == 10_600.0
+    assert setup.spec(BATTERY_MAX_DISCHARGE_POWER).maximum == 10_600.0
+
+
+async def test_device_not_listed(
+    session: aiohttp.ClientSession, base_url: str, sim: SungrowSimulator, clock: FakeClock
+) -> None:
+    """A device the cloud no longer lists: the device list is asked once more, then the command
+    is refused; a force on a plant without a storage inverter that takes commands is refused."""
+    setup = await _setup(session, base_url, sim, clock)
+    gone = ControlSpec(BATTERY_CHARGE_CUTOFF_SOC, "1000001_14_1_9", ControlKind.NUMBER)
+    listed = sim.calls["getDeviceList"]
+    with pytest.raises(CommandRejectedError) as refused:
+        await setup.client.async_start_control(setup.plant, gone, 90.0)
+    assert refused.value.code == "no_device"
+    assert sim.calls["getDeviceList"] == listed + 1
+    other = Plant(id="999", name="other")
+    with pytest.raises(CommandRejectedError) as refused:
+        await setup.client.async_start_force(other, None, ForceRequest(False, 1000, 10))
+    assert refused.value.code == "no_device"
+    assert _writes(sim, setup.storage) == []
+
+
+async def test_poll_of_an_ended_task_or_one_without_device(
+    session: aiohttp.ClientSession, base_url: str, sim: SungrowSimulator, clock: FakeClock
+) -> None:
+    """An ended task is not asked about again; a task without its device's uuid cannot be."""
+    setup = await _setup(session, base_url, sim, clock)
+    task = await setup.client.async_start_control(
+        setup.plant, setup.spec(BATTERY_CHARGE_CUTOFF_SOC), 90.0
+    )
+    await _follow(setup.client, clock, task)
+    asked = sim.calls["getParamSettingTask"]
+    assert (await setup.client.async_poll_task(task)) is task
+    assert sim.calls["getParamSettingTask"] == asked
+    orphan = ControlTask(
+        id="5",
+        plant_id=setup.plant.id,
+        device_id=setup.storage,
+        action=BATTERY_CHARGE_CUTOFF_SOC,
+        value=90.0,
+        state=TaskState.RUNNING,
+        started_at=clock.now,
+        poll_interval=TASK_POLL_INTERVAL,
+        timeout=TASK_TIMEOUT,
+    )
+    with pytest.raises(ProtocolError):
+        await setup.client.async_poll_task(orphan)
+
+
+async def test_readback_never_answered(
+    session: aiohttp.ClientSession, base_url: str, sim: SungrowSimulator, clock: FakeClock
+) -> None:
+    """A read-back task the device never answers: given up at the task's timeout, the values
+    read as unknown."""
+    setup = await _setup(session, base_url, sim, clock)
+    sim.freeze_next_task()
+    start = clock.now
+    values = await setup.client.async_read_controls(
+        setup.plant, [setup.spec(BATTERY_DISCHARGE_CUTOFF_SOC)]
+    )
+    assert values == {(setup.storage, BATTERY_DISCHARGE_CUTOFF_SOC): None}
+    assert clock.now - start >= TASK_TIMEOUT

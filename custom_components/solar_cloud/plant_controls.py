@@ -94,7 +94,8 @@ class PlantControls:
         self._listeners: list[CALLBACK_TYPE] = []
         self._scheduled_stop: CALLBACK_TYPE | None = None
         self._soc_watch: CALLBACK_TYPE | None = None
-        self._background: asyncio.Task[Any] | None = None
+        # Every task being followed, so that unloading stops following them.
+        self._follows: set[asyncio.Future[ControlTask]] = set()
         self._loaded_at: float | None = None
         self._load_ok = False
         self._loading: asyncio.Task[None] | None = None
@@ -197,9 +198,10 @@ class PlantControls:
         if self._unsub_rediscover is not None:
             self._unsub_rediscover()
             self._unsub_rediscover = None
-        for running in (self._background, self._loading):
-            if running is not None:
-                running.cancel()
+        if self._loading is not None:
+            self._loading.cancel()
+        for follow in list(self._follows):
+            follow.cancel()
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -447,13 +449,19 @@ class PlantControls:
         self._notify()
         deadline = time.monotonic() + WAIT_LIMIT
         follow = asyncio.ensure_future(self._follow(task, spec))
+        self._follows.add(follow)
+        follow.add_done_callback(self._follows.discard)
         try:
             task = await asyncio.wait_for(
                 asyncio.shield(follow), max(0.0, deadline - time.monotonic())
             )
         except TimeoutError:
             # Still running: it goes on in the background; last_command follows it.
-            self._background = follow
+            return task
+        except asyncio.CancelledError:
+            if not follow.cancelled():
+                raise
+            # Unloaded while waiting: the task runs on in the cloud, no longer followed.
             return task
         return self._outcome(task)
 
@@ -466,6 +474,7 @@ class PlantControls:
             if time.monotonic() - followed_since > task.timeout:
                 task.state = TaskState.TIMED_OUT
                 task.finished_at = task.started_at + (time.monotonic() - followed_since)
+                task.reason = f"no result within {task.timeout:g} s"
                 break
             try:
                 task = await self.client.async_poll_task(task)
@@ -520,7 +529,7 @@ class PlantControls:
             raise HomeAssistantError(
                 translation_domain=DOMAIN,
                 translation_key="task_timed_out",
-                translation_placeholders={"action": task.action},
+                translation_placeholders={"action": task.action, "reason": task.reason or "?"},
             )
         return task
 
