@@ -45,7 +45,7 @@ with ``Authorization: Bearer`` act for the granting account; a call that also ca
 305 relogin envelope (``bearer_refusal="http_401"``: an HTTP 401 from the gateway instead), and
 the control interfaces answer failCode 401 to a token without the ``pvms.openapi.control``
 scope. Test hooks: ``add_oauth_client``, ``oauth_user``, ``oauth_scopes`` (what the owner
-grants), ``deny_next_authorization``, ``revoke_grants``, ``expire_access_tokens``,
+grants), ``deny_next_authorization``, ``fail_token_requests``, ``revoke_grants``, ``expire_access_tokens``,
 ``auth_seen`` (which credentials each API call carried) and ``token_requests``.
 
 Run ``python -m tests.simulators.huawei --help`` for a standalone server.
@@ -712,6 +712,7 @@ class HuaweiSimulator(Simulator[int]):
         self.oauth_scopes: frozenset[str] = frozenset({SCOPE_BASIC, SCOPE_CONTROL})
         self.bearer_refusal: str = "305"
         self._deny_authorization: str | None = None
+        self._token_failures: deque[int] = deque()
         self._codes: dict[str, _Code] = {}
         self._access: dict[str, tuple[_Grant, float]] = {}
         self._refresh: dict[str, _Grant] = {}
@@ -847,6 +848,10 @@ class HuaweiSimulator(Simulator[int]):
         """The owner refuses the next authorization: the redirect carries ``error``."""
         self._deny_authorization = error
 
+    def fail_token_requests(self, status: int, count: int = 1) -> None:
+        """The next ``count`` token requests fail with HTTP ``status`` (429, 5xx …)."""
+        self._token_failures.extend([status] * count)
+
     def revoke_grants(self, username: str | None = None) -> None:
         """The owner withdraws every authorization of the account: its tokens stop working."""
         name = username or self.default_username
@@ -926,6 +931,11 @@ class HuaweiSimulator(Simulator[int]):
 
     async def _token(self, request: web.Request) -> web.Response:
         self.calls["oauth_token"] += 1
+        if self._token_failures:
+            status = self._token_failures.popleft()
+            if status == 429:
+                return self._oauth_error("temporarily_unavailable", 429)
+            return html_error(status)
         if request.content_type != "application/x-www-form-urlencoded":
             return self._oauth_error("invalid_request")
         form = {k: str(v) for k, v in (await request.post()).items()}
