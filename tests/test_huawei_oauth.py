@@ -820,3 +820,38 @@ async def test_application_credentials_platform(hass: HomeAssistant, server_url:
     placeholders = await platform.async_get_description_placeholders(hass)
     assert placeholders["callback_path"] == OAUTH_CALLBACK_PATH
     assert placeholders["scopes"] == f"{SCOPE_BASIC}, {SCOPE_CONTROL}"
+
+
+def test_oauth_texts_exist() -> None:
+    """Every step, error, abort and issue of OAuth Connect has its English text."""
+    import json
+    from pathlib import Path
+
+    import custom_components.solar_cloud as package
+
+    strings = json.loads(
+        (Path(package.__file__).parent / "translations" / "en.json").read_text(encoding="utf-8")
+    )
+    config = strings["config"]
+    assert {"oauth_server", "reauth_oauth", "reconfigure_oauth", "pick_implementation"} <= set(
+        config["step"]
+    )
+    assert {"oauth_rejected", "wrong_account"} <= set(config["error"])
+    assert {
+        "missing_credentials",
+        "oauth_unauthorized",
+        "oauth_failed",
+        "user_rejected_authorize",
+        "no_url_available",
+        "wrong_account",
+        "oauth_rejected",
+    } <= set(config["abort"])
+    assert {
+        "control_permission_account",
+        "control_permission_scope",
+        "control_permission_oauth",
+    } <= set(strings["issues"])
+    assert CHOICE_HUAWEI_OAUTH in strings["selector"]["vendor"]["options"]
+    description = strings["application_credentials"]["description"]
+    assert "{callback_path}" in description
+    assert "{scopes}" in description

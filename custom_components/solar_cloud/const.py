@@ -59,12 +59,11 @@ USER_CHOICES: Final = (
     VENDOR_SAJ,
     VENDOR_SHINEMONITOR,
 )
-# entry.data of an OAuth Connect entry: vendor, server, auth_mode, account, and Home Assistant's
-# auth_implementation and token.
+# entry.data of an OAuth Connect entry: vendor, server, auth_mode, account, and the keys Home
+# Assistant's OAuth helper sets: auth_implementation and token.
 CONF_AUTH_MODE: Final = "auth_mode"
 AUTH_MODE_OAUTH: Final = "oauth"
 CONF_ACCOUNT: Final = "account"
-CONF_AUTH_IMPLEMENTATION: Final = "auth_implementation"
 CONF_TOKEN: Final = "token"
 # The FusionSolar OAuth server. Tests replace this module attribute; a developer can point it at
 # the simulator with the environment variable below (developer use only: a user never sets it).
