@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, cast
 
 from homeassistant.const import CONF_PASSWORD, CONF_USERNAME, Platform
@@ -15,7 +15,7 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.typing import ConfigType
 
-from .api.account import CloudAccount, InventoryChange
+from .api.account import AccountMemory, CloudAccount, InventoryChange
 from .api.errors import AuthError, PermissionDeniedError, SolarCloudError
 from .api.huawei import HuaweiClient
 from .api.models import VendorClient
@@ -25,6 +25,7 @@ from .api.shinemonitor import ShineMonitorClient
 from .api.sungrow import SungrowClient
 from .const import (
     CONF_ACCESS_KEY,
+    CONF_ACCOUNT,
     CONF_APP_ID,
     CONF_APP_KEY,
     CONF_APP_SECRET,
@@ -40,17 +41,21 @@ from .const import (
     VENDOR_SAJ,
     VENDOR_SHINEMONITOR,
     VENDOR_SUNGROW,
+    is_oauth,
 )
 from .coordinator import (
     PlantCoordinator,
     SolarCloudConfigEntry,
     SolarCloudData,
+    clear_control_issue,
     clear_permission_issue,
     describe_change,
     raise_permission_issue,
+    update_control_issue,
 )
 from .entity import plant_identifier, signal_new_plant
 from .memory import account_memory, async_load_memories, forget_memory, schedule_save
+from .oauth import EntryTokens, async_register_callback_view, oauth_clientsession
 from .plant_controls import PlantControls, supports_controls
 from .services import async_setup_services
 
@@ -86,6 +91,8 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """
     await async_load_memories(hass)
     async_setup_services(hass)
+    # A browser coming back from FusionSolar after a restart gets an answer, not a 404.
+    async_register_callback_view(hass)
     return True
 
 
@@ -116,16 +123,35 @@ _SHINEMONITOR_LANGUAGES = {
 
 
 def create_client(
-    hass: HomeAssistant, data: Mapping[str, Any], session_state: Session | None = None
+    hass: HomeAssistant,
+    data: Mapping[str, Any],
+    session_state: Session | None = None,
+    *,
+    token_provider: Callable[[], Awaitable[str]] | None = None,
+    token_refresh: Callable[[str], Awaitable[str]] | None = None,
+    memory: AccountMemory | None = None,
 ) -> VendorClient:
     """Build the vendor client of an entry's connection data.
 
     The client shares the account's call budget and, unless ``session_state`` is given (to
-    test credentials with a login of its own), its login session.
+    test credentials with a login of its own), its login session. ``memory`` replaces the
+    account's (a connection test before the account is known). FusionSolar OAuth Connect
+    entries need ``token_provider`` (and ``token_refresh``, see ``HuaweiClient.bearer``).
     """
     vendor = data[CONF_VENDOR]
     session = async_get_clientsession(hass)
-    memory = account_memory(hass, data)
+    memory = memory or account_memory(hass, data)
+    if vendor == VENDOR_HUAWEI and is_oauth(data):
+        assert token_provider is not None
+        return HuaweiClient.bearer(
+            oauth_clientsession(hass),
+            data[CONF_SERVER],
+            token_provider,
+            account=data.get(CONF_ACCOUNT, ""),
+            token_refresh=token_refresh,
+            quota=memory.quota,
+            language=_HUAWEI_LANGUAGES.get(hass.config.language.split("-")[0], "en_US"),
+        )
     if vendor == VENDOR_HUAWEI:
         language = _HUAWEI_LANGUAGES.get(hass.config.language.split("-")[0], "en_US")
         return HuaweiClient(
@@ -176,7 +202,13 @@ def create_client(
 
 async def async_setup_entry(hass: HomeAssistant, entry: SolarCloudConfigEntry) -> bool:
     """Set up one cloud account."""
-    client = create_client(hass, entry.data)
+    if is_oauth(entry.data):
+        tokens = EntryTokens(hass, entry)
+        client = create_client(
+            hass, entry.data, token_provider=tokens.access_token, token_refresh=tokens.refresh
+        )
+    else:
+        client = create_client(hass, entry.data)
     account = CloudAccount(
         client,
         memory=account_memory(hass, entry.data),
@@ -227,6 +259,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: SolarCloudConfigEntry) -
                 hass, coordinator, cast(Any, client), account.memory.forces
             )
         await asyncio.gather(*(c.async_load() for c in runtime.controls.values()))
+        update_control_issue(hass, entry, client)
     _remove_stale_devices(hass, entry, account)
     runtime.unsubscribe.append(
         account.add_listener(lambda change: _on_inventory_change(hass, entry, change))
@@ -252,6 +285,7 @@ async def async_unload_entry(hass: HomeAssistant, entry: SolarCloudConfigEntry) 
 async def async_remove_entry(hass: HomeAssistant, entry: SolarCloudConfigEntry) -> None:
     """The entry was deleted: forget the account's saved session and answers."""
     forget_memory(hass, entry.data)
+    clear_control_issue(hass, entry)
 
 
 async def async_remove_config_entry_device(
@@ -327,4 +361,5 @@ async def _async_start_plant(
         )
         entry.runtime_data.controls[coordinator.plant_id] = controls
         await controls.async_load()
+        update_control_issue(hass, entry, client)
     async_dispatcher_send(hass, signal_new_plant(entry.entry_id), coordinator)

@@ -1,22 +1,31 @@
-"""Config flow: vendor, credentials with a connection test, plants; reauth, reconfigure, options."""
+"""Config flow: vendor, credentials with a connection test, plants; reauth, reconfigure, options.
+
+FusionSolar can also be added through OAuth Connect: the user step's choice
+``huawei_fusionsolar_oauth`` runs Home Assistant's OAuth flow (``AbstractOAuth2FlowHandler``,
+with the application credentials and the short-state implementation of ``oauth.py``), then asks
+for the regional server, lists the plants with the new token and goes on to the plants step like
+every other vendor.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 import voluptuous as vol
 from homeassistant.config_entries import (
+    SOURCE_REAUTH,
     SOURCE_RECONFIGURE,
+    ConfigEntry,
     ConfigEntryState,
-    ConfigFlow,
     ConfigFlowResult,
     OptionsFlowWithReload,
 )
 from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.config_entry_oauth2_flow import AbstractOAuth2FlowHandler
 from homeassistant.helpers.selector import (
     SelectOptionDict,
     SelectSelector,
@@ -28,8 +37,9 @@ from homeassistant.helpers.selector import (
 )
 
 from . import create_client
+from .api.account import AccountMemory
 from .api.errors import AuthError, PermissionDeniedError, RateLimitedError, SolarCloudError
-from .api.huawei import SERVERS as HUAWEI_SERVERS
+from .api.huawei import SERVERS as HUAWEI_SERVERS, account_id_for
 from .api.models import Plant, VendorClient
 from .api.quota import Session, wall_clock
 from .api.saj import SERVERS as SAJ_SERVERS
@@ -37,10 +47,14 @@ from .api.shinemonitor import DOCUMENTED_COMPANY_KEY, SERVERS as SHINEMONITOR_SE
 from .api.sungrow import SERVERS as SUNGROW_SERVERS
 from .const import (
     ACCOUNT_FIELDS,
+    AUTH_MODE_OAUTH,
+    CHOICE_HUAWEI_OAUTH,
     CONF_ACCESS_KEY,
+    CONF_ACCOUNT,
     CONF_APP_ID,
     CONF_APP_KEY,
     CONF_APP_SECRET,
+    CONF_AUTH_MODE,
     CONF_COMPANY_KEY,
     CONF_EXCLUDED_PLANTS,
     CONF_PLANTS,
@@ -49,15 +63,19 @@ from .const import (
     CONF_SYSTEM_CODE,
     CONF_VENDOR,
     DOMAIN,
+    USER_CHOICES,
     VENDOR_HUAWEI,
     VENDOR_NAMES,
     VENDOR_SAJ,
     VENDOR_SHINEMONITOR,
     VENDOR_SUNGROW,
     VENDORS,
+    account_name,
+    is_oauth,
 )
 from .coordinator import SolarCloudConfigEntry
 from .memory import account_memory, move_memory
+from .oauth import EntryTokens, static_token
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -141,19 +159,47 @@ def _normalise_server(server: str) -> str | None:
     return server
 
 
+def oauth_account(plants: list[Plant]) -> str:
+    """The account name of an OAuth Connect grant (part of the entry's unique id).
+
+    FusionSolar's OAuth server documents no user id (the token reply holds only the tokens,
+    their lifetime, the scopes and the type), and the northbound API has no "who am I" call. A
+    grant is the plant owner's, so the account is named after the owner's plant with the lowest
+    plant code at the time the entry was added: plant codes never change, and the name stays in
+    entry.data even if that plant leaves the account later (then reauth recognises the account
+    by any plant it shares with the entry, see ``_same_oauth_account``).
+    """
+    return f"oauth-{min(p.id for p in plants).strip().lower()}"
+
+
+def _same_oauth_account(entry: ConfigEntry, plants: list[Plant]) -> bool:
+    """Whether a new grant's plants belong to the entry's account (shares a plant with it)."""
+    known = {str(p) for p in entry.options.get(CONF_PLANTS, [])}
+    known |= {str(p) for p in entry.options.get(CONF_EXCLUDED_PLANTS, [])}
+    return oauth_account(plants) == entry.data[CONF_ACCOUNT] or bool(known & {p.id for p in plants})
+
+
 async def _async_test(
-    hass: HomeAssistant, data: Mapping[str, Any]
+    hass: HomeAssistant,
+    data: Mapping[str, Any],
+    token_provider: Callable[[], Awaitable[str]] | None = None,
+    same_account: Callable[[list[Plant]], bool] | None = None,
 ) -> tuple[VendorClient | None, list[Plant], dict[str, str]]:
     """Log in and list the plants; returns the client, the plants and form errors.
 
     The test always logs in (a stored session proves nothing about new credentials); once it
     succeeds, the account keeps that session so that setting up does not log in again.
+    OAuth Connect: ``token_provider`` gives the access token; the account is known only once
+    the plants are listed, so the test counts its calls apart and hands them over afterwards;
+    ``same_account`` rejects another owner's plants (``wrong_account``) before anything is kept.
     """
     session = Session()
     errors: dict[str, str] = {}
     plants: list[Plant] = []
+    oauth = is_oauth(data)
+    scratch = AccountMemory() if oauth else None
     try:
-        client = create_client(hass, data, session)
+        client = create_client(hass, data, session, token_provider=token_provider, memory=scratch)
     except ValueError:
         return None, plants, {CONF_RSA_PUBLIC_KEY: "invalid_rsa_key"}
     try:
@@ -166,6 +212,8 @@ async def _async_test(
             errors["base"] = "invalid_app"
         elif data[CONF_VENDOR] == VENDOR_SHINEMONITOR and err.code in _COMPANY_KEY_CODES:
             errors["base"] = "invalid_company_key"
+        elif oauth:
+            errors["base"] = "oauth_rejected"
         else:
             errors["base"] = "invalid_auth"
     except PermissionDeniedError:
@@ -179,9 +227,18 @@ async def _async_test(
         _LOGGER.exception("Unexpected error while testing the connection")
         errors["base"] = "unknown"
     else:
-        if not plants:
-            errors["base"] = "no_plants"
-        memory = account_memory(hass, data)
+        if scratch is not None:
+            if not plants:
+                return None, plants, {"base": "no_plants"}
+            if same_account is not None and not same_account(plants):
+                return None, plants, {"base": "wrong_account"}
+            # The entry's account name where there is one (reauth, reconfigure).
+            memory = account_memory(hass, {CONF_ACCOUNT: oauth_account(plants), **data})
+            memory.quota.restore(scratch.quota.export())
+        else:
+            if not plants:
+                errors["base"] = "no_plants"
+            memory = account_memory(hass, data)
         memory.session.token, memory.session.expires = session.token, session.expires
         memory.session.account, memory.session.secret = session.account, session.secret
         memory.session.refused = None
@@ -211,16 +268,25 @@ def _plant_options(plants: list[Plant], chosen: list[str]) -> dict[str, Any]:
     }
 
 
-class SolarCloudConfigFlow(ConfigFlow, domain=DOMAIN):
+class SolarCloudConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
     """Add a cloud account."""
 
+    DOMAIN = DOMAIN
     VERSION = 1
     MINOR_VERSION = 1
 
     def __init__(self) -> None:
+        super().__init__()
         self._vendor: str = VENDOR_HUAWEI
         self._data: dict[str, Any] = {}
         self._plants: list[Plant] = []
+        # OAuth Connect: auth_implementation and token, once the owner authorised.
+        self._oauth: dict[str, Any] = {}
+
+    @property
+    def logger(self) -> logging.Logger:
+        """The OAuth helper logs here."""
+        return _LOGGER
 
     @staticmethod
     @callback
@@ -231,6 +297,9 @@ class SolarCloudConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Choose the vendor."""
         if user_input is not None:
+            if user_input[CONF_VENDOR] == CHOICE_HUAWEI_OAUTH:
+                self._vendor = VENDOR_HUAWEI
+                return await self.async_step_pick_implementation()
             self._vendor = user_input[CONF_VENDOR]
             return await self._async_step_credentials()
         return self.async_show_form(
@@ -239,7 +308,7 @@ class SolarCloudConfigFlow(ConfigFlow, domain=DOMAIN):
                 {
                     vol.Required(CONF_VENDOR, default=VENDORS[0]): SelectSelector(
                         SelectSelectorConfig(
-                            options=list(VENDORS),
+                            options=list(USER_CHOICES),
                             translation_key="vendor",
                             mode=SelectSelectorMode.LIST,
                         )
@@ -311,14 +380,135 @@ class SolarCloudConfigFlow(ConfigFlow, domain=DOMAIN):
         self._plants = plants
         return {**data, "_client": client}, {}
 
+    # -- OAuth Connect ----------------------------------------------------------------------
+
+    async def async_oauth_create_entry(self, data: dict[str, Any]) -> ConfigFlowResult:
+        """The owner authorised: find the server (or, on reauth, check the account)."""
+        self._oauth = data
+        if self.source == SOURCE_REAUTH:
+            return await self._async_oauth_reauth()
+        return await self.async_step_oauth_server()
+
+    async def async_step_oauth_server(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The regional API host of the OAuth Connect account, tested with the new token."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            server = _normalise_server(str(user_input[CONF_SERVER]))
+            if server is None:
+                errors[CONF_SERVER] = "invalid_url"
+            else:
+                data = {
+                    CONF_VENDOR: VENDOR_HUAWEI,
+                    CONF_SERVER: server,
+                    CONF_AUTH_MODE: AUTH_MODE_OAUTH,
+                    **self._oauth,
+                }
+                _client, plants, errors = await _async_test(
+                    self.hass, data, static_token(self._oauth["token"])
+                )
+                if not errors:
+                    data[CONF_ACCOUNT] = oauth_account(plants)
+                    await self.async_set_unique_id(account_id_for(server, data[CONF_ACCOUNT]))
+                    self._abort_if_unique_id_configured()
+                    self._data, self._plants = data, plants
+                    return await self.async_step_plants()
+        return self.async_show_form(
+            step_id="oauth_server",
+            data_schema=self.add_suggested_values_to_schema(
+                vol.Schema(
+                    {
+                        vol.Required(
+                            CONF_SERVER, default=next(iter(HUAWEI_SERVERS))
+                        ): _server_selector(VENDOR_HUAWEI)
+                    }
+                ),
+                user_input or {},
+            ),
+            errors=errors,
+        )
+
+    async def _async_oauth_reauth(self) -> ConfigFlowResult:
+        """Store the new token if it is the entry's account (tested on the entry's server)."""
+        entry = self._get_reauth_entry()
+        data = {**entry.data, **self._oauth}
+        _client, _plants, errors = await _async_test(
+            self.hass,
+            data,
+            static_token(self._oauth["token"]),
+            lambda plants: _same_oauth_account(entry, plants),
+        )
+        if errors:
+            return self.async_abort(reason=errors["base"])
+        return self.async_update_reload_and_abort(entry, data_updates=self._oauth)
+
+    async def async_step_reauth_oauth(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Explain, then send the owner to FusionSolar to authorise again."""
+        if user_input is not None:
+            return await self.async_step_pick_implementation()
+        return self.async_show_form(
+            step_id="reauth_oauth",
+            description_placeholders={"title": self._get_reauth_entry().title},
+        )
+
+    async def _async_reconfigure_oauth(
+        self, entry: ConfigEntry, user_input: dict[str, Any] | None
+    ) -> ConfigFlowResult:
+        """Move an OAuth Connect account to another server (the grant stays)."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            server = _normalise_server(str(user_input[CONF_SERVER]))
+            if server is None:
+                errors[CONF_SERVER] = "invalid_url"
+            else:
+                data = {**entry.data, CONF_SERVER: server}
+                tokens = EntryTokens(self.hass, entry)
+                _client, _plants, errors = await _async_test(
+                    self.hass,
+                    data,
+                    tokens.access_token,
+                    lambda plants: _same_oauth_account(entry, plants),
+                )
+                if not errors:
+                    # The token may have been refreshed during the test.
+                    data = {**entry.data, CONF_SERVER: server}
+                    move_memory(self.hass, entry.data, data)
+                    return self.async_update_reload_and_abort(entry, data=data)
+        return self.async_show_form(
+            step_id="reconfigure_oauth",
+            data_schema=vol.Schema(
+                {
+                    vol.Required(
+                        CONF_SERVER, default=(user_input or entry.data)[CONF_SERVER]
+                    ): _server_selector(VENDOR_HUAWEI)
+                }
+            ),
+            errors=errors,
+        )
+
+    async def async_step_reconfigure_oauth(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The server form of an OAuth Connect account."""
+        return await self._async_reconfigure_oauth(self._get_reconfigure_entry(), user_input)
+
+    # -- plants ------------------------------------------------------------------------------
+
     async def async_step_plants(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Choose the plants to add (all by default)."""
         errors: dict[str, str] = {}
         if user_input is not None:
             chosen = list(user_input[CONF_PLANTS])
             if chosen:
+                title = f"{VENDOR_NAMES[self._vendor]} {account_name(self._data)}"
+                if is_oauth(self._data):
+                    first = min(self._plants, key=lambda p: p.id)
+                    title = f"{VENDOR_NAMES[self._vendor]} OAuth {first.name}"
                 return self.async_create_entry(
-                    title=f"{VENDOR_NAMES[self._vendor]} {self._data[ACCOUNT_FIELDS[self._vendor]]}",
+                    title=title,
                     data=self._data,
                     options=_plant_options(self._plants, chosen),
                 )
@@ -338,6 +528,8 @@ class SolarCloudConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
         """The cloud refused the stored credentials."""
         self._vendor = entry_data[CONF_VENDOR]
+        if is_oauth(entry_data):
+            return await self.async_step_reauth_oauth()
         return await self.async_step_reauth_confirm()
 
     async def async_step_reauth_confirm(
@@ -369,6 +561,8 @@ class SolarCloudConfigFlow(ConfigFlow, domain=DOMAIN):
         """Change the server or the credentials of an account."""
         entry = self._get_reconfigure_entry()
         self._vendor = entry.data[CONF_VENDOR]
+        if is_oauth(entry.data):
+            return await self._async_reconfigure_oauth(entry, None)
         errors: dict[str, str] = {}
         if user_input is not None:
             data, errors = await self._async_validate(user_input)

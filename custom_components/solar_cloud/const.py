@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Final
+import os
+from collections.abc import Mapping
+from typing import Any, Final
 
 DOMAIN: Final = "solar_cloud"
 
@@ -45,5 +47,48 @@ ACCOUNT_FIELDS: Final = {
     VENDOR_SHINEMONITOR: "username",
 }
 
+# -- FusionSolar OAuth Connect ------------------------------------------------------------------
+
+# The user step's choice for adding a FusionSolar account through OAuth Connect (not a vendor:
+# the entry's vendor stays huawei_fusionsolar).
+CHOICE_HUAWEI_OAUTH: Final = "huawei_fusionsolar_oauth"
+USER_CHOICES: Final = (
+    VENDOR_HUAWEI,
+    CHOICE_HUAWEI_OAUTH,
+    VENDOR_SUNGROW,
+    VENDOR_SAJ,
+    VENDOR_SHINEMONITOR,
+)
+# entry.data of an OAuth Connect entry: vendor, server, auth_mode, account, and the keys Home
+# Assistant's OAuth helper sets: auth_implementation and token.
+CONF_AUTH_MODE: Final = "auth_mode"
+AUTH_MODE_OAUTH: Final = "oauth"
+CONF_ACCOUNT: Final = "account"
+CONF_TOKEN: Final = "token"
+# The FusionSolar OAuth server. Tests replace this module attribute; a developer can point it at
+# the simulator with the environment variable below (developer use only: a user never sets it).
+OAUTH_BASE_URL_ENV: Final = "SOLAR_CLOUD_FUSIONSOLAR_OAUTH_URL"
+OAUTH_BASE_URL: str = os.environ.get(OAUTH_BASE_URL_ENV, "https://oauth2.fusionsolar.huawei.com")
+OAUTH_AUTHORIZE_PATH: Final = "/rest/dp/uidm/oauth2/v1/authorize"
+OAUTH_TOKEN_PATH: Final = "/rest/dp/uidm/oauth2/v1/token"
+SCOPE_BASIC: Final = "pvms.openapi.basic"
+SCOPE_CONTROL: Final = "pvms.openapi.control"
+OAUTH_SCOPES: Final = (SCOPE_BASIC, SCOPE_CONTROL)
+# Our own OAuth callback (the redirect URI to register with FusionSolar).
+OAUTH_CALLBACK_PATH: Final = "/api/solar_cloud/oauth/callback"
+
 ISSUE_PERMISSION: Final = "permission_{vendor}_{what}"
 ISSUE_ACCOUNT_SHARED: Final = "account_shared"
+ISSUE_CONTROL_PERMISSION: Final = "control_permission"
+
+
+def is_oauth(data: Mapping[str, Any]) -> bool:
+    """Whether entry data belong to a FusionSolar OAuth Connect entry."""
+    return data.get(CONF_AUTH_MODE) == AUTH_MODE_OAUTH
+
+
+def account_name(data: Mapping[str, Any]) -> str:
+    """The entry.data value that names the account (part of the unique id)."""
+    if is_oauth(data):
+        return str(data[CONF_ACCOUNT])
+    return str(data[ACCOUNT_FIELDS[str(data[CONF_VENDOR])]])

@@ -24,8 +24,15 @@ from .api.errors import (
     TransientError,
 )
 from .api.models import PlantData, VendorClient
-from .const import DOMAIN, ISSUE_ACCOUNT_SHARED
+from .const import (
+    DOMAIN,
+    ISSUE_ACCOUNT_SHARED,
+    ISSUE_CONTROL_PERMISSION,
+    VENDOR_HUAWEI,
+    is_oauth,
+)
 from .memory import schedule_save
+from .oauth import has_control_scope
 
 if TYPE_CHECKING:
     from .api.account import InventoryChange
@@ -82,6 +89,55 @@ def raise_permission_issue(
 def clear_permission_issue(hass: HomeAssistant, entry: ConfigEntry, vendor: str, what: str) -> None:
     """Remove a permission issue once the call works again."""
     ir.async_delete_issue(hass, DOMAIN, f"{permission_issue_id(vendor, what)}_{entry.entry_id}")
+
+
+# The README section on OAuth Connect and control permission.
+CONTROL_HELP_URL = "https://github.com/solar-cloud/solar_cloud#huawei-oauth-connect"
+
+
+def _control_issue_id(entry: ConfigEntry) -> str:
+    return f"{ISSUE_CONTROL_PERMISSION}_{entry.entry_id}"
+
+
+@callback
+def update_control_issue(hass: HomeAssistant, entry: ConfigEntry, client: object) -> None:
+    """Tell the user how to get battery control when FusionSolar refuses it to the account.
+
+    The client checks the control permission once a day for accounts with a battery; an
+    unchecked account leaves the issue as it is. The text depends on how the account was added:
+    an API account (control needs OAuth Connect or the installer's grant), an OAuth grant
+    without the control scope, or an OAuth grant with it that the plant still refuses.
+    """
+    if getattr(client, "vendor", None) != VENDOR_HUAWEI:
+        return
+    permission = getattr(client, "control_permission", None)
+    if permission is True:
+        clear_control_issue(hass, entry)
+        return
+    if permission is None:
+        return
+    if not is_oauth(entry.data):
+        key = "control_permission_account"
+    else:
+        oauth_ok = has_control_scope(entry.data)
+        key = "control_permission_oauth" if oauth_ok else "control_permission_scope"
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        _control_issue_id(entry),
+        is_fixable=False,
+        is_persistent=False,
+        severity=ir.IssueSeverity.WARNING,
+        learn_more_url=CONTROL_HELP_URL,
+        translation_key=key,
+        translation_placeholders={"title": entry.title},
+    )
+
+
+@callback
+def clear_control_issue(hass: HomeAssistant, entry: ConfigEntry) -> None:
+    """Remove the control permission issue of an entry."""
+    ir.async_delete_issue(hass, DOMAIN, _control_issue_id(entry))
 
 
 class PlantCoordinator(DataUpdateCoordinator[PlantData]):

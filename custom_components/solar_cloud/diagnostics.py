@@ -17,6 +17,7 @@ from .const import (
     CONF_COMPANY_KEY,
     CONF_RSA_PUBLIC_KEY,
     CONF_SYSTEM_CODE,
+    CONF_TOKEN,
 )
 from .coordinator import SolarCloudConfigEntry
 
@@ -30,7 +31,11 @@ TO_REDACT = {
     CONF_APP_ID,
     CONF_APP_SECRET,
     CONF_COMPANY_KEY,
-    "token",
+    # OAuth Connect: the whole token (access and refresh token). The account name (the
+    # "account" data key, a plant code) is no secret, and the key names the account section.
+    CONF_TOKEN,
+    "access_token",
+    "refresh_token",
     "secret",
     "address",
     "latitude",

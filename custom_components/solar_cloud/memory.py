@@ -10,7 +10,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.storage import Store
 
 from .api.account import AccountMemory
-from .const import ACCOUNT_FIELDS, CONF_SERVER, CONF_VENDOR, DOMAIN
+from .const import CONF_SERVER, CONF_VENDOR, DOMAIN, account_name
 
 STORAGE_KEY = f"{DOMAIN}.accounts"
 STORAGE_VERSION = 1
@@ -36,7 +36,7 @@ def _domain_data(hass: HomeAssistant) -> DomainData:
 
 
 def _key(data: Mapping[str, Any]) -> str:
-    account = data[ACCOUNT_FIELDS[data[CONF_VENDOR]]]
+    account = account_name(data)
     return f"{data[CONF_VENDOR]}:{data[CONF_SERVER]}:{account}".lower()
 
 

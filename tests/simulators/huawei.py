@@ -32,6 +32,22 @@ while one runs is refused with 20615, and every control interface takes one call
 Test hooks: ``set_task_delay``, ``fail_next_task``, ``refuse_next_delivery``, ``deny_control``,
 ``control_daily_cap``, ``battery_settings``, ``forcing`` and ``control_requests``.
 
+OAuth Connect: the same application also plays the FusionSolar OAuth server
+(``/rest/dp/uidm/oauth2/v1/authorize`` and ``…/token``, RFC 6749 authorization code grant with
+a client secret). The authorize endpoint signs in as ``oauth_user`` (by default the first
+account) without a login page and redirects to ``redirect_uri`` with a single-use ``code``
+(valid ``CODE_TTL`` seconds) and the ``state``, which it refuses above ``STATE_MAX`` characters.
+The token endpoint exchanges codes and refresh tokens; refresh tokens rotate (the one used
+stops working), access tokens last ``ACCESS_TTL`` seconds; refusals follow RFC 6749 §5.2
+(``invalid_client`` with HTTP 401, ``invalid_grant`` and ``invalid_request`` with 400). API calls
+with ``Authorization: Bearer`` act for the granting account; a call that also carries
+``XSRF-TOKEN`` (header or cookie) and a call with an unknown or expired access token get the
+305 relogin envelope (``bearer_refusal="http_401"``: an HTTP 401 from the gateway instead), and
+the control interfaces answer failCode 401 to a token without the ``pvms.openapi.control``
+scope. Test hooks: ``add_oauth_client``, ``oauth_user``, ``oauth_scopes`` (what the owner
+grants), ``deny_next_authorization``, ``fail_token_requests``, ``revoke_grants``, ``expire_access_tokens``,
+``auth_seen`` (which credentials each API call carried) and ``token_requests``.
+
 Run ``python -m tests.simulators.huawei --help`` for a standalone server.
 """
 
@@ -50,6 +66,7 @@ from typing import Any, Final
 
 import orjson
 from aiohttp import web
+from yarl import URL
 
 from tests.simulators.common import (
     BATTERY_MAX_KW,
@@ -239,6 +256,36 @@ _HTML_LOGIN: Final = (
     "<input name='username'><input name='password' type='password'>"
     "<p>Your session has expired. Please log in again.</p></form></body></html>"
 )
+
+# OAuth Connect.
+OAUTH_AUTHORIZE: Final = "/rest/dp/uidm/oauth2/v1/authorize"
+OAUTH_TOKEN: Final = "/rest/dp/uidm/oauth2/v1/token"
+SCOPE_BASIC: Final = "pvms.openapi.basic"
+SCOPE_CONTROL: Final = "pvms.openapi.control"
+OAUTH_CLIENT_ID: Final = "sim-client"
+OAUTH_CLIENT_SECRET: Final = "sim-client-secret"
+ACCESS_TTL: Final = 3600
+CODE_TTL: Final = 300.0
+# The vendor limits the state's length; its figure is not documented, so the simulator takes a
+# value well below Home Assistant's default JWT state (about 200 characters).
+STATE_MAX: Final = 64
+
+
+@dataclass(slots=True, eq=False)
+class _Grant:
+    """What the owner authorised: for which account, which client and which scopes."""
+
+    username: str
+    client_id: str
+    scopes: frozenset[str]
+
+
+@dataclass(slots=True, eq=False)
+class _Code:
+    grant: _Grant
+    redirect_uri: str
+    expires: float
+
 
 # ---------------------------------------------------------------------------------------------
 # Data model: daily curves
@@ -658,6 +705,21 @@ class HuaweiSimulator(Simulator[int]):
         self._refuse_next: deque[str] = deque()
         self._control_denied: int | None = None
 
+        # OAuth Connect: registered clients, who signs in at the authorize endpoint and what
+        # they grant, issued codes and tokens, and what each API call carried.
+        self._oauth_clients: dict[str, str] = {OAUTH_CLIENT_ID: OAUTH_CLIENT_SECRET}
+        self.oauth_user: str = username
+        self.oauth_scopes: frozenset[str] = frozenset({SCOPE_BASIC, SCOPE_CONTROL})
+        self.bearer_refusal: str = "305"
+        self._deny_authorization: str | None = None
+        self._token_failures: deque[int] = deque()
+        self._codes: dict[str, _Code] = {}
+        self._access: dict[str, tuple[_Grant, float]] = {}
+        self._refresh: dict[str, _Grant] = {}
+        self.auth_seen: Counter[str] = Counter()
+        self.token_requests: list[dict[str, str]] = []
+        self.states_seen: list[str] = []
+
         self._accounts: dict[str, _Account] = {}
         self._tokens: dict[str, _Account] = {}
         self._login_windows: dict[str, deque[float]] = {}
@@ -775,6 +837,158 @@ class HuaweiSimulator(Simulator[int]):
             self._revoke(account)
             return None
         return account
+
+    # -- OAuth Connect ------------------------------------------------------------------------
+
+    def add_oauth_client(self, client_id: str, client_secret: str) -> None:
+        """Register another OAuth client (an app created in the FusionSolar developer portal)."""
+        self._oauth_clients[client_id] = client_secret
+
+    def deny_next_authorization(self, error: str = "access_denied") -> None:
+        """The owner refuses the next authorization: the redirect carries ``error``."""
+        self._deny_authorization = error
+
+    def fail_token_requests(self, status: int, count: int = 1) -> None:
+        """The next ``count`` token requests fail with HTTP ``status`` (429, 5xx …)."""
+        self._token_failures.extend([status] * count)
+
+    def revoke_grants(self, username: str | None = None) -> None:
+        """The owner withdraws every authorization of the account: its tokens stop working."""
+        name = username or self.default_username
+        self._access = {k: v for k, v in self._access.items() if v[0].username != name}
+        self._refresh = {k: v for k, v in self._refresh.items() if v.username != name}
+        self._codes = {k: v for k, v in self._codes.items() if v.grant.username != name}
+
+    def expire_access_tokens(self) -> None:
+        """Every access token expires now (refresh tokens keep working)."""
+        self._access = {k: (grant, -math.inf) for k, (grant, _) in self._access.items()}
+
+    def access_token_valid(self, token: str) -> bool:
+        """Whether an access token is known and has not expired."""
+        found = self._access.get(token)
+        return found is not None and self._clock() < found[1]
+
+    def refresh_token_valid(self, token: str) -> bool:
+        """Whether a refresh token can still be used."""
+        return token in self._refresh
+
+    async def _authorize(self, request: web.Request) -> web.Response:
+        query = request.query
+        self.calls["oauth_authorize"] += 1
+        client_id = query.get("client_id", "")
+        redirect_uri = query.get("redirect_uri", "")
+        if client_id not in self._oauth_clients or not redirect_uri.startswith(
+            ("http://", "https://")
+        ):
+            # RFC 6749 §4.1.2.1: no redirect to an unverified address.
+            return web.Response(status=400, text="invalid client_id or redirect_uri")
+        state = query.get("state", "")
+        self.states_seen.append(state)
+        target = URL(redirect_uri)
+        if query.get("response_type") != "code":
+            error: str | None = "unsupported_response_type"
+        elif len(state) > STATE_MAX:
+            error = "invalid_request"
+        elif self._deny_authorization is not None:
+            error, self._deny_authorization = self._deny_authorization, None
+        else:
+            error = None
+        if error is not None:
+            raise web.HTTPFound(target.update_query({"error": error, "state": state}))
+        requested = frozenset(query.get("scope", SCOPE_BASIC).split())
+        scopes = requested & self.oauth_scopes
+        if SCOPE_BASIC not in scopes:
+            raise web.HTTPFound(target.update_query({"error": "invalid_scope", "state": state}))
+        code = "c-" + secrets.token_urlsafe(16)
+        self._codes[code] = _Code(
+            _Grant(self.oauth_user, client_id, scopes), redirect_uri, self._clock() + CODE_TTL
+        )
+        raise web.HTTPFound(target.update_query({"code": code, "state": state}))
+
+    @staticmethod
+    def _oauth_error(error: str, status: int = 400) -> web.Response:
+        response = json_response(
+            {"error": error, "error_description": f"simulated {error}"}, status
+        )
+        if status == 401:
+            response.headers["WWW-Authenticate"] = 'Basic realm="oauth"'
+        return response
+
+    def _tokens_for(self, grant: _Grant) -> web.Response:
+        access = "at-" + secrets.token_urlsafe(24)
+        refresh = "rt-" + secrets.token_urlsafe(24)
+        self._access[access] = (grant, self._clock() + ACCESS_TTL)
+        self._refresh[refresh] = grant
+        return json_response(
+            {
+                "access_token": access,
+                "refresh_token": refresh,
+                "expires_in": ACCESS_TTL,
+                "scope": " ".join(sorted(grant.scopes)),
+                "token_type": "Bearer",
+            }
+        )
+
+    async def _token(self, request: web.Request) -> web.Response:
+        self.calls["oauth_token"] += 1
+        if self._token_failures:
+            status = self._token_failures.popleft()
+            if status == 429:
+                return self._oauth_error("temporarily_unavailable", 429)
+            return html_error(status)
+        if request.content_type != "application/x-www-form-urlencoded":
+            return self._oauth_error("invalid_request")
+        form = {k: str(v) for k, v in (await request.post()).items()}
+        # Secrets are recorded only as whether they were given.
+        self.token_requests.append(
+            {k: ("<given>" if k in ("client_secret", "code", "refresh_token") else v)
+             for k, v in form.items()}
+        )  # fmt: skip
+        client_id = form.get("client_id", "")
+        if self._oauth_clients.get(client_id) != form.get("client_secret") or not client_id:
+            return self._oauth_error("invalid_client", 401)
+        grant_type = form.get("grant_type")
+        now = self._clock()
+        if grant_type == "authorization_code":
+            code = self._codes.pop(form.get("code", ""), None)
+            if (
+                code is None
+                or now >= code.expires
+                or code.grant.client_id != client_id
+                or code.redirect_uri != form.get("redirect_uri")
+            ):
+                return self._oauth_error("invalid_grant")
+            return self._tokens_for(code.grant)
+        if grant_type == "refresh_token":
+            grant = self._refresh.get(form.get("refresh_token", ""))
+            if grant is None or grant.client_id != client_id:
+                return self._oauth_error("invalid_grant")
+            # Rotation: the refresh token just used is spent.
+            del self._refresh[form["refresh_token"]]
+            return self._tokens_for(grant)
+        return self._oauth_error("unsupported_grant_type")
+
+    def _bearer(
+        self, request: web.Request, now: float
+    ) -> tuple[_Account | None, frozenset[str] | None, web.Response | None]:
+        """The account and scopes of a Bearer call, or the refusal to send; (None, None, None)
+        for a call without a Bearer token."""
+        auth = request.headers.get("Authorization", "")
+        xsrf = request.headers.get(TOKEN_HEADER) or request.cookies.get(TOKEN_HEADER)
+        if not auth.startswith("Bearer "):
+            self.auth_seen["xsrf" if xsrf else "none"] += 1
+            return None, None, None
+        if xsrf:
+            self.auth_seen["both"] += 1
+            return None, None, json_response(RELOGIN_BODY)
+        self.auth_seen["bearer"] += 1
+        found = self._access.get(auth.removeprefix("Bearer ").strip())
+        if found is None or now >= found[1]:
+            if self.bearer_refusal == "http_401":
+                return None, None, json_response({"error": "invalid_token"}, status=401)
+            return None, None, json_response(RELOGIN_BODY)
+        grant = found[0]
+        return self._accounts[grant.username], grant.scopes, None
 
     # -- flow control -------------------------------------------------------------------------
 
@@ -2009,11 +2223,17 @@ class HuaweiSimulator(Simulator[int]):
     async def _data_call(
         self, request: web.Request, name: str, body: dict[str, Any], now: float, delay: float
     ) -> web.Response:
-        account = self._session(request, now)
+        account, scopes, refusal = self._bearer(request, now)
+        if refusal is not None:
+            return refusal
+        if scopes is None:
+            account = self._session(request, now)
         if account is None:
             return json_response(RELOGIN_BODY)
         params = dict(body)
         params["currentTime"] = int(now * 1000)
+        if name in CONTROL_ROUTES and scopes is not None and SCOPE_CONTROL not in scopes:
+            return self._envelope(params, FC_NO_PERMISSION)
         if name in account.busy:
             return self._refuse(name, params, FC_TOO_FREQUENT)
         if name == "stations" and self.legacy_only:
@@ -2023,7 +2243,8 @@ class HuaweiSimulator(Simulator[int]):
         refusal = self._admit(account, name, now, params)
         if refusal is not None:
             return refusal
-        account.token_expiry = now + TOKEN_TTL
+        if scopes is None:
+            account.token_expiry = now + TOKEN_TTL
         self.calls[name] += 1
         account.busy.add(name)
         try:
@@ -2061,6 +2282,8 @@ class HuaweiSimulator(Simulator[int]):
         app = web.Application()
         for name in ("login", "logout", *self._endpoints):
             app.router.add_post(CONTROL_ROUTES.get(name, API_PREFIX + name), self._handler(name))
+        app.router.add_get(OAUTH_AUTHORIZE, self._authorize)
+        app.router.add_post(OAUTH_TOKEN, self._token)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
         return app
 

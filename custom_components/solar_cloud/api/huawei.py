@@ -6,6 +6,16 @@ Protocol in short: every call is an HTTPS POST with a JSON body. ``/thirdData/lo
 header. An account has one live session: each login ends the previous one, so this client logs
 in only when it holds no valid token, one login at a time, and at most five per ten minutes.
 
+OAuth Connect (Bearer mode, ``HuaweiClient.bearer``): the plant owner authorised an app at the
+FusionSolar OAuth server; the caller hands in a provider of valid access tokens (it refreshes
+them; refresh tokens rotate, so it also stores them). Every call then carries
+``Authorization: Bearer …`` and never an ``XSRF-TOKEN`` header or cookie (the cloud answers 305
+when both arrive), and the client never calls ``/thirdData/login`` or ``logout``. A 305 or an
+HTTP 401 means the access token was refused: the client asks the caller for a fresh one once
+and retries once, then raises AuthError. failCode 401 in an envelope keeps its meaning (the
+interface is not permitted, e.g. a control interface without the ``pvms.openapi.control``
+scope).
+
 Replies share an envelope ``{success, failCode, message, params, data}``; ``failCode`` decides
 the error class (see ``_check_envelope``). Values arrive as numbers, strings, ``null`` or ``"N/A"``
 and in vendor units that differ per device type; ``map_device_kpi`` converts them onto the metric
@@ -76,14 +86,15 @@ import json
 import logging
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.cookies import CookieError, SimpleCookie
+from http.cookies import CookieError, Morsel, SimpleCookie
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 import aiohttp
+from yarl import URL
 
 from .controls import (
     BATTERY_CHARGE_CUTOFF_SOC,
@@ -195,6 +206,22 @@ MAX_WAIT: Final[dict[str, float]] = {
     E_STATIONS: 0.0,
     E_STATION_LIST: 0.0,
 }
+
+# -- OAuth Connect (Bearer mode) --------------------------------------------------------------
+
+type TokenProvider = Callable[[], Awaitable[str]]
+type TokenRefresh = Callable[[str], Awaitable[str]]
+
+# The OAuth policy is documented only by third parties (1000 basic and 100 control calls per owner
+# and day) and is unverified, so the budgets stay below it: 900 calls a day of the query
+# interfaces and control status queries together, 90 control submissions. The per-interface
+# windows of the account mode apply as well.
+E_OAUTH_DAY: Final = "oauth-basic-calls"
+OAUTH_DAILY_CALLS: Final = 900
+OAUTH_DAILY_SUBMISSIONS: Final = 90
+# Calls of a day kept free of the real-time rounds: alarms, plant and device lists, control
+# status queries and the permission check.
+OAUTH_RESERVE: Final = 150
 
 _AUTH_CODES: Final = frozenset({20001, 20002, 20003, 20400, 20403})
 _PERMISSION_CODES: Final = frozenset({401, 20056, 20621})
@@ -771,9 +798,14 @@ class HuaweiClient:
         clock: Clock | None = None,
         timeout: float | None = None,
         language: str = "en_US",
+        token_provider: TokenProvider | None = None,
+        token_refresh: TokenRefresh | None = None,
     ) -> None:
         self._session = session
         self._server = server.rstrip("/")
+        # Bearer mode: valid access tokens on demand, and a forced refresh after a refusal.
+        self._token_provider = token_provider
+        self._token_refresh = token_refresh
         self._username = username
         self._system_code = system_code
         self.quota = quota or Quota(clock=clock or wall_clock)
@@ -802,8 +834,48 @@ class HuaweiClient:
         self.quota.set_allowance(E_LOGIN, Allowance(5, 600.0))
         for endpoint in CONTROL_PATHS:
             self.quota.set_allowance(endpoint, Allowance(1, CONTROL_INTERVAL, exclusive=True))
-        self.quota.set_allowance(E_CONTROL_DAY, Allowance(CONTROL_DAILY_SUBMISSIONS, DAY))
+        if token_provider is None:
+            self.quota.set_allowance(E_CONTROL_DAY, Allowance(CONTROL_DAILY_SUBMISSIONS, DAY))
+        else:
+            self.quota.set_allowance(E_CONTROL_DAY, Allowance(OAUTH_DAILY_SUBMISSIONS, DAY))
+            self.quota.set_allowance(E_OAUTH_DAY, Allowance(OAUTH_DAILY_CALLS, DAY))
         self._size_allowances(1, Counter({38: 1}))
+
+    @classmethod
+    def bearer(
+        cls,
+        session: aiohttp.ClientSession,
+        server: str,
+        token_provider: TokenProvider,
+        *,
+        account: str,
+        token_refresh: TokenRefresh | None = None,
+        **kwargs: Any,
+    ) -> HuaweiClient:
+        """A client in OAuth Connect mode.
+
+        ``token_provider`` returns a valid access token (refreshing it when it expired);
+        ``token_refresh`` gets the token the cloud refused and returns a new one, refreshed even
+        though it had not expired yet. Either raises AuthError when the owner's grant is gone.
+        ``account`` names the account in ``account_id`` (the OAuth server names no user).
+        The session should keep no cookies (``aiohttp.DummyCookieJar``): an ``XSRF-TOKEN``
+        cookie of another client on the same host must never go along with the Bearer token;
+        the client removes such a cookie from the session's jar before each request anyway.
+        """
+        return cls(
+            session,
+            server,
+            account,
+            "",
+            token_provider=token_provider,
+            token_refresh=token_refresh,
+            **kwargs,
+        )
+
+    @property
+    def oauth(self) -> bool:
+        """Whether the client authenticates with OAuth Connect Bearer tokens."""
+        return self._token_provider is not None
 
     # -- identity -----------------------------------------------------------------------------
 
@@ -842,8 +914,15 @@ class HuaweiClient:
         pages = max(1, math.ceil(len(plants) / MAX_IDS))
         device_rounds = (pages + 24) * 0.5 / pages
         plant_rounds = 24 * 0.5 / pages
+        realtime = REALTIME_PERIOD
+        if self.oauth:
+            # Every round must fit the daily budget: stretch the period when it does not.
+            per_round = pages + max(1, sum(math.ceil(n / MAX_IDS) for n in types.values() if n))
+            alarms = pages * DAY / ALARM_PERIOD
+            rounds = max(1.0, OAUTH_DAILY_CALLS - OAUTH_RESERVE - alarms) / per_round
+            realtime = max(REALTIME_PERIOD, math.ceil(DAY / rounds))
         return PollPlan(
-            realtime=REALTIME_PERIOD,
+            realtime=realtime,
             alarms=ALARM_PERIOD,
             devices=min(DAY, max(DAY / 4, DAY / max(device_rounds, 1.0))),
             plants=min(DAY, max(DAY / 4, DAY / max(plant_rounds, 1.0))),
@@ -855,7 +934,13 @@ class HuaweiClient:
         return self._sess.valid(self._clock())
 
     async def async_login(self) -> None:
-        """Make sure a valid session exists; log in only when none does (single flight)."""
+        """Make sure a valid session exists; log in only when none does (single flight).
+
+        Bearer mode: makes sure the provider has a valid access token (no request to the API).
+        """
+        if self._token_provider is not None:
+            await self._token_provider()
+            return
         if self._token_valid():
             return
         await self._sess.async_ensure(self._clock, self._digest, self._login, backoff=LOGIN_BACKOFF)
@@ -889,13 +974,30 @@ class HuaweiClient:
                 return cookie["XSRF-TOKEN"].value
         return None
 
+    def _drop_xsrf_cookies(self, url: str) -> None:
+        """Bearer mode: no XSRF-TOKEN cookie of another client may go along (the cloud would
+        answer 305)."""
+        jar = self._session.cookie_jar
+        if isinstance(jar, aiohttp.DummyCookieJar):
+            return
+        if "XSRF-TOKEN" in jar.filter_cookies(URL(url)):
+
+            def is_xsrf(morsel: Morsel[str]) -> bool:
+                return morsel.key == "XSRF-TOKEN"
+
+            jar.clear(is_xsrf)
+
     async def _post(
         self, path: str, payload: Mapping[str, Any], *, token: str | None, control: bool = False
     ) -> tuple[aiohttp.ClientResponse, Any]:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if token:
-            headers["XSRF-TOKEN"] = token
         url = f"{self._server}{path}"
+        if self._token_provider is not None:
+            self._drop_xsrf_cookies(url)
+            if token:
+                headers["Authorization"] = f"Bearer {token}"
+        elif token:
+            headers["XSRF-TOKEN"] = token
         try:
             async with self._session.post(
                 url, json=dict(payload), headers=headers, timeout=self._timeout
@@ -908,6 +1010,9 @@ class HuaweiClient:
         return response, self._decode(path, response.status, raw, control=control)
 
     def _decode(self, path: str, status: int, raw: str, *, control: bool = False) -> Any:
+        if status == 401 and self._token_provider is not None:
+            # The gateway refused the Bearer token (expired or revoked).
+            raise _SessionExpiredError(401)
         try:
             body = json.loads(raw) if raw else None
         except ValueError:
@@ -1005,15 +1110,23 @@ class HuaweiClient:
         ``max_wait``: how long to wait for room in the allowance (default: ``MAX_WAIT``).
         """
         wait = MAX_WAIT.get(endpoint, 0.0) if max_wait is None else max_wait
+        budgets = [budget] if budget is not None else []
+        if self._token_provider is not None and budget != E_CONTROL_DAY:
+            budgets.append(E_OAUTH_DAY)
+        token: str | None = None
         for attempt in (1, 2):
-            await self.async_login()
-            token = self._sess.token
-            async with contextlib.AsyncExitStack() as stack:
-                if budget is not None:
-                    await stack.enter_async_context(self.quota.slot(budget))
-                await stack.enter_async_context(self.quota.slot(endpoint, max_wait=wait))
-                _response, body = await self._post(path, payload, token=token, control=control)
+            if self._token_provider is not None:
+                if token is None:
+                    token = await self._token_provider()
+            else:
+                await self.async_login()
+                token = self._sess.token
             try:
+                async with contextlib.AsyncExitStack() as stack:
+                    for name in budgets:
+                        await stack.enter_async_context(self.quota.slot(name))
+                    await stack.enter_async_context(self.quota.slot(endpoint, max_wait=wait))
+                    _response, body = await self._post(path, payload, token=token, control=control)
                 if control:
                     self._check_control_envelope(endpoint, body)
                 else:
@@ -1022,8 +1135,16 @@ class HuaweiClient:
                 # Refused for the session, before the allowance counted it (and not carried out:
                 # a command is sent again only because the cloud never took it).
                 self.quota.refund(endpoint)
-                if budget is not None:
-                    self.quota.refund(budget)
+                for name in budgets:
+                    self.quota.refund(name)
+                if self._token_provider is not None:
+                    if attempt == 2:
+                        raise AuthError(
+                            f"{endpoint}: the access token was refused again after a refresh",
+                            code=err.code,
+                        ) from err
+                    token = await self._refreshed(token)
+                    continue
                 self._sess.drop(token)
                 if attempt == 2:
                     self.session_takeovers += 1
@@ -1033,11 +1154,19 @@ class HuaweiClient:
                         code="session_conflict",
                     ) from err
                 continue
-            if self._sess.token == token:
+            if self._token_provider is None and self._sess.token == token:
                 self._sess.expires = self._clock() + TOKEN_LIFETIME - TOKEN_MARGIN
             params = body.get("params")
             return body.get("data"), params if isinstance(params, Mapping) else {}
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _refreshed(self, refused: str | None) -> str:
+        """A new access token after the cloud refused ``refused`` (Bearer mode)."""
+        self.errors["token_refused"] += 1
+        if self._token_refresh is not None and refused is not None:
+            return await self._token_refresh(refused)
+        assert self._token_provider is not None
+        return await self._token_provider()
 
     def _server_time(self, params: Mapping[str, Any]) -> datetime:
         return ms_to_datetime(params.get("currentTime")) or datetime.fromtimestamp(
@@ -1317,6 +1446,17 @@ class HuaweiClient:
         for code in sorted(_PERMISSION_CODES | _CONTROL_PERMISSION_CODES):
             if self.quota.wait_time(f"{ACCESS_DENIED}{code}") > 0:
                 return f"no control permission ({code})"
+        return None
+
+    @property
+    def control_permission(self) -> bool | None:
+        """Whether the account may use the control interfaces: True when the last check (or a
+        task) found them open, False when the cloud refused them to the account, None when not
+        checked yet (or no plant has a battery to check for)."""
+        if self._account_denial() is not None:
+            return False
+        if self.quota.wait_time(ACCESS_GRANTED) > 0:
+            return True
         return None
 
     def _access_checked(self) -> bool:
@@ -1913,6 +2053,7 @@ class HuaweiClient:
         now = self._clock()
         return {
             "server": self._server,
+            "auth_mode": "oauth" if self.oauth else "account",
             "session_valid": self._token_valid(),
             "session_expires_in_s": round(max(0.0, self._sess.expires - now)),
             "logins": self.logins,
