@@ -16,6 +16,7 @@ import pytest
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.solar_cloud.const import DOMAIN
@@ -131,7 +132,8 @@ async def test_stop_after_the_duration_refused(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Home Assistant ends a timed forced discharge itself; when the cloud refuses that stop,
-    the battery goes on discharging and the refusal is logged."""
+    the battery goes on discharging: the refusal shows in last_command and the log, the stop is
+    sent again every 5 minutes, a repair issue tells the user, and both clear once it works."""
     entry = await _sungrow(hass, sungrow_url, sungrow_sim, freezer)
     plant = str(sungrow_sim.plant_ids()[0])
     device = registry_device(hass, entry, plant)
@@ -146,12 +148,31 @@ async def test_stop_after_the_duration_refused(
     assert response["status"] == "success"
     assert sungrow_sim.param_raw(STORAGE, 10004) == 187
     sungrow_sim.deny_control(scope="params")
+    issues = ir.async_get(hass)
+    issue_id = f"force_not_ended_{entry.entry_id}_{plant}"
     with caplog.at_level(logging.WARNING):
         await tick(hass, freezer, 10 * 60)
         await settle(hass)
-    assert "Could not end the forced charge" in caplog.text
+    assert "Could not end the forced discharge" in caplog.text
     assert sungrow_sim.param_raw(STORAGE, 10004) == 187  # still discharging
-    assert entry.runtime_data.controls[plant]._scheduled_stop is None
+    last = state(hass, f":{plant}:plant:last_command")
+    assert (last.state, last.attributes["action"]) == ("failed", "stop_forced_charge")
+    assert issues.async_get_issue(DOMAIN, issue_id) is None  # one refusal: not yet reported
+    controls = entry.runtime_data.controls[plant]
+    assert controls._scheduled_stop is not None  # tried again later
+    await tick(hass, freezer, 5 * 60)
+    await settle(hass)
+    issue = issues.async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.translation_key == "force_not_ended"
+    assert entry.runtime_data.account.memory.forces[plant]["until"] is not None
+
+    sungrow_sim.deny_control(False)
+    await tick_until(hass, freezer, lambda: sungrow_sim.param_raw(STORAGE, 10004) != 187, STEP)
+    await tick_until(hass, freezer, lambda: issues.async_get_issue(DOMAIN, issue_id) is None, STEP)
+    assert plant not in entry.runtime_data.account.memory.forces
+    last = state(hass, f":{plant}:plant:last_command")
+    assert (last.state, last.attributes["action"]) == ("success", "stop_forced_charge")
 
 
 @pytest.mark.usefixtures("sungrow_sleep")

@@ -384,7 +384,7 @@ async def test_permission_refused_on_write(
     assert err.value.translation_placeholders == {"code": "401"}
     assert "401" in str(err.value)
     assert hass.states.get(select).state == "self_consumption"
-    assert state(hass, f":{plant}:plant:last_command").state == "unknown"
+    assert state(hass, f":{plant}:plant:last_command").state == "failed"
     assert huawei_sim.battery_settings(plant)["operationMode"] == "maximumSelfConsumption"
 
     await run_ticking(hass, freezer, hass.config_entries.async_reload(entry.entry_id), MINUTE)
@@ -465,7 +465,7 @@ async def test_delivery_refused(
     assert err.value.translation_key == "command_rejected"
     assert "EXCEPTION" in err.value.translation_placeholders["reason"]
     assert "EXCEPTION" in str(err.value)
-    assert state(hass, f":{plant}:plant:last_command").state == "unknown"
+    assert state(hass, f":{plant}:plant:last_command").state == "failed"
     assert entry.runtime_data.controls[plant].task is None
     assert huawei_sim.battery_settings(plant)["controlMode"] == "0"
 
@@ -554,7 +554,7 @@ async def test_cloud_fault_on_submission_is_not_resent(
         await _select(hass, control(hass, "select", "battery_working_mode"), "time_of_use")
     assert err.value.translation_key == "cloud_unavailable"
     assert [r[1] for r in huawei_sim.requests].count("battery/mode") == 1
-    assert state(hass, f":{plant}:plant:last_command").state == "unknown"
+    assert state(hass, f":{plant}:plant:last_command").state == "failed"
 
 
 async def test_long_force_goes_on_in_the_background(

@@ -16,7 +16,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from tests.common import state
 from tests.conftest import SHINE_USER, make_shine_entry
-from tests.ha_controls import NOON, control, run_ticking, setup_entry, start, tick
+from tests.ha_controls import NOON, control, run_ticking, setup_entry, start, tick, tick_until
 from tests.simulators.shinemonitor import ShineMonitorSimulator
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
@@ -150,6 +150,27 @@ async def test_command_never_processed(
     assert err.value.translation_key == "command_rejected"
     assert err.value.translation_placeholders["reason"].startswith("14")
     assert shine_sim.control_commands[-1][-1] == "err 14"
+
+
+async def test_value_applied_after_the_time_out_is_read_later(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    shine_sim: ShineMonitorSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """The device applies the value after the task timed out: a later read shows it."""
+    plant, sn = _storage(shine_sim)
+    number = control(hass, "number", "battery_max_ac_charge_current")
+    shine_sim.set_task_delay(90)
+    with pytest.raises(HomeAssistantError) as err:
+        await run_ticking(hass, freezer, _write(hass, number, 40), STEP)
+    assert err.value.translation_key == "task_timed_out"
+    assert float(hass.states.get(number).state) == 30
+    await tick(hass, freezer, 60)
+    assert shine_sim.control_value(sn, "bat_eybond_ctrl_77") == "40"
+    assert float(hass.states.get(number).state) == 30  # not read yet
+    await tick_until(hass, freezer, lambda: hass.states.get(number).state == "40.0", 60)
+    assert state(hass, f":{plant}:plant:last_command").state == "timed_out"
 
 
 async def test_poll_after_the_deadline_times_out(

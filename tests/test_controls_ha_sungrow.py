@@ -240,7 +240,7 @@ async def test_permission_refused(
     assert float(hass.states.get(number).state) == 100
     assert hass.states.get(number).state != "unavailable"
     assert sungrow_sim.param_value(STORAGE, 10001) == 100
-    assert state(hass, f":{_plant(sungrow_sim)}:plant:last_command").state == "unknown"
+    assert state(hass, f":{_plant(sungrow_sim)}:plant:last_command").state == "failed"
 
 
 async def test_task_failed_keeps_the_real_value(

@@ -53,7 +53,7 @@ from .coordinator import (
     raise_permission_issue,
     update_control_issue,
 )
-from .entity import plant_identifier, signal_new_plant
+from .entity import plant_device_info, plant_identifier, signal_new_plant
 from .memory import account_memory, async_load_memories, forget_memory, schedule_save
 from .oauth import EntryTokens, async_register_callback_view, oauth_clientsession
 from .plant_controls import PlantControls, supports_controls
@@ -261,6 +261,13 @@ async def async_setup_entry(hass: HomeAssistant, entry: SolarCloudConfigEntry) -
         await asyncio.gather(*(c.async_load() for c in runtime.controls.values()))
         update_control_issue(hass, entry, client)
     _remove_stale_devices(hass, entry, account)
+    # The plants' devices first: the devices of every platform name them as their hub.
+    registry = dr.async_get(hass)
+    for coordinator in runtime.coordinators.values():
+        if coordinator.data is not None:
+            registry.async_get_or_create(
+                config_entry_id=entry.entry_id, **plant_device_info(entry, coordinator.data.plant)
+            )
     runtime.unsubscribe.append(
         account.add_listener(lambda change: _on_inventory_change(hass, entry, change))
     )
@@ -362,4 +369,8 @@ async def _async_start_plant(
         entry.runtime_data.controls[coordinator.plant_id] = controls
         await controls.async_load()
         update_control_issue(hass, entry, client)
+    if coordinator.data is not None:
+        dr.async_get(hass).async_get_or_create(
+            config_entry_id=entry.entry_id, **plant_device_info(entry, coordinator.data.plant)
+        )
     async_dispatcher_send(hass, signal_new_plant(entry.entry_id), coordinator)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_call_later
 
 from .api.controls import (
@@ -56,6 +57,12 @@ MAX_FORCE_MINUTES = 24 * 60.0
 # at the vendor, a battery added).
 REDISCOVER_AFTER_FAILURE = 30 * 60.0
 REDISCOVER_EVERY = 24 * 3600.0
+# A stop that Home Assistant sends and the cloud refuses is sent again after STOP_RETRY; the user
+# is told (repair issue) from the STOP_FAILURES_REPORTED-th refusal on.
+STOP_RETRY = 5 * 60.0
+STOP_FAILURES_REPORTED = 2
+# After a failed or timed-out task the value is read again this much later.
+LATE_READ_BACK = 10 * 60.0
 
 type ControlKey = tuple[str, str]
 
@@ -100,6 +107,8 @@ class PlantControls:
         self._load_ok = False
         self._loading: asyncio.Task[None] | None = None
         self._unsub_rediscover: CALLBACK_TYPE | None = None
+        self._late_read: CALLBACK_TYPE | None = None
+        self._stop_failures = 0
 
     # -- set-up -------------------------------------------------------------------------------
 
@@ -191,10 +200,10 @@ class PlantControls:
     @callback
     def async_shutdown(self) -> None:
         """Stop timers and watchers (the entry is unloading)."""
-        for cancel in (self._scheduled_stop, self._soc_watch):
+        for cancel in (self._scheduled_stop, self._soc_watch, self._late_read):
             if cancel is not None:
                 cancel()
-        self._scheduled_stop = self._soc_watch = None
+        self._scheduled_stop = self._soc_watch = self._late_read = None
         if self._unsub_rediscover is not None:
             self._unsub_rediscover()
             self._unsub_rediscover = None
@@ -237,7 +246,9 @@ class PlantControls:
         """Write one control value and follow its task."""
         checked = self.validate(spec, value)
         return await self._run(
-            lambda: self.client.async_start_control(self._plant, spec, checked), spec=spec
+            lambda: self.client.async_start_control(self._plant, spec, checked),
+            spec=spec,
+            value=checked,
         )
 
     def validate_force(self, request: ForceRequest) -> None:
@@ -282,6 +293,8 @@ class PlantControls:
         task = await self._run(
             lambda: self.client.async_start_force(self._plant, device_id, request),
             device_id=device_id,
+            action=FORCE_DISCHARGE if request.discharge else FORCE_CHARGE,
+            value=request.power_w,
         )
         if task.state is TaskState.SUCCESS and not self.client.force_limits_native:
             self._limit_force(device_id, request)
@@ -297,7 +310,11 @@ class PlantControls:
         running = self.task
         if running is not None and running.action in (FORCE_CHARGE, FORCE_DISCHARGE):
             self.task = None  # the stop ends it
-        task = await self._run(lambda: self.client.async_stop_force(self._plant, device_id))
+        task = await self._run(
+            lambda: self.client.async_stop_force(self._plant, device_id),
+            device_id=device_id,
+            action=STOP_FORCED_CHARGE,
+        )
         if task.state is TaskState.SUCCESS:
             self._forget_force()
         return task
@@ -330,7 +347,10 @@ class PlantControls:
     async def async_set_time_of_use(self, windows: list[TouWindow]) -> ControlTask:
         """Switch the plant to time of use with these windows and follow the task."""
         self.validate_time_of_use(windows)
-        return await self._run(lambda: self.client.async_set_time_of_use(self._plant, windows))
+        return await self._run(
+            lambda: self.client.async_set_time_of_use(self._plant, windows),
+            action=SET_TIME_OF_USE,
+        )
 
     def _limit_force(self, device_id: str | None, request: ForceRequest) -> None:
         """The vendor cannot end the force by itself: stop it after the time or at the SOC."""
@@ -363,7 +383,7 @@ class PlantControls:
             try:
                 await self.async_stop(device_id)
             except HomeAssistantError as err:
-                _LOGGER.warning("Could not end the forced charge of %s: %s", self.plant_id, err)
+                self._stop_refused(device_id, discharge, err)
 
         if until is not None:
 
@@ -394,7 +414,36 @@ class PlantControls:
             self._soc_watch = self.coordinator.async_add_listener(check)
             check()
 
+    def _stop_refused(self, device_id: str | None, discharge: bool, err: Exception) -> None:
+        """The stop Home Assistant sent did not end the force: try again, and tell the user."""
+        self._stop_failures += 1
+        _LOGGER.warning(
+            "Could not end the forced %s of plant %s (attempt %s, again in %s min): %s",
+            "discharge" if discharge else "charge",
+            self.plant_id,
+            self._stop_failures,
+            round(STOP_RETRY / 60),
+            err,
+        )
+        if self._stop_failures >= STOP_FAILURES_REPORTED:
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                self._stop_issue_id,
+                is_fixable=False,
+                severity=ir.IssueSeverity.ERROR,
+                translation_key="force_not_ended",
+                translation_placeholders={"plant": self._plant.name, "reason": str(err)},
+            )
+        self._arm_force(device_id, discharge, until=time.time() + STOP_RETRY)
+
+    @property
+    def _stop_issue_id(self) -> str:
+        return f"force_not_ended_{self.coordinator.config_entry.entry_id}_{self.plant_id}"
+
     def _forget_force(self) -> None:
+        self._stop_failures = 0
+        ir.async_delete_issue(self.hass, DOMAIN, self._stop_issue_id)
         if self._forces.pop(self.plant_id, None) is not None:
             schedule_save(self.hass)
 
@@ -412,6 +461,8 @@ class PlantControls:
         *,
         spec: ControlSpec | None = None,
         device_id: str | None = None,
+        action: str = "",
+        value: Reading = None,
     ) -> ControlTask:
         if self.task is not None and not self.task.done:
             raise HomeAssistantError(
@@ -421,30 +472,24 @@ class PlantControls:
             )
         try:
             task = await start()
-        except CommandRejectedError as err:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="command_rejected",
-                translation_placeholders={"reason": _reason(err)},
-            ) from err
-        except PermissionDeniedError as err:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="control_permission",
-                translation_placeholders={"code": err.code or "?"},
-            ) from err
-        except RateLimitedError as err:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="rate_limited",
-                translation_placeholders={"retry_after": str(round(err.retry_after))},
-            ) from err
         except SolarCloudError as err:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="cloud_unavailable",
-                translation_placeholders={"error": str(err)},
-            ) from err
+            # Refused before a task existed: last_command shows the refusal all the same.
+            now = time.time()
+            self.last = ControlTask(
+                id="",
+                plant_id=self.plant_id,
+                device_id=spec.device_id if spec is not None else device_id,
+                action=spec.key if spec is not None else action,
+                value=value,
+                state=TaskState.FAILED,
+                started_at=now,
+                poll_interval=0.0,
+                timeout=0.0,
+                finished_at=now,
+                reason=_reason(err),
+            )
+            self._notify()
+            raise _refusal(err) from err
         self.task = self.last = task
         self._notify()
         deadline = time.monotonic() + WAIT_LIMIT
@@ -488,8 +533,24 @@ class PlantControls:
         self.last = task
         if task.state is TaskState.SUCCESS:
             await self._read_back(spec)
+        else:
+            # The device may still take the value late: look again once it has had the time.
+            self._read_back_later(spec)
         self._notify()
         return task
+
+    def _read_back_later(self, spec: ControlSpec | None) -> None:
+        @callback
+        def due(_now: object) -> None:
+            self._late_read = None
+            if self.task is None or self.task.done:
+                self.hass.async_create_background_task(
+                    self._read_back(spec), f"{DOMAIN} read back {self.plant_id}"
+                )
+
+        if self._late_read is not None:
+            self._late_read()
+        self._late_read = async_call_later(self.hass, LATE_READ_BACK, due)
 
     async def _read_back(self, spec: ControlSpec | None) -> None:
         specs = [spec] if spec is not None else list(self.specs.values())
@@ -501,7 +562,8 @@ class PlantControls:
         except SolarCloudError as err:
             _LOGGER.debug("Read-back of plant %s failed: %s", self.plant_id, err)
         else:
-            self.values.update(values)
+            # A value the cloud cannot give now does not replace the one known.
+            self.values.update({key: v for key, v in values.items() if v is not None})
         await self.coordinator.async_request_refresh()
 
     async def _sleep(self, seconds: float) -> None:
@@ -559,6 +621,33 @@ def task_summary(task: ControlTask) -> dict[str, Reading]:
         "started_at": task.started_at,
         "finished_at": task.finished_at,
     }
+
+
+def _refusal(err: SolarCloudError) -> HomeAssistantError:
+    """The translated error of a command the cloud refused before it became a task."""
+    if isinstance(err, CommandRejectedError):
+        return HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="command_rejected",
+            translation_placeholders={"reason": _reason(err)},
+        )
+    if isinstance(err, PermissionDeniedError):
+        return HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="control_permission",
+            translation_placeholders={"code": err.code or "?"},
+        )
+    if isinstance(err, RateLimitedError):
+        return HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="rate_limited",
+            translation_placeholders={"retry_after": str(round(err.retry_after))},
+        )
+    return HomeAssistantError(
+        translation_domain=DOMAIN,
+        translation_key="cloud_unavailable",
+        translation_placeholders={"error": str(err)},
+    )
 
 
 def _reason(err: SolarCloudError) -> str:
