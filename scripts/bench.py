@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import bisect
+import heapq
 import json
 import math
 import multiprocessing
@@ -83,6 +84,159 @@ class Run:
     cpu_ms_per_poll: float = 0.0
     peak_rss_mb: float = 0.0
     wall_s: float = 0.0
+    # With --controls: control tasks by outcome, and control requests refused for the quota.
+    control_tasks: dict[str, int] = field(default_factory=dict)
+    control_refusals: int = 0
+
+
+class _Dispatcher:
+    """Battery dispatch as an automation would send it, per plant and day (``--controls``).
+
+    Each day: the controls are looked up again (as Home Assistant does daily); at 02:00 a forced
+    charge of 30 minutes (stopped by the caller where the cloud does not end it); at 08:00 a
+    select (the working mode, else the first one) switched to another option, at 09:00 back.
+    Tasks are polled in their own rhythm; one task per plant at a time, as in Home Assistant.
+    """
+
+    def __init__(self, client: Any, account: Any, clock: Callable[[], float]) -> None:
+        self.client = client
+        self.account = account
+        self.clock = clock
+        self.specs: dict[str, list[Any]] = {}
+        self.events: list[tuple[float, int, str, str, Any]] = []
+        self.polls: list[tuple[float, int, Any]] = []
+        self.busy: dict[str, Any] = {}
+        self.outcomes: dict[str, int] = {}
+        self.refusals = 0
+        self._seq = 0
+
+    def _count(self, outcome: str) -> None:
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+
+    def _push(self, when: float, plant: str, what: str, arg: Any = None) -> None:
+        self._seq += 1
+        heapq.heappush(self.events, (when, self._seq, plant, what, arg))
+
+    def plan(
+        self, plants: list[str], start: float, days: float, offset: Callable[[str], float]
+    ) -> None:
+        for day in range(math.ceil(days)):
+            base = start + day * DAY
+            for plant in plants:
+                o = offset(plant)
+                if day:
+                    self._push(base + o, plant, "discover")
+                self._push(base + 2 * 3600 + o, plant, "force")
+                self._push(base + 8 * 3600 + o, plant, "switch")
+                self._push(base + 9 * 3600 + o, plant, "switch")
+
+    def next_time(self) -> float:
+        times = [self.events[0][0]] if self.events else []
+        if self.polls:
+            times.append(self.polls[0][0])
+        return min(times) if times else math.inf
+
+    async def discover(self, plant_id: str) -> None:
+        from custom_components.solar_cloud.api.errors import RateLimitedError, SolarCloudError
+
+        plant = self.account.plants[plant_id]
+        devices = [d for d in self.account.devices.values() if d.plant_id == plant_id]
+        try:
+            specs, _reasons = await self.client.async_get_controls(plant, devices)
+            if specs:
+                await self.client.async_read_controls(plant, specs)
+        except RateLimitedError:
+            self.refusals += 1
+            return
+        except SolarCloudError:
+            self._count("look-up failed")
+            return
+        self.specs[plant_id] = specs
+
+    async def _start(self, plant_id: str, start: Callable[[], Any]) -> None:
+        from custom_components.solar_cloud.api.errors import RateLimitedError, SolarCloudError
+
+        if plant_id in self.busy:
+            self._count("skipped (task running)")
+            return
+        try:
+            task = await start()
+        except RateLimitedError:
+            self.refusals += 1
+            return
+        except SolarCloudError:
+            self._count("refused")
+            return
+        self._count("started")
+        self._track(plant_id, task)
+
+    def _track(self, plant_id: str, task: Any) -> None:
+        if task.done:
+            self._count(task.state.value)
+            return
+        self.busy[plant_id] = task
+        self._seq += 1
+        heapq.heappush(self.polls, (self.clock() + task.poll_interval, self._seq, task))
+
+    async def run_due(self, now: float) -> None:
+        from custom_components.solar_cloud.api.controls import (
+            BATTERY_WORKING_MODE,
+            ControlKind,
+            ForceRequest,
+        )
+        from custom_components.solar_cloud.api.errors import RateLimitedError, SolarCloudError
+
+        while self.polls and self.polls[0][0] <= now:
+            _t, _n, task = heapq.heappop(self.polls)
+            try:
+                task = await self.client.async_poll_task(task)
+            except RateLimitedError:
+                self.refusals += 1
+            except SolarCloudError:
+                pass
+            if task.done:
+                self.busy.pop(task.plant_id, None)
+                self._count(task.state.value)
+            elif self.clock() - task.started_at > task.timeout:
+                self.busy.pop(task.plant_id, None)
+                self._count("timed_out")
+            else:
+                self._seq += 1
+                heapq.heappush(self.polls, (self.clock() + task.poll_interval, self._seq, task))
+        while self.events and self.events[0][0] <= now:
+            _t, _n, plant_id, what, _arg = heapq.heappop(self.events)
+            plant = self.account.plants[plant_id]
+            specs = self.specs.get(plant_id) or []
+            devices = [d for d in self.account.devices.values() if d.plant_id == plant_id]
+            if what == "discover":
+                await self.discover(plant_id)
+            elif what == "force" and specs and self.client.can_force(plant, devices):
+                request = ForceRequest(discharge=False, power_w=1000.0, duration_min=30.0)
+                await self._start(
+                    plant_id,
+                    lambda p=plant, r=request: self.client.async_start_force(p, None, r),
+                )
+                if not self.client.force_limits_native:
+                    self._push(self.clock() + 1800, plant_id, "stop")
+            elif what == "stop":
+                await self._start(plant_id, lambda p=plant: self.client.async_stop_force(p, None))
+            elif what == "switch":
+                selects = [s for s in specs if s.kind is ControlKind.SELECT]
+                selects.sort(key=lambda s: s.key != BATTERY_WORKING_MODE)
+                if not selects:
+                    continue
+                spec = selects[0]
+                current = (await self.client.async_read_controls(plant, [spec])).get(
+                    (spec.device_id, spec.key)
+                )
+                options = [o for o in spec.options if o not in (current, "forced")]
+                if options:
+                    await self._start(
+                        plant_id,
+                        lambda p=plant, c=spec, v=options[0]: self.client.async_start_control(
+                            p, c, v
+                        ),
+                    )
 
 
 # -- the simulator process -----------------------------------------------------------------------
@@ -159,7 +313,7 @@ def _allowances(plants: int, devices_by_type: dict[int, int]) -> dict[str, float
     }
 
 
-async def _run(vendor: str, plants: int, days: float) -> Run:
+async def _run(vendor: str, plants: int, days: float, controls: bool = False) -> Run:
     import aiohttp
 
     from custom_components.solar_cloud.api.account import AccountMemory, CloudAccount
@@ -230,6 +384,7 @@ async def _run(vendor: str, plants: int, days: float) -> Run:
                     quota=quota,
                     session_state=memory.session,
                     clock=clock,
+                    sleep=sleep,
                 )
             else:
                 client = HuaweiClient(
@@ -274,6 +429,12 @@ async def _run(vendor: str, plants: int, days: float) -> Run:
                 for i, p in enumerate(ids)
             }
             due = {p: math.floor(clock()) + offsets[p] + account.period for p in ids}
+            dispatcher: _Dispatcher | None = None
+            if controls:
+                dispatcher = _Dispatcher(client, account, clock)
+                for p in ids:
+                    await dispatcher.discover(p)
+                dispatcher.plan(ids, START, days, lambda p: 60.0 * (ids.index(p) % 60))
             ages: list[float] = []
             # When each round's data arrived. A round can spend virtual time waiting for
             # room in an allowance, so a sample taken inside it must see the data of the
@@ -284,6 +445,8 @@ async def _run(vendor: str, plants: int, days: float) -> Run:
             failures = 0
             while True:
                 step = min(due.values())
+                if dispatcher is not None:
+                    step = min(step, dispatcher.next_time())
                 if memory.realtime_at is not None and (
                     not arrivals or arrivals[-1] != memory.realtime_at
                 ):
@@ -296,6 +459,8 @@ async def _run(vendor: str, plants: int, days: float) -> Run:
                 if step >= end:
                     break
                 advance(step)
+                if dispatcher is not None:
+                    await dispatcher.run_due(clock())
                 batch = [p for p in ids if due[p] <= step]
                 rounds_before = account.rounds
                 c0 = time.process_time()
@@ -308,6 +473,9 @@ async def _run(vendor: str, plants: int, days: float) -> Run:
                 for p in batch:
                     due[p] = finished + offsets[p] + account.period
             run.rounds = account.rounds
+            if dispatcher is not None:
+                run.control_tasks = dict(sorted(dispatcher.outcomes.items()))
+                run.control_refusals = dispatcher.refusals
             async with session.get(f"{url}/_bench/stats") as response:
                 stats = await response.json()
     finally:
@@ -343,15 +511,15 @@ async def _run(vendor: str, plants: int, days: float) -> Run:
     return run
 
 
-def _child(vendor: str, plants: int, days: float, out: Any) -> None:
-    out.send(asdict(asyncio.run(_run(vendor, plants, days))))
+def _child(vendor: str, plants: int, days: float, controls: bool, out: Any) -> None:
+    out.send(asdict(asyncio.run(_run(vendor, plants, days, controls))))
 
 
-def run_isolated(vendor: str, plants: int, days: float) -> dict[str, Any]:
+def run_isolated(vendor: str, plants: int, days: float, controls: bool = False) -> dict[str, Any]:
     """One run in a process of its own, so that its memory figure is its own."""
     context = multiprocessing.get_context("fork")
     parent, child = context.Pipe()
-    process = context.Process(target=_child, args=(vendor, plants, days, child))
+    process = context.Process(target=_child, args=(vendor, plants, days, controls, child))
     process.start()
     result: dict[str, Any] = parent.recv()
     process.join()
@@ -373,6 +541,9 @@ def _print(run: dict[str, Any], out: Callable[[str], None]) -> None:
         f"= {run['ratio']:.3f}"
     )
     out(f"  rate-limit refusals {run['refusals']}")
+    if run.get("control_tasks"):
+        tasks = ", ".join(f"{k} {v}" for k, v in run["control_tasks"].items())
+        out(f"  control tasks: {tasks}; refused for the quota {run['control_refusals']}")
     out(f"  data age p95 {run['p95_age_s']} s (max {run['max_age_s']} s)")
     out(
         f"  set-up {run['setup_s']} s, CPU {run['cpu_ms_per_poll']} ms per round, "
@@ -391,6 +562,11 @@ def main() -> int:
     )
     parser.add_argument("--days", type=float, default=7.0)
     parser.add_argument("--json", type=Path, default=None, help="write the runs to this file")
+    parser.add_argument(
+        "--controls",
+        action="store_true",
+        help="also dispatch the batteries every day (forced charge, select switches)",
+    )
     args = parser.parse_args()
     vendors = args.vendor or list(VENDORS)
     runs = []
@@ -398,13 +574,13 @@ def main() -> int:
         # The iSolarCloud basic plan (2000 calls an hour) is sized for homes and small fleets.
         default = [1, 10, 100, 1000] if vendor == "huawei_fusionsolar" else [1, 10, 100]
         for plants in args.plants or default:
-            run = run_isolated(vendor, plants, args.days)
+            run = run_isolated(vendor, plants, args.days, args.controls)
             _print(run, print)
             runs.append(run)
     if args.json:
         args.json.write_text(json.dumps(runs, indent=2) + "\n")
     worst = {
-        "refusals": sum(r["refusals"] for r in runs),
+        "refusals": sum(r["refusals"] + r["control_refusals"] for r in runs),
         "ratio": max(r["ratio"] for r in runs),
         "p95_age_s": max(r["p95_age_s"] for r in runs),
     }
