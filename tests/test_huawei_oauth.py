@@ -439,6 +439,55 @@ async def test_same_account_twice_aborts(
     assert result["reason"] == "already_configured"
 
 
+@pytest.mark.usefixtures("credentials")
+@pytest.mark.parametrize("sim_options", [{"plants": 2}])
+async def test_plants_of_another_entry_left_out(
+    hass: HomeAssistant,
+    browser: aiohttp.ClientSession,
+    hass_client_no_auth: ClientFactory,
+    server_url: str,
+    huawei_sim: HuaweiSimulator,
+) -> None:
+    """A plant that an API-account entry already polls is not offered by default and cannot
+    be chosen: the same plant polled twice spends its allowance twice."""
+    codes = sorted(huawei_sim.plant_codes(USERNAME))
+    account_entry = make_entry(server_url, codes[:1])
+    account_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(account_entry.entry_id)
+    await hass.async_block_till_done()
+    # Another cloud's entry on another host does not count.
+    other = make_entry("http://other.example.com", codes)
+    other.add_to_hass(hass)
+    # Nor one of another vendor on the same host.
+    MockConfigEntry(
+        domain=DOMAIN,
+        unique_id="saj:127.0.0.1:app",
+        data={CONF_VENDOR: "saj", CONF_SERVER: server_url},
+        options={CONF_PLANTS: codes},
+    ).add_to_hass(hass)
+
+    result = await _choose_oauth(hass)
+    result = await _authorize(hass, browser, hass_client_no_auth, result)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_SERVER: server_url}
+    )
+    assert result["step_id"] == "plants"
+    assert codes[0] in result["description_placeholders"]["elsewhere"]
+    assert account_entry.title in result["description_placeholders"]["elsewhere"]
+    assert codes[1] not in result["description_placeholders"]["elsewhere"]
+    schema = result["data_schema"].schema
+    default = next(key.default() for key in schema if key == CONF_PLANTS)
+    assert default == [codes[1]]
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {CONF_PLANTS: codes})
+    assert result["errors"] == {"base": "plants_in_other_entry"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_PLANTS: [codes[1]]}
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["result"].options[CONF_PLANTS] == [codes[1]]
+
+
 # -- reauth and reconfigure -------------------------------------------------------------------
 
 

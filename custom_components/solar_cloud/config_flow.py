@@ -497,12 +497,38 @@ class SolarCloudConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
 
     # -- plants ------------------------------------------------------------------------------
 
+    def _plants_elsewhere(self) -> dict[str, str]:
+        """Plants of this flow that another entry of the same cloud polls: id -> its title.
+
+        The same plant polled through two entries (an API account and OAuth Connect, say)
+        would spend its allowances twice and draw the cloud's refusals.
+        """
+        host = urlsplit(str(self._data.get(CONF_SERVER, ""))).hostname
+        mine = {p.id for p in self._plants}
+        taken: dict[str, str] = {}
+        for entry in self._async_current_entries(include_ignore=False):
+            if entry.data.get(CONF_VENDOR) != self._vendor:
+                continue
+            if urlsplit(str(entry.data.get(CONF_SERVER, ""))).hostname != host:
+                continue
+            polled = set(entry.options.get(CONF_PLANTS) or ())
+            if entry.state is ConfigEntryState.LOADED:
+                polled |= set(entry.runtime_data.account.plants)
+            for plant_id in mine & polled:
+                taken[plant_id] = entry.title
+        return taken
+
     async def async_step_plants(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Choose the plants to add (all by default)."""
+        """Choose the plants to add (all by default, but those another entry polls)."""
         errors: dict[str, str] = {}
+        taken = self._plants_elsewhere()
         if user_input is not None:
             chosen = list(user_input[CONF_PLANTS])
-            if chosen:
+            if not chosen:
+                errors["base"] = "no_plants_selected"
+            elif set(chosen) & set(taken):
+                errors["base"] = "plants_in_other_entry"
+            else:
                 title = f"{VENDOR_NAMES[self._vendor]} {account_name(self._data)}"
                 if is_oauth(self._data):
                     first = min(self._plants, key=lambda p: p.id)
@@ -512,17 +538,20 @@ class SolarCloudConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
                     data=self._data,
                     options=_plant_options(self._plants, chosen),
                 )
-            errors["base"] = "no_plants_selected"
         return self.async_show_form(
             step_id="plants",
             data_schema=vol.Schema(
                 {
                     vol.Required(
-                        CONF_PLANTS, default=[p.id for p in self._plants]
+                        CONF_PLANTS, default=[p.id for p in self._plants if p.id not in taken]
                     ): _plant_selector(self._plants)
                 }
             ),
             errors=errors,
+            description_placeholders={
+                "elsewhere": ", ".join(f"{pid} ({title})" for pid, title in sorted(taken.items()))
+                or "-"
+            },
         )
 
     async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
