@@ -12,7 +12,7 @@ import pytest
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from homeassistant.helpers import device_registry as dr, entity_registry as er
+from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
@@ -20,31 +20,13 @@ from custom_components.solar_cloud.const import DOMAIN
 from custom_components.solar_cloud.diagnostics import async_get_config_entry_diagnostics
 from tests.common import entity_id, state
 from tests.conftest import SHINE_USER, make_shine_entry, make_sungrow_entry
+from tests.ha_controls import no_wait, registry_device, setup_entry
 from tests.simulators.shinemonitor import ShineMonitorSimulator
 from tests.simulators.sungrow import SungrowSimulator
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
 NOON = "2026-06-21 11:00:00+00:00"
-
-
-async def _no_wait(_seconds: float) -> None:
-    await asyncio.sleep(0)
-
-
-async def _setup(hass: HomeAssistant, entry: MockConfigEntry) -> MockConfigEntry:
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-    return entry
-
-
-def _plant_device(hass: HomeAssistant, entry: MockConfigEntry, plant_id: str) -> str:
-    device = dr.async_get(hass).async_get_device(
-        identifiers={(DOMAIN, f"{entry.unique_id}:{plant_id}")}
-    )
-    assert device is not None
-    return device.id
 
 
 @pytest.fixture
@@ -56,7 +38,7 @@ async def shine_entry(
 ) -> MockConfigEntry:
     """A ShineMonitor plant with a storage inverter, set up."""
     freezer.move_to(NOON)
-    return await _setup(hass, make_shine_entry(shine_url, shine_sim))
+    return await setup_entry(hass, make_shine_entry(shine_url, shine_sim))
 
 
 def _storage(sim: ShineMonitorSimulator) -> tuple[int, str]:
@@ -135,7 +117,7 @@ async def test_shinemonitor_force_by_source_priority(
 ) -> None:
     """ShineMonitor forces through the source priorities and writes the old value back."""
     plant, sn = _storage(shine_sim)
-    device = _plant_device(hass, shine_entry, str(plant))
+    device = registry_device(hass, shine_entry, str(plant))
     charger = entity_id(hass, f":{sn}:charger_source_priority")
     before = hass.states.get(charger).state
     assert before != "utility_first"
@@ -211,8 +193,8 @@ async def sungrow_entry(
 ) -> AsyncIterator[MockConfigEntry]:
     """A Sungrow plant with a storage inverter, set up."""
     freezer.move_to(NOON)
-    with patch("custom_components.solar_cloud.api.sungrow._sleep", _no_wait):
-        yield await _setup(hass, make_sungrow_entry(sungrow_url, sungrow_sim))
+    with patch("custom_components.solar_cloud.api.sungrow._sleep", no_wait):
+        yield await setup_entry(hass, make_sungrow_entry(sungrow_url, sungrow_sim))
 
 
 async def test_force_charge_for_a_time_then_stopped(
@@ -224,7 +206,7 @@ async def test_force_charge_for_a_time_then_stopped(
     """Forced charge by time: the response carries the task; Home Assistant stops it after the
     duration; a second command while one runs is refused; bad inputs are never sent."""
     plant = str(sungrow_sim.plant_ids()[0])
-    device = _plant_device(hass, sungrow_entry, plant)
+    device = registry_device(hass, sungrow_entry, plant)
     for bad in ({"power": 1000}, {"power": 200_000, "duration": 10}):
         with pytest.raises(ServiceValidationError):
             await hass.services.async_call(
@@ -304,7 +286,7 @@ async def test_validation_refusals_and_unload(
     """Impossible durations and targets are refused before sending; a cloud refusal is a
     translated error; a forced charge watched for its target SOC ends with the entry."""
     plant = str(sungrow_sim.plant_ids()[0])
-    device = _plant_device(hass, sungrow_entry, plant)
+    device = registry_device(hass, sungrow_entry, plant)
     for data, key in (
         ({"power": 1000, "duration": 5000}, "invalid_duration"),
         ({"power": 1000, "target_soc": 100.0}, None),
@@ -352,7 +334,7 @@ async def test_controls_found_after_a_failed_look_up(
     """A cloud fault while looking up the controls leaves none; they come with a later look-up."""
     freezer.move_to(NOON)
     shine_sim.inject("http_500", path="queryDeviceCtrlField")
-    entry = await _setup(hass, make_shine_entry(shine_url, shine_sim))
+    entry = await setup_entry(hass, make_shine_entry(shine_url, shine_sim))
     plant, sn = _storage(shine_sim)
     controls = entry.runtime_data.controls[str(plant)]
     assert controls.specs == {}
@@ -385,7 +367,7 @@ async def test_forced_charge_ended_after_a_restart(
     """A forced charge that Home Assistant ends is remembered: after a restart that outlasted
     its duration it is ended at once; the memory is saved with the account's."""
     plant, sn = _storage(shine_sim)
-    device = _plant_device(hass, shine_entry, str(plant))
+    device = registry_device(hass, shine_entry, str(plant))
     charger = entity_id(hass, f":{sn}:charger_source_priority")
     before = hass.states.get(charger).state
     await hass.services.async_call(
@@ -419,7 +401,7 @@ async def test_forced_charge_to_soc_rearmed_after_a_reload(
 ) -> None:
     """A force up to a target SOC is watched again after a reload and ends when it is reached."""
     plant, sn = _storage(shine_sim)
-    device = _plant_device(hass, shine_entry, str(plant))
+    device = registry_device(hass, shine_entry, str(plant))
     soc = shine_entry.runtime_data.coordinators[str(plant)].data.readings["battery_soc"]
     await hass.services.async_call(
         DOMAIN,

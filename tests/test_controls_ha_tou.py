@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -11,11 +9,12 @@ import voluptuous as vol
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from homeassistant.helpers import device_registry as dr, entity_registry as er
-from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+from homeassistant.helpers import entity_registry as er
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.solar_cloud.const import DOMAIN
 from tests.conftest import USERNAME, make_entry
+from tests.ha_controls import registry_device, run_ticking
 from tests.simulators.huawei import HuaweiSimulator
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
@@ -39,27 +38,6 @@ async def entry(
     return config_entry
 
 
-def _plant_device(hass: HomeAssistant, entry: MockConfigEntry, plant: str) -> str:
-    device = dr.async_get(hass).async_get_device(
-        identifiers={(DOMAIN, f"{entry.unique_id}:{plant}")}
-    )
-    assert device is not None
-    return device.id
-
-
-async def _while_ticking(hass: HomeAssistant, freezer: FrozenDateTimeFactory, call: Any) -> Any:
-    """Run a blocking action while the clock moves a minute at a time (the poll rhythm)."""
-    running = asyncio.ensure_future(call)
-    for _ in range(30):
-        for _ in range(30):
-            await asyncio.sleep(0)
-        if running.done():
-            break
-        freezer.tick(timedelta(seconds=60))
-        async_fire_time_changed(hass)
-    return await running
-
-
 async def test_set_time_of_use(
     hass: HomeAssistant,
     entry: MockConfigEntry,
@@ -68,7 +46,7 @@ async def test_set_time_of_use(
 ) -> None:
     """The windows reach the cloud, the task is followed, the mode select reads time of use."""
     plant = huawei_sim.plant_codes(USERNAME)[0]
-    device = _plant_device(hass, entry, plant)
+    device = registry_device(hass, entry, plant)
     (mode,) = [
         e.entity_id
         for e in er.async_get(hass).entities.values()
@@ -94,7 +72,7 @@ async def test_set_time_of_use(
             )
     assert len(huawei_sim.control_requests) == requests  # nothing was sent
 
-    response = await _while_ticking(
+    response = await run_ticking(
         hass,
         freezer,
         hass.services.async_call(
@@ -110,7 +88,7 @@ async def test_set_time_of_use(
             },
             blocking=True,
             return_response=True,
-        ),
+        ), 60.0,
     )  # fmt: skip
     assert response["status"] == "success"
     settings = huawei_sim.battery_settings(plant)
@@ -136,7 +114,7 @@ async def test_set_time_of_use_refused(
 ) -> None:
     """A failed task names the vendor's reason; a vendor without TOU windows says so."""
     plant = huawei_sim.plant_codes(USERNAME)[0]
-    device = _plant_device(hass, entry, plant)
+    device = registry_device(hass, entry, plant)
     huawei_sim.inject("fail_code:20614", path="battery/mode")
     with pytest.raises(HomeAssistantError) as err:
         await hass.services.async_call(
