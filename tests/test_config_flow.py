@@ -15,10 +15,12 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.solar_cloud.const import (
     CONF_EXCLUDED_PLANTS,
+    CONF_HISTORY_DAYS,
     CONF_PLANTS,
     CONF_SERVER,
     CONF_SYSTEM_CODE,
     CONF_VENDOR,
+    DEFAULT_HISTORY_DAYS,
     DOMAIN,
     VENDOR_HUAWEI,
 )
@@ -300,14 +302,21 @@ async def test_options_choose_plants(
     codes = sorted(huawei_sim.plant_codes(USERNAME))
     result = await hass.config_entries.options.async_init(loaded_entry.entry_id)
     assert result["type"] is FlowResultType.FORM
-    result = await hass.config_entries.options.async_configure(result["flow_id"], {CONF_PLANTS: []})
+    assert _default(result, CONF_HISTORY_DAYS) == DEFAULT_HISTORY_DAYS
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_PLANTS: [], CONF_HISTORY_DAYS: 30}
+    )
     assert result["errors"] == {"base": "no_plants_selected"}
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], {CONF_PLANTS: [codes[0]]}
+        result["flow_id"], {CONF_PLANTS: [codes[0]], CONF_HISTORY_DAYS: 7}
     )
     await hass.async_block_till_done()
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert loaded_entry.options == {CONF_PLANTS: [codes[0]], CONF_EXCLUDED_PLANTS: [codes[1]]}
+    assert loaded_entry.options == {
+        CONF_PLANTS: [codes[0]],
+        CONF_EXCLUDED_PLANTS: [codes[1]],
+        CONF_HISTORY_DAYS: 7,
+    }
     assert loaded_entry.state is ConfigEntryState.LOADED
     assert list(loaded_entry.runtime_data.coordinators) == [codes[0]]
 

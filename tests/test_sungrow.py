@@ -20,10 +20,12 @@ from custom_components.solar_cloud.const import (
     CONF_ACCESS_KEY,
     CONF_APP_KEY,
     CONF_EXCLUDED_PLANTS,
+    CONF_HISTORY_DAYS,
     CONF_PLANTS,
     CONF_RSA_PUBLIC_KEY,
     CONF_SERVER,
     CONF_VENDOR,
+    DEFAULT_HISTORY_DAYS,
     DOMAIN,
     VENDOR_SUNGROW,
 )
@@ -261,7 +263,11 @@ async def test_reconfigure_and_options(
         result["flow_id"], {CONF_PLANTS: plants[:1]}
     )
     await hass.async_block_till_done()
-    assert sungrow_entry.options == {CONF_PLANTS: plants[:1], CONF_EXCLUDED_PLANTS: plants[1:]}
+    assert sungrow_entry.options == {
+        CONF_PLANTS: plants[:1],
+        CONF_EXCLUDED_PLANTS: plants[1:],
+        CONF_HISTORY_DAYS: DEFAULT_HISTORY_DAYS,
+    }
     assert list(sungrow_entry.runtime_data.coordinators) == plants[:1]
 
 

@@ -17,12 +17,14 @@ from homeassistant.helpers.typing import ConfigType
 
 from .api.account import AccountMemory, CloudAccount, InventoryChange
 from .api.errors import AuthError, PermissionDeniedError, SolarCloudError
+from .api.history import HistoryClient, supports_history
 from .api.huawei import HuaweiClient
 from .api.models import VendorClient
 from .api.quota import Session
 from .api.saj import SajClient
 from .api.shinemonitor import ShineMonitorClient
 from .api.sungrow import SungrowClient
+from .backfill import HistoryBackfill
 from .const import (
     CONF_ACCESS_KEY,
     CONF_ACCOUNT,
@@ -31,11 +33,13 @@ from .const import (
     CONF_APP_SECRET,
     CONF_COMPANY_KEY,
     CONF_EXCLUDED_PLANTS,
+    CONF_HISTORY_DAYS,
     CONF_PLANTS,
     CONF_RSA_PUBLIC_KEY,
     CONF_SERVER,
     CONF_SYSTEM_CODE,
     CONF_VENDOR,
+    DEFAULT_HISTORY_DAYS,
     DOMAIN,
     VENDOR_HUAWEI,
     VENDOR_SAJ,
@@ -272,7 +276,20 @@ async def async_setup_entry(hass: HomeAssistant, entry: SolarCloudConfigEntry) -
         account.add_listener(lambda change: _on_inventory_change(hass, entry, change))
     )
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    _start_backfill(hass, entry)
     return True
+
+
+def _start_backfill(hass: HomeAssistant, entry: SolarCloudConfigEntry) -> None:
+    """Fill the plants' energy statistics from the cloud's history, in the background."""
+    runtime = entry.runtime_data
+    depth = int(entry.options.get(CONF_HISTORY_DAYS, DEFAULT_HISTORY_DAYS))
+    if not supports_history(runtime.client) or "recorder" not in hass.config.components:
+        return
+    runtime.backfill = HistoryBackfill(
+        hass, entry, cast(HistoryClient, runtime.client), depth, runtime.account.memory.history
+    )
+    runtime.backfill.async_start()
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: SolarCloudConfigEntry) -> bool:
@@ -286,6 +303,8 @@ async def async_unload_entry(hass: HomeAssistant, entry: SolarCloudConfigEntry) 
             await coordinator.async_shutdown()
         for controls in entry.runtime_data.controls.values():
             controls.async_shutdown()
+        if entry.runtime_data.backfill is not None:
+            entry.runtime_data.backfill.async_stop()
     return unloaded
 
 

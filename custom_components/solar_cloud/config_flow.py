@@ -27,6 +27,9 @@ from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.config_entry_oauth2_flow import AbstractOAuth2FlowHandler
 from homeassistant.helpers.selector import (
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
     SelectOptionDict,
     SelectSelector,
     SelectSelectorConfig,
@@ -57,12 +60,15 @@ from .const import (
     CONF_AUTH_MODE,
     CONF_COMPANY_KEY,
     CONF_EXCLUDED_PLANTS,
+    CONF_HISTORY_DAYS,
     CONF_PLANTS,
     CONF_RSA_PUBLIC_KEY,
     CONF_SERVER,
     CONF_SYSTEM_CODE,
     CONF_VENDOR,
+    DEFAULT_HISTORY_DAYS,
     DOMAIN,
+    MAX_HISTORY_DAYS,
     USER_CHOICES,
     VENDOR_HUAWEI,
     VENDOR_NAMES,
@@ -614,10 +620,10 @@ class SolarCloudConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
 
 
 class SolarCloudOptionsFlow(OptionsFlowWithReload):
-    """Change which plants are polled."""
+    """Change which plants are polled and how much history is imported."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Pick plants from the account's current list."""
+        """Pick plants from the account's current list; the depth of the history import."""
         entry: SolarCloudConfigEntry = self.config_entry
         if entry.state is not ConfigEntryState.LOADED:
             return self.async_abort(reason="not_loaded")
@@ -626,13 +632,30 @@ class SolarCloudOptionsFlow(OptionsFlowWithReload):
         if user_input is not None:
             chosen = list(user_input[CONF_PLANTS])
             if chosen:
-                return self.async_create_entry(data=_plant_options(plants, chosen))
+                return self.async_create_entry(
+                    data={
+                        **_plant_options(plants, chosen),
+                        CONF_HISTORY_DAYS: int(user_input[CONF_HISTORY_DAYS]),
+                    }
+                )
             errors["base"] = "no_plants_selected"
         current = [p.id for p in plants if p.id in entry.runtime_data.account.plants]
+        depth = entry.options.get(CONF_HISTORY_DAYS, DEFAULT_HISTORY_DAYS)
         return self.async_show_form(
             step_id="init",
             data_schema=vol.Schema(
-                {vol.Required(CONF_PLANTS, default=current): _plant_selector(plants)}
+                {
+                    vol.Required(CONF_PLANTS, default=current): _plant_selector(plants),
+                    vol.Required(CONF_HISTORY_DAYS, default=depth): NumberSelector(
+                        NumberSelectorConfig(
+                            min=0,
+                            max=MAX_HISTORY_DAYS,
+                            step=1,
+                            mode=NumberSelectorMode.BOX,
+                            unit_of_measurement="d",
+                        )
+                    ),
+                }
             ),
             errors=errors,
         )

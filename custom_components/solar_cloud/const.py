@@ -18,6 +18,10 @@ CONF_APP_ID: Final = "app_id"
 CONF_APP_SECRET: Final = "app_secret"
 CONF_COMPANY_KEY: Final = "company_key"
 CONF_PLANTS: Final = "plants"
+# Days of hourly history imported into statistics before the set-up (0: none).
+CONF_HISTORY_DAYS: Final = "history_days"
+DEFAULT_HISTORY_DAYS: Final = 30
+MAX_HISTORY_DAYS: Final = 366
 # Plants the user left out when choosing; plants the cloud lists later and that are in neither
 # list are new and are added automatically.
 CONF_EXCLUDED_PLANTS: Final = "excluded_plants"

@@ -36,6 +36,7 @@ from .oauth import has_control_scope
 
 if TYPE_CHECKING:
     from .api.account import InventoryChange
+    from .backfill import HistoryBackfill
     from .plant_controls import PlantControls
 
 _LOGGER = logging.getLogger(__name__)
@@ -51,6 +52,8 @@ class SolarCloudData:
     # Per plant, where the vendor offers controls.
     controls: dict[str, PlantControls] = field(default_factory=dict)
     unsubscribe: list[Callable[[], None]] = field(default_factory=list)
+    # Imports the cloud's hourly history into statistics, where the vendor and recorder allow.
+    backfill: HistoryBackfill | None = None
 
 
 type SolarCloudConfigEntry = ConfigEntry[SolarCloudData]

@@ -80,6 +80,8 @@ class AccountMemory:
     alarms_due: float = 0.0
     # Forced charges the caller must end itself, per plant (JSON values: when or at which SOC).
     forces: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Which days of history have been read into statistics (the history planner's state).
+    history: dict[str, Any] = field(default_factory=dict)
 
     def export(self) -> dict[str, Any]:
         """A JSON-ready copy, so that a restart neither logs in nor calls again too early.
@@ -110,6 +112,7 @@ class AccountMemory:
             else {pid: [_encode(asdict(a)) for a in alarms] for pid, alarms in self.alarms.items()},
             "alarms_due": self.alarms_due,
             "forces": {pid: dict(force) for pid, force in self.forces.items()},
+            "history": dict(self.history),
         }
 
     def restore(self, data: Mapping[str, Any]) -> None:
@@ -143,6 +146,9 @@ class AccountMemory:
                     for pid, force in forces.items()
                     if isinstance(force, Mapping)
                 }
+            history = data.get("history")
+            if isinstance(history, Mapping):
+                self.history = dict(history)
             if data.get("alarms") is not None:
                 self.alarms = {
                     pid: [_alarm(_decode(a)) for a in alarms]

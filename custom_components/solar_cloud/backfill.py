@@ -1,0 +1,336 @@
+"""Long-term statistics of each plant's energy flows, filled from the cloud's hourly history.
+
+Home Assistant compiles statistics only from what it saw while it ran. The clouds keep hourly
+history, so each plant gets external statistics ``solar_cloud:<plant>_<flow>`` (kWh per hour with
+a running sum) that this module imports from the cloud: the current day every few hours, the days
+an outage missed, the history before the set-up (``history_days`` deep), and corrections of the
+last days. :class:`~.api.history.HistoryPlanner` decides what to read; this module reads it in a
+background task that uses only the history share of the account's budget, and writes it to the
+recorder so that the same hour imported twice changes nothing and the sums stay continuous.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import TYPE_CHECKING, Any, cast
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from homeassistant.components.recorder import get_instance
+from homeassistant.components.recorder.models import (
+    StatisticData,
+    StatisticMeanType,
+    StatisticMetaData,
+)
+from homeassistant.components.recorder.statistics import (
+    async_add_external_statistics,
+    statistics_during_period,
+)
+from homeassistant.const import UnitOfEnergy
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.event import async_call_later
+from homeassistant.util import dt as dt_util, slugify
+from homeassistant.util.unit_conversion import EnergyConverter
+
+from .api.errors import AuthError, PermissionDeniedError, RateLimitedError, SolarCloudError
+from .api.history import (
+    HOUR,
+    EnergyDay,
+    Flow,
+    HistoryClient,
+    HistoryJob,
+    HistoryPlanner,
+)
+from .api.models import Plant
+from .api.values import parse_offset
+from .const import DOMAIN
+from .memory import schedule_save
+
+if TYPE_CHECKING:
+    from .coordinator import SolarCloudConfigEntry
+
+_LOGGER = logging.getLogger(__name__)
+
+# Waits after a failed read: doubling from the first to the last.
+RETRY_FIRST = 300.0
+RETRY_LAST = 3600.0
+# After the cloud refused access to history: ask again after this long.
+PERMISSION_RETRY = 6 * 3600.0
+# Never wait less than this after a rate-limit answer.
+RATE_LIMIT_MIN_WAIT = 60.0
+# How far back to look for the last hour before an imported day, step by step.
+LOOKBACK = (timedelta(days=2), timedelta(days=40), timedelta(days=400), timedelta(days=4000))
+SUM_TOLERANCE = 1e-6
+
+FLOW_NAMES: dict[Flow, str] = {
+    Flow.PV: "solar production",
+    Flow.GRID_IMPORT: "grid import",
+    Flow.GRID_EXPORT: "grid export",
+    Flow.BATTERY_CHARGE: "battery charge",
+    Flow.BATTERY_DISCHARGE: "battery discharge",
+    Flow.LOAD: "consumption",
+}
+
+
+def statistic_id(plant_id: str, flow: Flow) -> str:
+    """``solar_cloud:<plant>_<flow>``, the plant id made fit for a statistic id."""
+    return f"{DOMAIN}:{slugify(plant_id, separator='_')}_{flow.value}"
+
+
+def plant_zone(plant: Plant, fallback: tzinfo) -> tzinfo:
+    """The plant's time zone from what the cloud said (a zone name or an offset), else ``fallback``."""
+    label = (plant.time_zone or "").strip()
+    if label and "/" in label:
+        try:
+            return ZoneInfo(label)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    return parse_offset(label) or fallback
+
+
+@dataclass(slots=True)
+class _Row:
+    state: float
+    sum: float
+
+
+class HistoryBackfill:
+    """Reads an account's hourly history in the background and imports it as statistics."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: SolarCloudConfigEntry,
+        client: HistoryClient,
+        depth_days: int,
+        saved: dict[str, Any],
+    ) -> None:
+        self.hass = hass
+        self.entry = entry
+        self.client = client
+        self.account = entry.runtime_data.account
+        self._saved = saved  # the account memory's history state, kept across restarts
+        self.planner = HistoryPlanner(client.history_plan(self._plants()), depth_days)
+        self.planner.restore(saved)
+        self._wake = asyncio.Event()
+        self._cancel_timer: Callable[[], None] | None = None
+        self._stopped = False
+        self._failures = 0
+        self._problem: str | None = None
+        self.imported_hours = 0
+        self.reads = 0
+        self.last_error: str | None = None
+        self.next_read: float | None = None
+
+    # -- life cycle --------------------------------------------------------------------------
+
+    @callback
+    def async_start(self) -> None:
+        """Start the background task (the live sensors are already set up)."""
+        self.entry.async_create_background_task(
+            self.hass, self._async_run(), f"{DOMAIN} history {self.entry.title}"
+        )
+
+    @callback
+    def async_stop(self) -> None:
+        """Stop at the next wait (the entry is unloading)."""
+        self._stopped = True
+        self._wake.set()
+        if self._cancel_timer is not None:
+            self._cancel_timer()
+            self._cancel_timer = None
+
+    def _plants(self) -> list[Plant]:
+        return list(self.account.plants.values())
+
+    def _zones(self) -> dict[str, tzinfo]:
+        fallback = dt_util.get_default_time_zone()
+        return {p.id: plant_zone(p, fallback) for p in self._plants()}
+
+    async def _async_wait(self, seconds: float) -> None:
+        """Sleep on Home Assistant's clock, ending early when stopped."""
+        self._wake.clear()
+        self.next_read = dt_util.utcnow().timestamp() + seconds
+
+        @callback
+        def _wake(_now: datetime) -> None:
+            self._cancel_timer = None
+            self._wake.set()
+
+        self._cancel_timer = async_call_later(self.hass, max(1.0, seconds), _wake)
+        await self._wake.wait()
+
+    async def _async_run(self) -> None:
+        while not self._stopped:
+            now = dt_util.utcnow().timestamp()
+            self.planner.set_plants(self._zones(), now)
+            self.planner.plan = self.client.history_plan(self._plants())
+            job = self.planner.next_job(now)
+            if job is None:
+                await self._async_wait(self.planner.next_due_in(now))
+                continue
+            wait = await self._async_read(job, now)
+            if wait:
+                await self._async_wait(wait)
+
+    # -- one read ----------------------------------------------------------------------------
+
+    async def _async_read(self, job: HistoryJob, now: float) -> float:
+        """Read and import one job; the seconds to wait before the next, or 0."""
+        plants = [self.account.plants[p] for p in job.plants if p in self.account.plants]
+        try:
+            days = await self.client.async_get_energy_days(
+                plants, job.day, dt_util.get_default_time_zone()
+            )
+        except RateLimitedError as err:
+            # The history share (or the vendor) has no room now: wait, the live polls go on.
+            _LOGGER.debug("History of %s waits %.0f s: %s", job.day, err.retry_after or 0, err)
+            return max(RATE_LIMIT_MIN_WAIT, err.retry_after or 0.0)
+        except AuthError as err:
+            # The live polls start the reauthentication; history waits for the reload after it.
+            self._note_failure("auth", err)
+            return RETRY_LAST
+        except PermissionDeniedError as err:
+            self._note_failure("permission", err)
+            return PERMISSION_RETRY
+        except SolarCloudError as err:
+            self._note_failure("error", err)
+            return min(RETRY_LAST, RETRY_FIRST * 2 ** (self._failures - 1))
+        if self._problem is not None:
+            _LOGGER.info("Reading energy history of %s works again", self.entry.title)
+        self._problem = None
+        self._failures = 0
+        self.last_error = None
+        self.reads += 1
+        await self._async_import(days, dt_util.utcnow())
+        self.planner.record(job, dt_util.utcnow().timestamp())
+        self._saved.clear()
+        self._saved.update(self.planner.export())
+        schedule_save(self.hass)
+        return 0.0
+
+    def _note_failure(self, kind: str, err: SolarCloudError) -> None:
+        self._failures += 1
+        self.last_error = f"{type(err).__name__}: {err}"
+        if self._problem is None:
+            _LOGGER.warning(
+                "Reading energy history of %s failed (%s); the statistics are filled in later",
+                self.entry.title,
+                err,
+            )
+        self._problem = kind
+
+    # -- writing statistics -------------------------------------------------------------------
+
+    async def _async_import(self, days: Mapping[str, EnergyDay], now: datetime) -> None:
+        for plant_id, energy in days.items():
+            plant = self.account.plants.get(plant_id)
+            if plant is None:
+                continue
+            # Only hours that have ended: the cloud's current hour is still growing.
+            hours = {h: v for h, v in energy.hours.items() if h + HOUR <= now}
+            for flow in Flow:
+                values = {h: v[flow] for h, v in hours.items() if flow in v}
+                if values:
+                    await self._async_write(plant, flow, values)
+
+    async def _async_write(self, plant: Plant, flow: Flow, values: dict[datetime, float]) -> None:
+        """Merge the hours into the statistic, recompute the sums from the first hour on."""
+        stat_id = statistic_id(plant.id, flow)
+        instance = get_instance(self.hass)
+        first = min(values)
+        existing, baseline = await self._async_existing(stat_id, first)
+        merged = {start: row.state for start, row in existing.items()}
+        for start, kwh in values.items():
+            merged[start] = round(max(0.0, kwh), 6)
+        rows: list[StatisticData] = []
+        total = baseline
+        for start in sorted(merged):
+            total = round(total + merged[start], 6)
+            old = existing.get(start)
+            if (
+                old is None
+                or abs(old.state - merged[start]) > SUM_TOLERANCE
+                or abs(old.sum - total) > SUM_TOLERANCE
+            ):
+                rows.append(StatisticData(start=start, state=merged[start], sum=total))
+        if not rows:
+            return
+        metadata = StatisticMetaData(
+            mean_type=StatisticMeanType.NONE,
+            has_sum=True,
+            name=f"{plant.name} {FLOW_NAMES[flow]}",
+            source=DOMAIN,
+            statistic_id=stat_id,
+            unit_class=EnergyConverter.UNIT_CLASS,
+            unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        )
+        async_add_external_statistics(self.hass, metadata, rows)
+        self.imported_hours += len(rows)
+        # The next read of this statistic must see these rows.
+        await instance.async_block_till_done()
+
+    async def _async_existing(
+        self, stat_id: str, first: datetime
+    ) -> tuple[dict[datetime, _Row], float]:
+        """Rows from ``first`` on, and the sum of the last row before it (0 when none)."""
+        found = await self._async_rows(stat_id, first - LOOKBACK[0], None)
+        after = {
+            _start(r): _Row(float(r.get("state") or 0.0), float(r.get("sum") or 0.0))
+            for r in found
+            if _start(r) >= first
+        }
+        before = [r for r in found if _start(r) < first]
+        for back in LOOKBACK[1:]:
+            if before:
+                break
+            # A gap of more than the last look-back before the first hour: look further.
+            before = await self._async_rows(stat_id, first - back, first)
+        return after, float(before[-1].get("sum") or 0.0) if before else 0.0
+
+    async def _async_rows(
+        self, stat_id: str, start: datetime, end: datetime | None
+    ) -> list[Mapping[str, Any]]:
+        found = await get_instance(self.hass).async_add_executor_job(
+            statistics_during_period,
+            self.hass,
+            start,
+            end,
+            {stat_id},
+            "hour",
+            None,
+            {"state", "sum"},
+        )
+        return cast(list[Mapping[str, Any]], found.get(stat_id, []))
+
+    # -- diagnostics --------------------------------------------------------------------------
+
+    def diagnostics(self) -> dict[str, Any]:
+        """Progress for diagnostics."""
+        now = dt_util.utcnow().timestamp()
+        return {
+            "depth_days": self.planner.depth_days,
+            "plan": {
+                "refresh_s": self.planner.plan.refresh,
+                "batch": self.planner.plan.batch,
+                "keeps_days": self.planner.plan.keeps_days,
+                "deep_reads_per_day": self.planner.plan.deep_reads_per_day,
+            },
+            "reads": self.reads,
+            "imported_hours": self.imported_hours,
+            "last_error": self.last_error,
+            "next_read_in_s": None
+            if self.next_read is None
+            else max(0, round(self.next_read - now)),
+            "plants": self.planner.progress(now),
+        }
+
+
+def _start(row: Mapping[str, Any]) -> datetime:
+    value = row["start"]
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromtimestamp(float(value), UTC)
