@@ -11,7 +11,6 @@ recorder so that the same hour imported twice changes nothing and the sums stay 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -54,6 +53,9 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 
+# Seconds after the set-up before the first read, and reads one round makes at most.
+START_DELAY = 30.0
+MAX_READS_PER_ROUND = 50
 # Waits after a failed read: doubling from the first to the last.
 RETRY_FIRST = 300.0
 RETRY_LAST = 3600.0
@@ -80,15 +82,25 @@ def statistic_id(plant_id: str, flow: Flow) -> str:
     return f"{DOMAIN}:{slugify(plant_id, separator='_')}_{flow.value}"
 
 
-def plant_zone(plant: Plant, fallback: tzinfo) -> tzinfo:
-    """The plant's time zone from what the cloud said (a zone name or an offset), else ``fallback``."""
+def plant_zone(plant: Plant, fallback: tzinfo, now: datetime | None = None) -> tzinfo:
+    """The plant's time zone from what the cloud said (a zone name or an offset), else ``fallback``.
+
+    A cloud that gives only today's offset (``+01:00``) gets Home Assistant's zone when that zone
+    has the same offset now, so that days keep their 23 or 25 hours across a DST change.
+    """
     label = (plant.time_zone or "").strip()
-    if label and "/" in label:
+    if "/" in label:
         try:
             return ZoneInfo(label)
         except (ZoneInfoNotFoundError, ValueError):
-            pass
-    return parse_offset(label) or fallback
+            return fallback
+    offset = parse_offset(label)
+    if offset is None:
+        return fallback
+    moment = now or dt_util.utcnow()
+    if moment.astimezone(fallback).utcoffset() == offset.utcoffset(moment):
+        return fallback
+    return offset
 
 
 @dataclass(slots=True)
@@ -115,7 +127,6 @@ class HistoryBackfill:
         self._saved = saved  # the account memory's history state, kept across restarts
         self.planner = HistoryPlanner(client.history_plan(self._plants()), depth_days)
         self.planner.restore(saved)
-        self._wake = asyncio.Event()
         self._cancel_timer: Callable[[], None] | None = None
         self._stopped = False
         self._failures = 0
@@ -129,16 +140,13 @@ class HistoryBackfill:
 
     @callback
     def async_start(self) -> None:
-        """Start the background task (the live sensors are already set up)."""
-        self.entry.async_create_background_task(
-            self.hass, self._async_run(), f"{DOMAIN} history {self.entry.title}"
-        )
+        """Start reading shortly after the set-up (the live sensors come first)."""
+        self._schedule(START_DELAY)
 
     @callback
     def async_stop(self) -> None:
-        """Stop at the next wait (the entry is unloading)."""
+        """Read no more (the entry is unloading)."""
         self._stopped = True
-        self._wake.set()
         if self._cancel_timer is not None:
             self._cancel_timer()
             self._cancel_timer = None
@@ -150,31 +158,45 @@ class HistoryBackfill:
         fallback = dt_util.get_default_time_zone()
         return {p.id: plant_zone(p, fallback) for p in self._plants()}
 
-    async def _async_wait(self, seconds: float) -> None:
-        """Sleep on Home Assistant's clock, ending early when stopped."""
-        self._wake.clear()
+    @callback
+    def _schedule(self, seconds: float) -> None:
+        """Run the next round after ``seconds`` on Home Assistant's clock."""
+        if self._stopped:
+            return
+        if self._cancel_timer is not None:
+            self._cancel_timer()
+        seconds = max(1.0, seconds)
         self.next_read = dt_util.utcnow().timestamp() + seconds
 
         @callback
-        def _wake(_now: datetime) -> None:
+        def _due(_now: datetime) -> None:
             self._cancel_timer = None
-            self._wake.set()
+            if not self._stopped:
+                self.entry.async_create_background_task(
+                    self.hass, self._async_round(), f"{DOMAIN} history {self.entry.title}"
+                )
 
-        self._cancel_timer = async_call_later(self.hass, max(1.0, seconds), _wake)
-        await self._wake.wait()
+        self._cancel_timer = async_call_later(self.hass, seconds, _due)
 
-    async def _async_run(self) -> None:
-        while not self._stopped:
+    async def _async_round(self) -> None:
+        """Make every read that is due now, then sleep until the next one is."""
+        wait = 0.0
+        for _ in range(MAX_READS_PER_ROUND):
+            if self._stopped:
+                return
             now = dt_util.utcnow().timestamp()
             self.planner.set_plants(self._zones(), now)
             self.planner.plan = self.client.history_plan(self._plants())
             job = self.planner.next_job(now)
             if job is None:
-                await self._async_wait(self.planner.next_due_in(now))
-                continue
+                wait = self.planner.next_due_in(now)
+                break
             wait = await self._async_read(job, now)
             if wait:
-                await self._async_wait(wait)
+                break
+        else:
+            wait = 1.0
+        self._schedule(wait)
 
     # -- one read ----------------------------------------------------------------------------
 
