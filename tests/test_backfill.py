@@ -1,0 +1,300 @@
+"""Hourly energy statistics filled from the cloud's history, through the recorder."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components.recorder import Recorder
+from homeassistant.components.recorder.statistics import (
+    list_statistic_ids,
+    statistics_during_period,
+)
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+from pytest_homeassistant_custom_component.components.recorder.common import (
+    async_wait_recording_done,
+)
+
+from custom_components.solar_cloud.api.history import Flow
+from custom_components.solar_cloud.backfill import START_DELAY, statistic_id
+from custom_components.solar_cloud.const import CONF_HISTORY_DAYS
+from tests.conftest import make_saj_entry
+from tests.simulators.saj import SajSimulator
+
+pytestmark = pytest.mark.usefixtures("socket_enabled")
+
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(
+    recorder_mock: Recorder, enable_custom_integrations: None
+) -> None:
+    """The recorder first (it must exist before Home Assistant starts), then our integration."""
+
+
+@pytest.fixture(autouse=True)
+async def amsterdam(hass: HomeAssistant) -> None:
+    """Home Assistant in the plants' zone."""
+    await hass.config.async_set_time_zone("Europe/Amsterdam")
+
+
+def _day_energy(sim: SajSimulator, plant: str, day: date) -> float:
+    """The simulator's energy of a whole local day of the plant (what /plant/energy reports)."""
+    return sim._day_kwh(sim._plants[int(plant)], day.toordinal())
+
+
+async def _tick(hass: HomeAssistant, freezer: FrozenDateTimeFactory, seconds: float) -> None:
+    freezer.tick(timedelta(seconds=seconds))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await async_wait_recording_done(hass)
+
+
+async def _run_for(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, seconds: float, step: float = 300.0
+) -> None:
+    """Let Home Assistant run (polls and history rounds) for ``seconds``."""
+    moved = 0.0
+    while moved < seconds:
+        await _tick(hass, freezer, step)
+        moved += step
+
+
+async def _setup(hass: HomeAssistant, entry: MockConfigEntry) -> MockConfigEntry:
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    return entry
+
+
+async def _rows(hass: HomeAssistant, stat_id: str, start: datetime) -> list[dict[str, Any]]:
+    await async_wait_recording_done(hass)
+    found = await hass.async_add_executor_job(
+        statistics_during_period, hass, start, None, {stat_id}, "hour", None, {"state", "sum"}
+    )
+    return [
+        {
+            "start": datetime.fromtimestamp(r["start"], UTC),
+            "state": r["state"],
+            "sum": r["sum"],
+        }
+        for r in found.get(stat_id, [])
+    ]
+
+
+def _assert_continuous(rows: list[dict[str, Any]]) -> None:
+    """One row per hour, no hour missing, each sum the previous sum plus the hour's energy."""
+    assert rows
+    for before, after in zip(rows, rows[1:], strict=False):
+        assert after["start"] - before["start"] == timedelta(hours=1), (before, after)
+        assert after["sum"] == pytest.approx(before["sum"] + after["state"], abs=1e-5)
+        assert after["state"] >= 0
+
+
+def _local_day_total(rows: list[dict[str, Any]], day: date) -> tuple[int, float]:
+    hours = [r for r in rows if r["start"].astimezone(AMSTERDAM).date() == day]
+    return len(hours), sum(r["state"] for r in hours)
+
+
+def _saj_entry(url: str, sim: SajSimulator, **options: Any) -> MockConfigEntry:
+    entry = make_saj_entry(url, sim)
+    return MockConfigEntry(
+        domain=entry.domain,
+        title=entry.title,
+        unique_id=entry.unique_id,
+        data=dict(entry.data),
+        options={**entry.options, **options},
+        version=entry.version,
+        minor_version=entry.minor_version,
+    )
+
+
+async def test_first_import_fills_the_depth(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, saj_url: str, saj_sim: SajSimulator
+) -> None:
+    """On set-up the history days before it are imported hour by hour, sums continuous."""
+    freezer.move_to(datetime(2026, 6, 10, 14, 20, tzinfo=AMSTERDAM))
+    entry = await _setup(hass, _saj_entry(saj_url, saj_sim, **{CONF_HISTORY_DAYS: 3}))
+    plant = next(iter(entry.runtime_data.account.plants))
+    await _tick(hass, freezer, START_DELAY + 1)
+
+    stat = statistic_id(plant, Flow.PV)
+    first_day = date(2026, 6, 8)
+    rows = await _rows(hass, stat, datetime(2026, 6, 1, tzinfo=AMSTERDAM))
+    _assert_continuous(rows)
+    assert rows[0]["start"] == datetime(2026, 6, 8, tzinfo=AMSTERDAM).astimezone(UTC)
+    # Every hour that has ended, up to 14:00 local.
+    assert rows[-1]["start"] == datetime(2026, 6, 10, 13, tzinfo=AMSTERDAM).astimezone(UTC)
+    assert rows[0]["sum"] == pytest.approx(rows[0]["state"])
+    # Whole days add up to the cloud's day energy.
+    for day in (first_day, date(2026, 6, 9)):
+        count, total = _local_day_total(rows, day)
+        assert count == 24
+        expected = _day_energy(saj_sim, plant, day)
+        assert total == pytest.approx(expected, rel=0.01, abs=0.05)
+    assert total > 1.0  # a June day in the simulator produces
+
+    ids = await hass.async_add_executor_job(list_statistic_ids, hass, {stat})
+    assert ids[0]["source"] == "solar_cloud"
+    assert ids[0]["statistics_unit_of_measurement"] == "kWh"
+    assert ids[0]["unit_class"] == "energy"
+    assert ids[0]["has_sum"] is True
+    assert ids[0]["mean_type"] == 0
+
+
+async def test_outage_of_six_hours_leaves_no_gap(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, saj_url: str, saj_sim: SajSimulator
+) -> None:
+    """Home Assistant is down from 20:00 to 02:00: after the restart every hour is there."""
+    freezer.move_to(datetime(2026, 6, 10, 19, 10, tzinfo=AMSTERDAM))
+    entry = await _setup(hass, _saj_entry(saj_url, saj_sim, **{CONF_HISTORY_DAYS: 1}))
+    plant = next(iter(entry.runtime_data.account.plants))
+    stat = statistic_id(plant, Flow.PV)
+    await _run_for(hass, freezer, 3600)
+    before = await _rows(hass, stat, datetime(2026, 6, 1, tzinfo=AMSTERDAM))
+    assert before[-1]["start"] < datetime(2026, 6, 10, 20, tzinfo=AMSTERDAM)
+
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    freezer.tick(timedelta(hours=6))
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    await _tick(hass, freezer, START_DELAY + 1)
+
+    rows = await _rows(hass, stat, datetime(2026, 6, 1, tzinfo=AMSTERDAM))
+    _assert_continuous(rows)
+    # Up to the last hour that ended (01:00-02:00 is still running at 02:10+).
+    assert rows[-1]["start"] == datetime(2026, 6, 11, 1, tzinfo=AMSTERDAM).astimezone(UTC)
+    # What was there before the outage is unchanged.
+    assert rows[: len(before)] == before
+    count, total = _local_day_total(rows, date(2026, 6, 10))
+    assert count == 24
+    assert total == pytest.approx(_day_energy(saj_sim, plant, date(2026, 6, 10)), abs=0.05)
+
+
+async def test_reimport_is_idempotent(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, saj_url: str, saj_sim: SajSimulator
+) -> None:
+    """Reading the same hours again rewrites nothing; new hours continue the sums."""
+    freezer.move_to(datetime(2026, 6, 10, 9, 10, tzinfo=AMSTERDAM))
+    entry = await _setup(hass, _saj_entry(saj_url, saj_sim, **{CONF_HISTORY_DAYS: 2}))
+    plant = next(iter(entry.runtime_data.account.plants))
+    stat = statistic_id(plant, Flow.PV)
+    backfill = entry.runtime_data.backfill
+    assert backfill is not None
+    await _tick(hass, freezer, START_DELAY + 1)
+    first = await _rows(hass, stat, datetime(2026, 6, 1, tzinfo=AMSTERDAM))
+    reads, written = backfill.reads, backfill.imported_hours
+    assert reads >= 2
+    # Today was read first; the day before it then shifted today's sums once.
+    assert written >= len(first)
+
+    # The current day is read again every refresh: only the hours that ended since are new.
+    await _run_for(hass, freezer, 3 * 3600)
+    assert backfill.reads > reads
+    rows = await _rows(hass, stat, datetime(2026, 6, 1, tzinfo=AMSTERDAM))
+    assert rows[: len(first)] == first
+    assert len(rows) == len(first) + 3
+    assert backfill.imported_hours == written + 3
+    _assert_continuous(rows)
+
+
+@pytest.mark.parametrize(
+    ("moment", "day", "hours"),
+    [
+        (datetime(2026, 3, 30, 10, 10, tzinfo=AMSTERDAM), date(2026, 3, 29), 23),
+        (datetime(2026, 10, 26, 10, 10, tzinfo=AMSTERDAM), date(2026, 10, 25), 25),
+    ],
+    ids=["spring", "autumn"],
+)
+async def test_daylight_saving_days(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    saj_url: str,
+    saj_sim: SajSimulator,
+    moment: datetime,
+    day: date,
+    hours: int,
+) -> None:
+    """A DST day has 23 or 25 hourly rows; sums run on without a jump."""
+    freezer.move_to(moment)
+    entry = await _setup(hass, _saj_entry(saj_url, saj_sim, **{CONF_HISTORY_DAYS: 3}))
+    plant = next(iter(entry.runtime_data.account.plants))
+    await _tick(hass, freezer, START_DELAY + 1)
+    rows = await _rows(hass, statistic_id(plant, Flow.PV), moment - timedelta(days=5))
+    _assert_continuous(rows)
+    count, total = _local_day_total(rows, day)
+    assert count == hours
+    assert total == pytest.approx(_day_energy(saj_sim, plant, day), rel=0.01, abs=0.05)
+
+
+async def test_history_waits_for_its_share_and_never_holds_up_the_live_polls(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, saj_url: str, saj_sim: SajSimulator
+) -> None:
+    """With the history share used up nothing is read, the sensors go on; later it catches up."""
+    freezer.move_to(datetime(2026, 6, 10, 11, 10, tzinfo=AMSTERDAM))
+    entry = await _setup(hass, _saj_entry(saj_url, saj_sim, **{CONF_HISTORY_DAYS: 1}))
+    plant = next(iter(entry.runtime_data.account.plants))
+    coordinator = entry.runtime_data.coordinators[plant]
+    entry.runtime_data.client.quota.block("history", 2 * 3600)
+    live_before = saj_sim.calls.copy()
+
+    await _run_for(hass, freezer, 2 * 3600 - 600)
+    assert saj_sim.calls["/plant/power"] == live_before["/plant/power"] == 0
+    assert saj_sim.calls["/plant/energy"] == live_before["/plant/energy"] == 0
+    assert coordinator.last_update_success
+    assert coordinator.data is not None
+    assert coordinator.data.data_time is not None
+    assert coordinator.data.data_time > datetime(2026, 6, 10, 12, 50, tzinfo=AMSTERDAM)
+    rows = await _rows(hass, statistic_id(plant, Flow.PV), datetime(2026, 6, 1, tzinfo=UTC))
+    assert rows == []
+    backfill = entry.runtime_data.backfill
+    assert backfill is not None
+    assert backfill.next_read is not None
+
+    await _run_for(hass, freezer, 1200)
+    rows = await _rows(hass, statistic_id(plant, Flow.PV), datetime(2026, 6, 1, tzinfo=UTC))
+    _assert_continuous(rows)
+    assert rows[-1]["start"] == datetime(2026, 6, 10, 12, tzinfo=AMSTERDAM).astimezone(UTC)
+    assert saj_sim.refusals.total() == 0
+
+
+@pytest.mark.parametrize("fault", ["http_500", "html", "malformed_json"])
+async def test_a_failed_read_is_tried_again_later(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    saj_url: str,
+    saj_sim: SajSimulator,
+    fault: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A broken answer imports nothing, logs once, and the next try fills the hours."""
+    freezer.move_to(datetime(2026, 6, 10, 11, 10, tzinfo=AMSTERDAM))
+    entry = await _setup(hass, _saj_entry(saj_url, saj_sim, **{CONF_HISTORY_DAYS: 1}))
+    plant = next(iter(entry.runtime_data.account.plants))
+    backfill = entry.runtime_data.backfill
+    assert backfill is not None
+    saj_sim.inject(fault, path="/plant/power", count=2)
+    await _tick(hass, freezer, START_DELAY + 1)
+    assert backfill.last_error is not None
+    assert backfill.reads == 0
+    assert "Reading energy history of" in caplog.text
+    rows = await _rows(hass, statistic_id(plant, Flow.PV), datetime(2026, 6, 1, tzinfo=UTC))
+    assert rows == []
+
+    await _run_for(hass, freezer, 1800)
+    assert backfill.last_error is None
+    assert caplog.text.count("the statistics are filled in later") == 1
+    rows = await _rows(hass, statistic_id(plant, Flow.PV), datetime(2026, 6, 1, tzinfo=UTC))
+    _assert_continuous(rows)
+    # 10:00-11:00 is the last hour that has ended.
+    assert rows[-1]["start"] == datetime(2026, 6, 10, 10, tzinfo=AMSTERDAM).astimezone(UTC)
+    assert "works again" in caplog.text
