@@ -81,6 +81,8 @@ async def async_get_config_entry_diagnostics(
             },
             "account": account.diagnostics(),
             "plants": plants,
+            # Progress of the statistics import (None without the recorder or vendor support).
+            "history": runtime.backfill.diagnostics() if runtime.backfill is not None else None,
         },
         TO_REDACT,
     )
