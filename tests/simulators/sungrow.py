@@ -1069,6 +1069,11 @@ class SungrowSimulator(Simulator[str]):
         device = self._devices[ps_key]
         return self._points(device, self._moment(self._clock()))
 
+    def raw_points_at(self, ps_key: str, moment: float) -> dict[str, str | None]:
+        """The point values the device reported at ``moment`` (its refresh then)."""
+        device = self._devices[ps_key]
+        return self._builders[device.type_id](device, self._moment(moment))
+
     def _points(self, device: _Device, mo: _Moment) -> dict[str, str | None]:
         if device.offline_at is not None:
             return dict.fromkeys(device.spec.points)
