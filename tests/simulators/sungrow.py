@@ -33,6 +33,15 @@ control endpoints (the app lacks the Grid Control API) or "6-1" per device (no a
 the parameter). The documents give no daily allowance for control; tasks count against the
 hourly cap like every call.
 
+History: ``getDevicePointMinuteDataList`` (document 2.7) answers the values each device held
+at every ``minute_interval`` minutes (5 by default) of a window of at most 3 hours, for at most
+50 devices of one type and fewer than 50 points, times in plant time; longer windows, more keys
+or points, malformed stamps and mixed types answer 010, missing parameters 009, unknown
+ps_keys are named in ``result_msg`` (``illegal_device_list:...``). No row lies after the clock,
+so a day's counters end on the value the live endpoints showed last. ``zone`` gives the plants
+a zone with daylight saving time (the counters follow the local clock; ``ps_current_time_zone``
+is the offset of the moment), instead of the fixed ``tz_offset_hours``.
+
 The clock, counters, request log and fault injection (``inject`` / ``clear_faults``) come
 from ``tests.simulators.common``, shared with the other vendor simulators.
 
