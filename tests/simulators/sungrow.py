@@ -33,6 +33,15 @@ control endpoints (the app lacks the Grid Control API) or "6-1" per device (no a
 the parameter). The documents give no daily allowance for control; tasks count against the
 hourly cap like every call.
 
+History: ``getDevicePointMinuteDataList`` (document 2.7) answers the values each device held
+at every ``minute_interval`` minutes (5 by default) of a window of at most 3 hours, for at most
+50 devices of one type and fewer than 50 points, times in plant time; longer windows, more keys
+or points, malformed stamps and mixed types answer 010, missing parameters 009, unknown
+ps_keys are named in ``result_msg`` (``illegal_device_list:...``). No row lies after the clock,
+so a day's counters end on the value the live endpoints showed last. ``zone`` gives the plants
+a zone with daylight saving time (the counters follow the local clock; ``ps_current_time_zone``
+is the offset of the moment), instead of the fixed ``tz_offset_hours``.
+
 The clock, counters, request log and fault injection (``inject`` / ``clear_faults``) come
 from ``tests.simulators.common``, shared with the other vendor simulators.
 
@@ -54,7 +63,7 @@ import secrets
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Any, Final
 
 import orjson
@@ -121,6 +130,15 @@ MAX_PAGE_SIZE: Final = 100
 MAX_PV_DEVICES: Final = 100  # getPVInverterRealTimeData sn_list / ps_key_list
 MAX_DEVICES: Final = 50  # getDeviceRealTimeData ps_key_list / sn_list
 MAX_POINTS: Final = 100  # getDeviceRealTimeData point_id_list
+# getDevicePointMinuteDataList (document 2.7): at most 3 hours, 50 devices of one type, and
+# "the number of points in single request should be less than 50"; every 5 minutes by default.
+HISTORY_ENDPOINT: Final = "getDevicePointMinuteDataList"
+MAX_MINUTE_SPAN: Final = 3 * 3600.0
+MAX_MINUTE_DEVICES: Final = 50
+MAX_MINUTE_POINTS: Final = 49
+DEFAULT_MINUTE_INTERVAL: Final = 5
+_POINT_RE: Final = re.compile(r"p\d+")
+_STAMP_RE: Final = re.compile(r"\d{14}")
 _NONCE_RE: Final = re.compile(r"[0-9A-Za-z]{32}")
 _HEX_RE: Final = re.compile(rb"\s*[0-9A-Fa-f]+\s*")
 
@@ -208,6 +226,7 @@ _PV_WEIGHT: Final = {PV_INVERTER: 0.4, ES_INVERTER: 0.6}
 # Fault kinds accepted by SungrowSimulator.inject ("fail_code:<code>" is accepted as well).
 FAULT_KINDS: Final = REPLACING_FAULTS | DATA_FAULTS | {"timeout", "fail_code:<code>"}
 _POINT_ENDPOINTS: Final = frozenset({"getPVInverterRealTimeData", "getDeviceRealTimeData"})
+_VALUE_FAULT_ENDPOINTS: Final = _POINT_ENDPOINTS | {HISTORY_ENDPOINT}
 _IDENTITY_KEYS: Final = frozenset(
     {"ps_id", "ps_key", "uuid", "device_sn", "device_type", "fault_code", "device_time"}
 )
@@ -591,7 +610,7 @@ class SungrowSimulator(Simulator[str]):
     """
 
     fault_exempt = "login"
-    value_fault_names = _POINT_ENDPOINTS
+    value_fault_names = _VALUE_FAULT_ENDPOINTS
     fault_html = _HTML_MAINTENANCE
     fault_json = '{"req_serial_num":"00","result_code":"1","result_data":{"pageList":['
     identity_keys = _IDENTITY_KEYS
@@ -611,6 +630,7 @@ class SungrowSimulator(Simulator[str]):
         daily_cap: int | None = None,
         timeout_delay: float = 2.0,
         tz_offset_hours: float = 1.0,
+        zone: tzinfo | None = None,
         task_delay: float = 0.0,
     ) -> None:
         super().__init__(clock, timeout_delay)
@@ -620,7 +640,9 @@ class SungrowSimulator(Simulator[str]):
         self.hourly_cap = hourly_cap
         self.daily_cap = daily_cap
         self.tz_offset_hours = tz_offset_hours
-        self._tz = timezone(timedelta(hours=tz_offset_hours))
+        # The plants' zone: a fixed offset, or a zone with daylight saving time (``zone``).
+        self._tz: tzinfo = zone if zone is not None else timezone(timedelta(hours=tz_offset_hours))
+        self._result_msg: str | None = None
         self.burst_limit: int | None = BURST_LIMIT  # None disables E901
         self.data_interval = 300.0  # cloud refresh period; 0 gives continuous values
         self.whitelist_blocked = False
@@ -664,6 +686,7 @@ class SungrowSimulator(Simulator[str]):
             "paramSettingCheck": self._ep_param_check,
             "paramSetting": self._ep_param_setting,
             "getParamSettingTask": self._ep_param_task,
+            HISTORY_ENDPOINT: self._ep_minute_data,
         }
         self._builders: dict[int, Callable[[_Device, _Moment], dict[str, str | None]]] = {
             PV_INVERTER: self._pv_points,
@@ -1025,7 +1048,7 @@ class SungrowSimulator(Simulator[str]):
         cached = self._moment_cache
         if cached is not None and cached[0] == now:
             return cached[1]
-        day, _seconds, minute, frac = local_minute(now, self.tz_offset_hours)
+        day, _seconds, minute, frac = local_minute(now, self.offset_hours(now))
         today = date.fromordinal(ORD_1970 + day)
         stamp = datetime.fromtimestamp(now, self._tz)
         mo = _Moment(
@@ -1041,6 +1064,11 @@ class SungrowSimulator(Simulator[str]):
         self._moment_cache = (now, mo)
         return mo
 
+    def offset_hours(self, now: float) -> float:
+        """The plants' UTC offset at ``now`` in hours (it changes with daylight saving time)."""
+        offset = datetime.fromtimestamp(now, self._tz).utcoffset()
+        return 0.0 if offset is None else offset.total_seconds() / 3600.0
+
     def house_load_w(self) -> float:
         """The true house consumption now, in W (the same profile for every plant)."""
         return LOAD[self._moment(self._clock()).minute] * 1000.0
@@ -1049,6 +1077,11 @@ class SungrowSimulator(Simulator[str]):
         """The point values (id without "p" -> string or None) the device reports now."""
         device = self._devices[ps_key]
         return self._points(device, self._moment(self._clock()))
+
+    def raw_points_at(self, ps_key: str, moment: float) -> dict[str, str | None]:
+        """The point values the device reported at ``moment`` (its refresh then)."""
+        device = self._devices[ps_key]
+        return self._builders[device.type_id](device, self._moment(moment))
 
     def _points(self, device: _Device, mo: _Moment) -> dict[str, str | None]:
         if device.offline_at is not None:
@@ -1397,7 +1430,7 @@ class SungrowSimulator(Simulator[str]):
             "ps_type": 5,
             "valid_flag": 1,
             "install_date": plant.install_date,
-            "ps_current_time_zone": _tz_label(self.tz_offset_hours),
+            "ps_current_time_zone": _tz_label(self.offset_hours(mo.now)),
             "ps_location": f"{plant.index + 1} Solar Street, Sunville",
             "description": None,
             "longitude": plant.longitude,
@@ -1477,7 +1510,7 @@ class SungrowSimulator(Simulator[str]):
             "ps_type": 5,
             "ps_type_name": "Residential Storage",
             "ps_key": f"{plant.ps_id}_{PLANT}_0_0",
-            "ps_current_time_zone": _tz_label(self.tz_offset_hours),
+            "ps_current_time_zone": _tz_label(self.offset_hours(now)),
             "ps_location": f"{plant.index + 1} Solar Street, Sunville",
             "longitude": plant.longitude,
             "latitude": plant.latitude,
@@ -1593,6 +1626,83 @@ class SungrowSimulator(Simulator[str]):
             data["fail_ps_key_list"] = fail_keys
         if fail_sns is not None:
             data["fail_sn_list"] = fail_sns
+        return OK, data
+
+    def _stamp_time(self, value: Any) -> float | None:
+        """``yyyyMMddHHmmss`` (string or number) in plant time; an hour the clocks repeat is
+        read as its first pass and a skipped one moves forward, as java.time resolves them."""
+        raw = str(value).strip() if isinstance(value, str | int) else ""
+        if not _STAMP_RE.fullmatch(raw):
+            return None
+        try:
+            naive = datetime.strptime(raw, "%Y%m%d%H%M%S")
+        except ValueError:
+            return None
+        return naive.replace(tzinfo=self._tz).timestamp()
+
+    def _local_stamp(self, moment: float) -> str:
+        return datetime.fromtimestamp(moment, self._tz).strftime("%Y%m%d%H%M%S")
+
+    def _ep_minute_data(self, account: _Account, body: dict[str, Any], now: float) -> _Result:
+        """Point values every ``minute_interval`` minutes over at most 3 hours (document 2.7).
+
+        Rows are the values the cloud held at each time (its 5-minute refreshes), so a daily
+        counter's last row of a day is the last value the live endpoints showed that day.
+        Nothing after ``now``, before the plant's installation or after a device went offline;
+        points a device lacks are left out of its rows; ps_keys that are unknown or of another
+        account are named in ``result_msg`` (``illegal_device_list:...``).
+        """
+        raw_points, keys = body.get("points"), body.get("ps_key_list")
+        raw_start, raw_end = body.get("start_time_stamp"), body.get("end_time_stamp")
+        if any(_missing(v) for v in (raw_points, keys, raw_start, raw_end)):
+            return C_MISSING, None
+        if not isinstance(raw_points, str) or not isinstance(keys, list):
+            return C_INVALID, None
+        points = [p.strip() for p in raw_points.split(",")]
+        if len(points) > MAX_MINUTE_POINTS or not all(_POINT_RE.fullmatch(p) for p in points):
+            return C_INVALID, None
+        if len(keys) > MAX_MINUTE_DEVICES or not all(isinstance(k, str | int) for k in keys):
+            return C_INVALID, None
+        start, end = self._stamp_time(raw_start), self._stamp_time(raw_end)
+        if start is None or end is None or end < start or end - start > MAX_MINUTE_SPAN:
+            return C_INVALID, None
+        raw_interval = body.get("minute_interval")
+        interval = DEFAULT_MINUTE_INTERVAL if _missing(raw_interval) else as_int(raw_interval)
+        if interval is None or not 1 <= interval <= 1440:
+            return C_INVALID, None
+        found: list[_Device] = []
+        illegal: list[str] = []
+        for key in dict.fromkeys(str(k) for k in keys):
+            device = self._devices.get(key)
+            if device is None or device.plant.owner != account.username:
+                illegal.append(key)
+            else:
+                found.append(device)
+        if len({d.type_id for d in found}) > 1:
+            return C_INVALID, None
+        step = interval * 60.0
+        # The first time on the interval's grid of the local clock.
+        local = start + self.offset_hours(start) * 3600.0
+        first = start + (-local) % step
+        data: dict[str, list[dict[str, Any]]] = {}
+        for device in found:
+            rows: list[dict[str, Any]] = []
+            moment = first
+            while moment <= min(end, now):
+                mo = self._moment(moment)
+                offline = device.offline_at is not None and moment >= device.offline_at
+                if not offline and mo.day >= device.plant.install_day:
+                    values = self._builders[device.type_id](device, mo)
+                    row: dict[str, Any] = {
+                        p: values[p[1:]] for p in points if values.get(p[1:]) is not None
+                    }
+                    if row:
+                        row["time_stamp"] = self._local_stamp(moment)
+                        rows.append(row)
+                moment += step
+            data[device.ps_key] = rows
+        if illegal:
+            self._result_msg = "illegal_device_list:" + ",".join(illegal)
         return OK, data
 
     def _parse_time(self, value: Any) -> float | None:
@@ -1983,13 +2093,18 @@ class SungrowSimulator(Simulator[str]):
         envelope = {
             "req_serial_num": secrets.token_hex(16),
             "result_code": code,
-            "result_msg": MESSAGES.get(code, "error") if code != OK else "success",
+            "result_msg": MESSAGES.get(code, "error") if code != OK else self._take_message(),
             "result_data": data,
         }
         if call.key is None or code in _PLAIN_CODES:
             return json_response(envelope)
         text = aes_encrypt_hex(call.key, orjson.dumps(envelope))
         return web.Response(text=text, content_type="application/json", charset="utf-8")
+
+    def _take_message(self) -> str:
+        """ "success", or the message an endpoint left for its successful answer."""
+        message, self._result_msg = self._result_msg or "success", None
+        return message
 
     def _refuse(self, call: _Call, code: str) -> web.Response:
         self.refusals[call.name] += 1
@@ -2184,6 +2299,17 @@ class SungrowSimulator(Simulator[str]):
                 new = shape_record(point, kind, _not_a_point, self.na_filler)
                 shaped.append({"device_point": new})
             return {**data, "device_point_list": shaped}
+        if data and all(isinstance(v, list) for v in data.values()):
+            # Minute data: {ps_key: [{p<id>: value, time_stamp}, ...]}
+            return {
+                key: [
+                    shape_record(row, kind, _not_a_point, self.na_filler)
+                    if isinstance(row, dict)
+                    else row
+                    for row in rows
+                ]
+                for key, rows in data.items()
+            }
         if isinstance(data.get("pageList"), list):
             rows = [
                 shape_record(row, kind, keep, self.na_filler) if isinstance(row, dict) else row

@@ -30,6 +30,7 @@ task's reply. Control calls are ordinary calls: same session, encryption and hou
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -38,7 +39,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -71,6 +72,15 @@ from .errors import (
     RateLimitedError,
     SolarCloudError,
     TransientError,
+)
+from .history import (
+    TRAILING_DAYS,
+    EnergyDay,
+    Flow,
+    HistoryPlan,
+    day_bounds,
+    energy_from_counter,
+    utc_hour,
 )
 from .models import (
     Alarm,
@@ -134,6 +144,39 @@ E_SECOND: Final = "calls per second"
 # The gateway refuses bursts (E901 "call too frequently"): requests are paced to this many a
 # second. None turns pacing off (tests whose clock is frozen).
 CALLS_PER_SECOND: int | None = 5
+
+# -- history (hourly energy) ---------------------------------------------------------------
+#
+# getDevicePointMinuteDataList (vendor document 2.7) reads points of up to 50 devices of one
+# type, plants included as type 11 (ps_key ``<ps_id>_11_0_0``), over at most 3 hours in the
+# plant's time zone (``yyyyMMddHHmmss``), fewer than 50 points a call, every ``minute_interval``
+# minutes (5 by default: the cloud's refresh period). The plant's daily energy counters, read
+# every 5 minutes, give each flow's energy per hour; the counter's last sample of the day is
+# the last value the live sensors showed. A local day is 8 calls per 50 plants (9 on the day
+# the clocks go back). The document says nothing of how long minute data is kept.
+E_HISTORY: Final = "history"
+HISTORY_ENDPOINT: Final = "getDevicePointMinuteDataList"
+HISTORY_WINDOW: Final = timedelta(hours=3)
+HISTORY_MAX_KEYS: Final = 50
+HISTORY_INTERVAL: Final = 5  # minutes
+# Calls one read of a day costs per batch at most (a 25-hour day takes nine windows).
+HISTORY_CALLS_PER_READ: Final = 9
+# The share of the hourly budget history may use when the live polls leave that much.
+HISTORY_SHARE: Final = 0.25
+# Undocumented retention: a safe depth (a read the cloud has nothing for costs 8 calls).
+HISTORY_KEEPS_DAYS: Final = 90
+HISTORY_SETTLE: Final = 3 * 3600.0
+# Live calls an hour besides the real-time rounds: alarms (2) and the lists (plan()).
+LIVE_EXTRA: Final = 4
+# Plant daily counters (Wh) -> flow.
+HISTORY_POINTS: Final[dict[str, Flow]] = {
+    "83022": Flow.PV,
+    "83102": Flow.GRID_IMPORT,
+    "83072": Flow.GRID_EXPORT,
+    "83322": Flow.BATTERY_CHARGE,
+    "83323": Flow.BATTERY_DISCHARGE,
+    "83118": Flow.LOAD,
+}
 
 T_PV_INVERTER: Final = 1
 T_METER: Final = 7
@@ -578,6 +621,9 @@ class SungrowClient:
         self._before_force: dict[str, int] = {}
         self._export_max: dict[str, float | None] = {}
         self._pending: dict[str, _Pending] = {}
+        # History: calls an hour set aside for it (history_plan), a live round's calls (plan).
+        self._history_hourly = 0
+        self._live_round: int | None = None
 
     # -- identity -----------------------------------------------------------------------------
 
@@ -616,7 +662,9 @@ class SungrowClient:
         one call per page every 30 minutes; the lists every 6 hours.
         """
         per_round = self.calls_per_round(plants, devices)
-        budget = max(1, int(self.hourly_cap * CAP_SHARE)) - 4  # alarms and lists
+        self._live_round = per_round
+        # Alarms and lists, and the history share (history_plan) are set aside first.
+        budget = max(1, int(self.hourly_cap * CAP_SHARE)) - LIVE_EXTRA - self._history_hourly
         rounds_per_hour = max(1, budget // per_round)
         realtime = max(REALTIME_PERIOD, HOUR / rounds_per_hour)
         return PollPlan(realtime=realtime, alarms=ALARM_PERIOD, devices=DAY / 4, plants=DAY / 4)
@@ -669,8 +717,14 @@ class SungrowClient:
             "lang": self.language,
         }
 
-    async def _request(self, name: str, body: Mapping[str, Any], *, token: str | None) -> Any:
-        """One HTTP request through the hourly budget; returns ``result_data``."""
+    async def _request(
+        self, name: str, body: Mapping[str, Any], *, token: str | None, history: bool = False
+    ) -> Any:
+        """One HTTP request through the hourly budget; returns ``result_data``.
+
+        A ``history`` request takes the history share first and waits for no allowance: it
+        raises ``RateLimitedError`` before anything is sent when one is used up.
+        """
         payload: dict[str, Any] = {**body, "appkey": self._app_key, "lang": self.language}
         if token is not None:
             payload["token"] = token
@@ -686,10 +740,17 @@ class SungrowClient:
         else:
             data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
         url = f"{self._server}/openapi/{name}"
-        async with self.quota.slot(E_HOUR), self.quota.slot(E_SECOND, max_wait=5.0):
+        async with contextlib.AsyncExitStack() as slots:
+            if history:
+                self._history_room(1)
+                await slots.enter_async_context(self.quota.slot(E_HISTORY, max_wait=0.0))
+            await slots.enter_async_context(self.quota.slot(E_HOUR, max_wait=0.0))
+            await slots.enter_async_context(
+                self.quota.slot(E_SECOND, max_wait=0.0 if history else 5.0)
+            )
             if self.daily_cap:
                 # Counted against the day as well; the hour's slot holds the request.
-                async with self.quota.slot(E_DAY):
+                async with self.quota.slot(E_DAY, max_wait=0.0):
                     pass
             try:
                 async with self._session.post(
@@ -757,7 +818,9 @@ class SungrowClient:
             return TransientError(f"{name}: cloud error ({code})", code=code)
         return ProtocolError(f"{name}: request refused ({code})", code=code)
 
-    async def _call(self, name: str, body: Mapping[str, Any], *, control: bool = False) -> Any:
+    async def _call(
+        self, name: str, body: Mapping[str, Any], *, control: bool = False, history: bool = False
+    ) -> Any:
         """A business call; on a rejected token log in once and retry once.
 
         E900 right after a new login on a ``control`` call means the app is not entitled to the
@@ -768,7 +831,7 @@ class SungrowClient:
             await self.async_login()
             token = self._sess.token
             try:
-                data = await self._request(name, body, token=token)
+                data = await self._request(name, body, token=token, history=history)
             except _TokenRejectedError as err:
                 self._sess.drop(token)
                 if attempt >= 2 and control and err.code == "E900":
@@ -1529,6 +1592,140 @@ class SungrowClient:
             details=details,
         )
 
+    # -- history ------------------------------------------------------------------------------
+
+    def history_plan(self, plants: Sequence[Plant]) -> HistoryPlan:
+        """Size the history share of the hourly budget and how the planner spends it.
+
+        The app may make ``hourly_cap`` calls an hour (2000 on the basic plan, or what
+        ``getOpenApiCallInfo`` said); this client keeps ``CAP_SHARE`` (90 %) of them. The live
+        polls need ``per_round`` calls every 5 minutes (one per 50 plants and per 50 devices of
+        each type, as ``plan()`` counts; before ``plan()`` ran, five per 50 plants: the plant
+        points and the four device types of a storage plant) plus ``LIVE_EXTRA`` for alarms and
+        lists. History gets ``HISTORY_SHARE`` (25 %) of the budget when the live polls leave
+        that much, else what they leave, but never less than one read of a day (nine calls);
+        ``plan()`` then sets that much aside before it picks the live rhythm. With a daily cap
+        the share also fits in the day's budget after the live polls.
+
+        A read of one day costs at most ``HISTORY_CALLS_PER_READ`` (9) calls per batch of 50
+        plants (3-hour windows). The recurring reads of a batch a day are the current day every
+        ``refresh`` seconds plus two after a day ends plus ``TRAILING_DAYS`` (3) corrections;
+        ``refresh`` is an hour unless the share is too small, and what is left of the day's
+        share is for history before the start (``deep_reads_per_day``). With the default cap:
+        1800 calls an hour, 450 for history, 10 800 a day = 1200 reads; 1 or 10 plants (one
+        batch): 1200 - 29 = 1171 deep reads a day; 100 plants (two batches): 1142.
+        """
+        groups = max(1, math.ceil(len(plants) / HISTORY_MAX_KEYS))
+        budget = max(1, int(self.hourly_cap * CAP_SHARE))
+        per_round = self._live_round or 5 * groups
+        live = per_round * math.ceil(HOUR / REALTIME_PERIOD) + LIVE_EXTRA
+        share = min(int(budget * HISTORY_SHARE), budget - live)
+        if self.daily_cap:
+            day_budget = max(1, int(self.daily_cap * CAP_SHARE))
+            share = min(share, (day_budget - live * 24) // 24)
+        share = max(HISTORY_CALLS_PER_READ, share)
+        self._history_hourly = share
+        self.quota.set_allowance(E_HISTORY, Allowance(share, HOUR))
+        reads = share * int(DAY / HOUR) // HISTORY_CALLS_PER_READ
+        fixed = groups * (2 + TRAILING_DAYS)
+        room = reads - fixed
+        # The current day of every batch hourly when the share allows, else less often.
+        refresh = DAY if room <= 0 else max(HOUR, min(DAY, DAY * groups / room))
+        recurring = groups * (math.ceil(DAY / refresh) + 2 + TRAILING_DAYS)
+        return HistoryPlan(
+            refresh=refresh,
+            batch=HISTORY_MAX_KEYS,
+            keeps_days=HISTORY_KEEPS_DAYS,
+            settle=HISTORY_SETTLE,
+            deep_reads_per_day=max(0, reads - recurring),
+        )
+
+    async def async_get_energy_days(
+        self, plants: Sequence[Plant], day: date, zone: tzinfo
+    ) -> dict[str, EnergyDay]:
+        """Energy per UTC hour of ``day`` (the plants' local date) from the daily counters.
+
+        Flows: pv (83022), grid_import (83102), grid_export (83072), battery_charge (83322),
+        battery_discharge (83323) and load (83118), the plant's counters of the day in Wh,
+        every 5 minutes in 3-hour windows, 50 plants a call. A plant's zone is the offset the
+        cloud gives (``ps_current_time_zone``); when ``zone`` has that offset now, the plant is
+        taken to be there and ``zone`` (which knows daylight saving time) is used. Windows after
+        now are not asked for; hours after the last sample are absent.
+        """
+        if self._history_hourly == 0:
+            self.history_plan(plants)
+        now = datetime.fromtimestamp(self._clock(), UTC)
+        by_zone: dict[tzinfo, list[Plant]] = {}
+        for plant in plants:
+            by_zone.setdefault(self._history_zone(plant, zone, now), []).append(plant)
+        jobs: list[tuple[tzinfo, Sequence[Plant], datetime, datetime, list[_Window]]] = []
+        for plant_zone, members in by_zone.items():
+            start, end = day_bounds(day, plant_zone)
+            windows = [w for w in history_windows(start, end, plant_zone) if w[0] < now]
+            if windows:
+                jobs.extend(
+                    (plant_zone, batch, start, end, windows)
+                    for batch in chunks(members, HISTORY_MAX_KEYS)
+                )
+        # The whole read must fit now: never half a day for the calls of a whole one.
+        self._history_room(sum(len(job[4]) for job in jobs), second=False)
+        result: dict[str, EnergyDay] = {}
+        for plant_zone, batch, start, end, windows in jobs:
+            keys = {f"{p.id}_{T_PLANT}_0_0": p.id for p in batch}
+            samples: dict[str, dict[Flow, list[tuple[datetime, float]]]] = {}
+            for window_start, window_end in windows:
+                await self._history_pace()
+                data = await self._call(
+                    HISTORY_ENDPOINT,
+                    {
+                        "ps_key_list": list(keys),
+                        "points": ",".join(f"p{point}" for point in HISTORY_POINTS),
+                        "start_time_stamp": _stamp(window_start, plant_zone),
+                        "end_time_stamp": _stamp(window_end, plant_zone),
+                        "minute_interval": str(HISTORY_INTERVAL),
+                    },
+                    history=True,
+                )
+                _collect_samples(data, keys, plant_zone, samples)
+            for plant_id, flows in samples.items():
+                hours = _counter_hours(flows, start, end)
+                if flows:
+                    result[plant_id] = EnergyDay(plant_id, day, plant_zone, hours)
+        return result
+
+    def _history_zone(self, plant: Plant, zone: tzinfo, now: datetime) -> tzinfo:
+        """The plant's zone: the cloud's offset, or ``zone`` when that has the offset now."""
+        fixed = parse_zone(plant.time_zone) if plant.time_zone else self._zones.get(plant.id)
+        if fixed is None:
+            return zone
+        if now.astimezone(zone).utcoffset() == now.astimezone(fixed).utcoffset():
+            return zone
+        return fixed
+
+    def _history_room(self, calls: int, *, second: bool = True) -> None:
+        """Raise ``RateLimitedError`` unless ``calls`` history calls may go out now."""
+        if calls <= 0:
+            return
+        names = [E_HISTORY, E_HOUR] + ([E_DAY] if self.daily_cap else [])
+        waits = []
+        for name in names:
+            allowance = self.quota.allowance(name)
+            if allowance is not None:
+                waits.append(self.quota.wait_time(name, min(calls, allowance.calls)))
+        if second:
+            waits.append(self.quota.wait_time(E_SECOND))
+        wait = max(waits, default=0.0)
+        if wait > 0:
+            raise RateLimitedError(
+                "history: no room in the call allowance now", retry_after=wait, code="quota"
+            )
+
+    async def _history_pace(self) -> None:
+        """Wait (holding no slot) for the per-second pacing, which is never more than 1 s."""
+        wait = self.quota.wait_time(E_SECOND)
+        if 0 < wait <= 1.0:
+            await self._sleep(wait)
+
     # -- diagnostics --------------------------------------------------------------------------
 
     def diagnostics(self) -> dict[str, object]:
@@ -1570,6 +1767,113 @@ _FLOWS: Final = (
     "grid_export_power",
     "grid_power",
 )
+
+
+# -- history: module helpers ------------------------------------------------------------------
+
+type _Window = tuple[datetime, datetime]
+
+HOUR_DELTA: Final = timedelta(hours=1)
+
+
+def _wall(moment: datetime, zone: tzinfo) -> datetime:
+    return moment.astimezone(zone).replace(tzinfo=None, fold=0)
+
+
+def _round_trips(moment: datetime, zone: tzinfo) -> bool:
+    """Whether the local time of ``moment`` names it alone (not in the hour the clocks repeat)."""
+    return _wall(moment, zone).replace(tzinfo=zone).astimezone(UTC) == moment
+
+
+def history_windows(start: datetime, end: datetime, zone: tzinfo) -> list[_Window]:
+    """[start, end) cut into windows of at most 3 hours both in real time and on the local clock,
+    each bounded by local times that name one moment only (daylight saving time changes)."""
+    windows: list[_Window] = []
+    cursor = start
+    while cursor < end:
+        chosen = min(end, cursor + HOUR_DELTA)
+        for hours in (3, 2, 1):
+            candidate = min(end, cursor + timedelta(hours=hours))
+            wall_span = _wall(candidate, zone) - _wall(cursor, zone)
+            if wall_span <= HISTORY_WINDOW and _round_trips(candidate, zone):
+                chosen = candidate
+                break
+        windows.append((cursor, chosen))
+        cursor = chosen
+    return windows
+
+
+def _stamp(moment: datetime, zone: tzinfo) -> str:
+    return moment.astimezone(zone).strftime("%Y%m%d%H%M%S")
+
+
+def _history_time(value: object, zone: tzinfo, after: datetime | None) -> datetime | None:
+    """A row's local ``yyyyMMddHHmmss`` in UTC; in the hour the clocks repeat, the second
+    pass once the rows (in time order) have reached the first."""
+    raw = text(value)
+    if raw is None or len(raw) != 14 or not raw.isdigit():
+        return None
+    try:
+        naive = datetime.strptime(raw, "%Y%m%d%H%M%S")
+    except ValueError:
+        return None
+    first = naive.replace(tzinfo=zone).astimezone(UTC)
+    second = naive.replace(tzinfo=zone, fold=1).astimezone(UTC)
+    if after is not None and first <= after < second:
+        return second
+    return first
+
+
+def _collect_samples(
+    data: object,
+    keys: Mapping[str, str],
+    zone: tzinfo,
+    samples: dict[str, dict[Flow, list[tuple[datetime, float]]]],
+) -> None:
+    """Add a minute-data reply's counter samples (kWh) per plant and flow."""
+    if not isinstance(data, Mapping):
+        raise ProtocolError(f"{HISTORY_ENDPOINT}: no result", code="shape")
+    for key, rows in data.items():
+        plant_id = keys.get(str(key))
+        if plant_id is None or not isinstance(rows, list):
+            continue
+        flows = samples.setdefault(plant_id, {})
+        after: datetime | None = None
+        for row in rows:
+            if not isinstance(row, Mapping):
+                continue
+            moment = _history_time(row.get("time_stamp"), zone, after)
+            if moment is None:
+                continue
+            after = moment
+            for point, flow in HISTORY_POINTS.items():
+                value = to_float(row.get(f"p{point}"))
+                if value is not None and value >= 0:
+                    flows.setdefault(flow, []).append((moment, value * _WH))
+
+
+def _counter_hours(
+    flows: Mapping[Flow, Sequence[tuple[datetime, float]]], start: datetime, end: datetime
+) -> dict[datetime, dict[Flow, float]]:
+    """kWh per UTC hour and flow from the day's counters.
+
+    Hours from the day's start to the last sample have a value (0 when the counter stood
+    still: a real 0); hours after it are absent.
+    """
+    hours: dict[datetime, dict[Flow, float]] = {}
+    for flow, series in flows.items():
+        inside = [(t, v) for t, v in series if start <= t <= end]
+        if not inside:
+            continue
+        energy = energy_from_counter(inside, start)
+        last = min(end, max(t for t, _ in inside))
+        hour = utc_hour(start)
+        while hour < last:
+            energy.setdefault(hour, 0.0)
+            hour += HOUR_DELTA
+        for moment, kwh in energy.items():
+            hours.setdefault(moment, {})[flow] = round(kwh, 6)
+    return dict(sorted(hours.items()))
 
 
 # -- controls: module helpers -----------------------------------------------------------------
