@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from aiohttp.test_utils import TestServer
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.recorder import Recorder
 from homeassistant.components.recorder.statistics import (
@@ -24,7 +27,7 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 from custom_components.solar_cloud.api.history import Flow
 from custom_components.solar_cloud.backfill import START_DELAY, statistic_id
 from custom_components.solar_cloud.const import CONF_HISTORY_DAYS
-from tests.conftest import make_saj_entry
+from tests.conftest import make_entry, make_saj_entry, make_shine_entry, make_sungrow_entry
 from tests.simulators.saj import SajSimulator
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
@@ -93,7 +96,7 @@ async def _rows(hass: HomeAssistant, stat_id: str, start: datetime) -> list[dict
 def _assert_continuous(rows: list[dict[str, Any]]) -> None:
     """One row per hour, no hour missing, each sum the previous sum plus the hour's energy."""
     assert rows
-    for before, after in zip(rows, rows[1:], strict=False):
+    for before, after in pairwise(rows):
         assert after["start"] - before["start"] == timedelta(hours=1), (before, after)
         assert after["sum"] == pytest.approx(before["sum"] + after["state"], abs=1e-5)
         assert after["state"] >= 0
@@ -298,3 +301,82 @@ async def test_a_failed_read_is_tried_again_later(
     # 10:00-11:00 is the last hour that has ended.
     assert rows[-1]["start"] == datetime(2026, 6, 10, 10, tzinfo=AMSTERDAM).astimezone(UTC)
     assert "works again" in caplog.text
+
+
+SIMULATORS = {
+    "huawei": "huawei_sim",
+    "sungrow": "sungrow_sim",
+    "saj": "saj_sim",
+    "shinemonitor": "shine_sim",
+}
+
+
+async def _vendor_entry(
+    request: pytest.FixtureRequest,
+    aiohttp_server: Callable[..., Awaitable[TestServer]],
+    vendor: str,
+    **options: Any,
+) -> MockConfigEntry:
+    """A config entry of ``vendor``'s simulator, served on loopback, with extra options."""
+    sim = request.getfixturevalue(SIMULATORS[vendor])
+    url = str((await aiohttp_server(sim.app)).make_url("")).rstrip("/")
+    if vendor == "huawei":
+        entry = make_entry(url)
+    elif vendor == "sungrow":
+        entry = make_sungrow_entry(url, sim)
+    elif vendor == "saj":
+        entry = make_saj_entry(url, sim)
+    else:
+        entry = make_shine_entry(url, sim)
+    return MockConfigEntry(
+        domain=entry.domain,
+        title=entry.title,
+        unique_id=entry.unique_id,
+        data=dict(entry.data),
+        options={**entry.options, **options},
+        version=entry.version,
+        minor_version=entry.minor_version,
+    )
+
+
+async def _all_rows(hass: HomeAssistant) -> dict[str, list[dict[str, Any]]]:
+    ids = await hass.async_add_executor_job(list_statistic_ids, hass)
+    ours = sorted(i["statistic_id"] for i in ids if i["source"] == "solar_cloud")
+    return {stat: await _rows(hass, stat, datetime(2026, 1, 1, tzinfo=UTC)) for stat in ours}
+
+
+@pytest.mark.parametrize("vendor", ["sungrow", "saj"])
+async def test_no_gap_after_an_outage_for_every_vendor(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    request: pytest.FixtureRequest,
+    aiohttp_server: Callable[..., Awaitable[TestServer]],
+    vendor: str,
+) -> None:
+    """Home Assistant runs, stops for 6 hours across midnight, starts again: no hour is missing
+    in any flow of any plant, and what was imported before is unchanged."""
+    freezer.move_to(datetime(2026, 6, 10, 20, 40, tzinfo=AMSTERDAM))
+    entry = await _setup(
+        hass, await _vendor_entry(request, aiohttp_server, vendor, **{CONF_HISTORY_DAYS: 1})
+    )
+    await _run_for(hass, freezer, 1800)
+    before = await _all_rows(hass)
+    assert before
+    flows = {stat.rsplit("_", 1)[-1] for stat in before}
+    assert "pv" in flows
+
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    freezer.tick(timedelta(hours=6))
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    await _run_for(hass, freezer, START_DELAY + 600, step=START_DELAY + 600)
+
+    after = await _all_rows(hass)
+    assert set(after) == set(before)
+    last_ended = dt_util.utcnow().replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    for stat, rows in after.items():
+        _assert_continuous(rows)
+        assert rows[-1]["start"] == last_ended, stat
+        old = before[stat]
+        assert rows[: len(old) - 1] == old[: len(old) - 1], stat
