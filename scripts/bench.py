@@ -10,6 +10,11 @@ Printed per run: calls per endpoint per day against the vendor's allowance, real
 against the minimum that 5-minute freshness needs, rate-limit refusals, p95 data age, wall
 time to set up, client CPU time per poll round and peak memory. ``--json PATH`` writes the
 same figures as a list of runs.
+
+The statistics backfill runs beside the polls (``--history-days``, default 30; ``--no-history``
+turns it off): its calls are in the per-endpoint figures and the refusals, and each run prints
+its reads by reason, how often the history share said wait, hours that never arrived and when
+every day of the depth had been read.
 """
 
 from __future__ import annotations
@@ -88,6 +93,15 @@ class Run:
     control_tasks: dict[str, int] = field(default_factory=dict)
     control_refusals: int = 0
     control_held_s: float = 0.0
+    # The statistics backfill (on unless --no-history): reads by reason, what they cost, whether
+    # every hour arrived, and when the history before the start was complete.
+    history_days: int = 0
+    history_reads: dict[str, int] = field(default_factory=dict)
+    history_share_waits: int = 0
+    history_failures: int = 0
+    history_hours: int = 0
+    history_missing_hours: int = 0
+    history_complete_after_h: float | None = None
 
 
 class _Dispatcher:
@@ -254,6 +268,95 @@ class _Dispatcher:
 # -- the simulator process -----------------------------------------------------------------------
 
 
+class _History:
+    """The statistics backfill beside the polls, as Home Assistant runs it (``HistoryPlanner``).
+
+    Each round makes every read that is due, until the history share says wait; the hours read
+    are kept per plant so that the run can tell whether any hour went missing.
+    """
+
+    def __init__(self, client: Any, account: Any, clock: Callable[[], float], depth: int) -> None:
+        from custom_components.solar_cloud.api.history import HistoryPlanner
+
+        self.client = client
+        self.account = account
+        self.clock = clock
+        self.planner = HistoryPlanner(client.history_plan(list(account.plants.values())), depth)
+        self.due = clock() + 30.0
+        self.reads: dict[str, int] = {}
+        self.share_waits = 0
+        self.failures = 0
+        self.hours: dict[str, set[float]] = {}
+        self.complete_at: float | None = None
+        self.start = clock()
+
+    def _zones(self) -> dict[str, Any]:
+        from datetime import UTC
+        from zoneinfo import ZoneInfo
+
+        from custom_components.solar_cloud.api.values import parse_offset
+
+        zones: dict[str, Any] = {}
+        for plant in self.account.plants.values():
+            label = plant.time_zone or ""
+            zones[plant.id] = ZoneInfo(label) if "/" in label else parse_offset(label) or UTC
+        return zones
+
+    async def run_due(self, now: float) -> None:
+        from datetime import UTC
+
+        from custom_components.solar_cloud.api.errors import RateLimitedError, SolarCloudError
+
+        if now < self.due:
+            return
+        plants = list(self.account.plants.values())
+        self.planner.set_plants(self._zones(), now)
+        self.planner.plan = self.client.history_plan(plants)
+        for _ in range(50):
+            now = self.clock()
+            job = self.planner.next_job(now)
+            if job is None:
+                self.due = now + self.planner.next_due_in(now)
+                break
+            chosen = [self.account.plants[p] for p in job.plants]
+            try:
+                days = await self.client.async_get_energy_days(chosen, job.day, UTC)
+            except RateLimitedError as err:
+                self.share_waits += 1
+                self.due = now + max(60.0, err.retry_after or 0.0)
+                break
+            except SolarCloudError:
+                self.failures += 1
+                self.due = now + 300.0
+                break
+            reason = job.reason.name.lower()
+            self.reads[reason] = self.reads.get(reason, 0) + 1
+            ended = self.clock() - 3600.0
+            for plant_id, energy in days.items():
+                got = self.hours.setdefault(plant_id, set())
+                got.update(h.timestamp() for h in energy.hours if h.timestamp() <= ended)
+            self.planner.record(job, self.clock())
+        else:
+            self.due = self.clock() + 1.0
+        if self.complete_at is None:
+            progress = self.planner.progress(self.clock())
+            if progress and all(p["read"] == p["days"] for p in progress.values()):
+                self.complete_at = self.clock()
+
+    def missing_hours(self, end: float) -> int:
+        """Hours from each plant's first hour read that never came, up to the last hour that
+        the current day's refresh must have read by ``end``."""
+        missing = 0
+        lag = self.planner.plan.refresh + 2 * 3600.0
+        last = math.floor((end - lag) / 3600.0) * 3600.0
+        for got in self.hours.values():
+            if got:
+                first = min(got)
+                expected = int((last - first) // 3600.0) + 1
+                missing += max(0, expected - sum(1 for h in got if h <= last))
+        return missing
+
+
 def _serve(vendor: str, port: int, plants: int, now: Synchronized[float], ready: Any) -> None:
     from aiohttp import web
 
@@ -325,7 +428,9 @@ def _allowances(plants: int, devices_by_type: dict[int, int]) -> dict[str, float
     }
 
 
-async def _run(vendor: str, plants: int, days: float, controls: bool = False) -> Run:
+async def _run(
+    vendor: str, plants: int, days: float, controls: bool = False, history_days: int | None = 30
+) -> Run:
     import aiohttp
 
     from custom_components.solar_cloud.api.account import AccountMemory, CloudAccount
@@ -447,6 +552,9 @@ async def _run(vendor: str, plants: int, days: float, controls: bool = False) ->
                 for p in ids:
                     await dispatcher.discover(p)
                 dispatcher.plan(ids, START, days, lambda p: 60.0 * (ids.index(p) % 60))
+            history: _History | None = None
+            if history_days is not None and hasattr(client, "async_get_energy_days"):
+                history = _History(client, account, clock, history_days)
             ages: list[float] = []
             # When each round's data arrived. A round can spend virtual time waiting for
             # room in an allowance, so a sample taken inside it must see the data of the
@@ -459,6 +567,8 @@ async def _run(vendor: str, plants: int, days: float, controls: bool = False) ->
                 step = min(due.values())
                 if dispatcher is not None:
                     step = min(step, dispatcher.next_time())
+                if history is not None:
+                    step = min(step, history.due)
                 if memory.realtime_at is not None and (
                     not arrivals or arrivals[-1] != memory.realtime_at
                 ):
@@ -473,6 +583,8 @@ async def _run(vendor: str, plants: int, days: float, controls: bool = False) ->
                 advance(step)
                 if dispatcher is not None:
                     await dispatcher.run_due(clock())
+                if history is not None:
+                    await history.run_due(clock())
                 batch = [p for p in ids if due[p] <= step]
                 rounds_before = account.rounds
                 c0 = time.process_time()
@@ -485,6 +597,15 @@ async def _run(vendor: str, plants: int, days: float, controls: bool = False) ->
                 for p in batch:
                     due[p] = finished + offsets[p] + account.period
             run.rounds = account.rounds
+            if history is not None:
+                run.history_days = history.planner.depth_days
+                run.history_reads = dict(sorted(history.reads.items()))
+                run.history_share_waits = history.share_waits
+                run.history_failures = history.failures
+                run.history_hours = sum(len(h) for h in history.hours.values())
+                run.history_missing_hours = history.missing_hours(end)
+                if history.complete_at is not None:
+                    run.history_complete_after_h = round((history.complete_at - START) / 3600, 1)
             if dispatcher is not None:
                 run.control_tasks = dict(sorted(dispatcher.outcomes.items()))
                 run.control_refusals = dispatcher.refusals
@@ -524,15 +645,19 @@ async def _run(vendor: str, plants: int, days: float, controls: bool = False) ->
     return run
 
 
-def _child(vendor: str, plants: int, days: float, controls: bool, out: Any) -> None:
-    out.send(asdict(asyncio.run(_run(vendor, plants, days, controls))))
+def _child(
+    vendor: str, plants: int, days: float, controls: bool, history: int | None, out: Any
+) -> None:
+    out.send(asdict(asyncio.run(_run(vendor, plants, days, controls, history))))
 
 
-def run_isolated(vendor: str, plants: int, days: float, controls: bool = False) -> dict[str, Any]:
+def run_isolated(
+    vendor: str, plants: int, days: float, controls: bool = False, history: int | None = 30
+) -> dict[str, Any]:
     """One run in a process of its own, so that its memory figure is its own."""
     context = multiprocessing.get_context("fork")
     parent, child = context.Pipe()
-    process = context.Process(target=_child, args=(vendor, plants, days, controls, child))
+    process = context.Process(target=_child, args=(vendor, plants, days, controls, history, child))
     process.start()
     result: dict[str, Any] = parent.recv()
     process.join()
@@ -558,6 +683,15 @@ def _print(run: dict[str, Any], out: Callable[[str], None]) -> None:
         tasks = ", ".join(f"{k} {v}" for k, v in run["control_tasks"].items())
         out(f"  control tasks: {tasks}; refused for the quota {run['control_refusals']}")
         out(f"  dispatch waited {run['control_held_s']} s (in line with the polls here)")
+    if run.get("history_reads"):
+        reads = ", ".join(f"{k} {v}" for k, v in run["history_reads"].items())
+        complete = run["history_complete_after_h"]
+        out(
+            f"  history ({run['history_days']} days deep): reads {reads}; "
+            f"share waits {run['history_share_waits']}, failures {run['history_failures']}; "
+            f"{run['history_hours']} plant-hours, {run['history_missing_hours']} missing; "
+            f"all days read after {complete if complete is not None else '-'} h"
+        )
     out(f"  data age p95 {run['p95_age_s']} s (max {run['max_age_s']} s)")
     out(
         f"  set-up {run['setup_s']} s, CPU {run['cpu_ms_per_poll']} ms per round, "
@@ -581,20 +715,31 @@ def main() -> int:
         action="store_true",
         help="also dispatch the batteries every day (forced charge, select switches)",
     )
+    parser.add_argument(
+        "--history-days",
+        type=int,
+        default=30,
+        help="days of history the statistics backfill imports before the start (default 30)",
+    )
+    parser.add_argument(
+        "--no-history", action="store_true", help="run without the statistics backfill"
+    )
     args = parser.parse_args()
+    history = None if args.no_history else args.history_days
     vendors = args.vendor or list(VENDORS)
     runs = []
     for vendor in vendors:
         # The iSolarCloud basic plan (2000 calls an hour) is sized for homes and small fleets.
         default = [1, 10, 100, 1000] if vendor == "huawei_fusionsolar" else [1, 10, 100]
         for plants in args.plants or default:
-            run = run_isolated(vendor, plants, args.days, args.controls)
+            run = run_isolated(vendor, plants, args.days, args.controls, history)
             _print(run, print)
             runs.append(run)
     if args.json:
         args.json.write_text(json.dumps(runs, indent=2) + "\n")
     worst = {
         "refusals": sum(r["refusals"] + r["control_refusals"] for r in runs),
+        "history_missing_hours": sum(r["history_missing_hours"] for r in runs),
         "ratio": max(r["ratio"] for r in runs),
         "p95_age_s": max(r["p95_age_s"] for r in runs),
     }
