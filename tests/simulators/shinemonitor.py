@@ -23,6 +23,16 @@ status tables and error codes).
   shapes, units and defaults of the contract (``pagesize`` 1–50, default 1; ``page`` 0-based);
   and the control actions ``queryDeviceCtrlField``, ``queryDeviceCtrlValue`` and ``ctrlDevice``
   (reference §1.3–1.4, described below).
+* History (reference §1.3): ``queryPlantActiveOuputPowerOneDay`` + ``plantid`` + ``date``
+  (``YYYY-MM-DD``, the plant's local calendar) → ``[{"val": "<kW>", "ts": "<local time>"}]``,
+  one sample per data refresh from local midnight up to the last refresh before now, the plant's
+  generation (as ``CURRENT_POWER``); err 12 for a day before the installation or without a
+  sample yet. ``queryPlantEnergyDay`` + ``plantid`` + ``date`` → ``{"energy": "<kWh>"}``, the
+  day's generation up to its last data, rounded like ``ENERGY_TODAY`` (so today's equals it).
+  Both: ``plantid`` and ``date`` required (7), a malformed or impossible date 6, a day after the
+  plant's today 12; the per-minute limit (13), plant checks (260, 11) and ``inject`` apply as to
+  any action. A plant added with ``zone=`` (a zone with daylight-saving time) has 23- and
+  25-hour days, its repeated autumn hour listed twice in order.
 * Checks run in this order: query prefix (4), salt length (5), sign format (4); then for
   ``auth`` the tail shape (7 / 4), company key (15), user (16), sign against the stored
   password (16), disabled user (25); for business calls the token (10 / 270) and the sign (4);

@@ -17,6 +17,11 @@ times are UTC.
 The vendor documents no call rate. This client stays under ``CALLS_PER_MINUTE`` requests per
 account and backs off for a minute when the cloud answers ``ERR_OVER_LIMITED`` (13).
 
+Hourly history (``async_get_energy_days``) is PV only: each plant's active-power curve of a
+day (``queryPlantActiveOuputPowerOneDay``, kW at local time) turned into energy per UTC hour and
+scaled to the day's energy (``queryPlantEnergyDay``). It spends a share of the minute allowance
+that the live polls are sized without (see ``history_plan``) and never waits for room.
+
 Controls exist on energy-storage inverters only. ``queryDeviceCtrlField`` lists a devcode's
 fields (cached per devcode); the battery-relevant ones are matched by name and offered as
 selects (output and charger source priority) and numbers (charge currents, battery cut-off
