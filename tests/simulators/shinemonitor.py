@@ -23,6 +23,16 @@ status tables and error codes).
   shapes, units and defaults of the contract (``pagesize`` 1–50, default 1; ``page`` 0-based);
   and the control actions ``queryDeviceCtrlField``, ``queryDeviceCtrlValue`` and ``ctrlDevice``
   (reference §1.3–1.4, described below).
+* History (reference §1.3): ``queryPlantActiveOuputPowerOneDay`` + ``plantid`` + ``date``
+  (``YYYY-MM-DD``, the plant's local calendar) → ``[{"val": "<kW>", "ts": "<local time>"}]``,
+  one sample per data refresh from local midnight up to the last refresh before now, the plant's
+  generation (as ``CURRENT_POWER``); err 12 for a day before the installation or without a
+  sample yet. ``queryPlantEnergyDay`` + ``plantid`` + ``date`` → ``{"energy": "<kWh>"}``, the
+  day's generation up to its last data, rounded like ``ENERGY_TODAY`` (so today's equals it).
+  Both: ``plantid`` and ``date`` required (7), a malformed or impossible date 6, a day after the
+  plant's today 12; the per-minute limit (13), plant checks (260, 11) and ``inject`` apply as to
+  any action. A plant added with ``zone=`` (a zone with daylight-saving time) has 23- and
+  25-hour days, its repeated autumn hour listed twice in order.
 * Checks run in this order: query prefix (4), salt length (5), sign format (4); then for
   ``auth`` the tail shape (7 / 4), company key (15), user (16), sign against the stored
   password (16), disabled user (25); for business calls the token (10 / 270) and the sign (4);
@@ -126,7 +136,7 @@ import secrets
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from typing import Any, Final
 from urllib.parse import unquote
 
@@ -307,6 +317,8 @@ ACTIONS: Final = (
     "queryDeviceCtrlField",
     "queryDeviceCtrlValue",
     "ctrlDevice",
+    "queryPlantActiveOuputPowerOneDay",
+    "queryPlantEnergyDay",
 )
 
 # Fault kinds accepted by ShineMonitorSimulator.inject ("fail_code:<code>" as well).
@@ -343,6 +355,7 @@ _ACTION_RE: Final = re.compile(r"(?:^|&)action=([^&]*)")
 _DIGITS_RE: Final = re.compile(r"[0-9]{1,18}")
 _I18N_RE: Final = re.compile(r"[a-z]{2}_[A-Z]{2}")
 _UTC_RE: Final = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
+_DATE_RE: Final = re.compile(r"\d{4}-\d{2}-\d{2}")
 _TIME_FORMAT: Final = "%Y-%m-%d %H:%M:%S"
 
 # ---------------------------------------------------------------------------------------------
@@ -772,7 +785,7 @@ class _Plant:
     usr: str
     name: str
     offset: int
-    tz: timezone
+    tz: tzinfo
     country: str
     province: str
     city: str
@@ -916,6 +929,8 @@ class ShineMonitorSimulator(Simulator[int]):
             "queryDeviceCtrlField": self._ep_ctrl_field,
             "queryDeviceCtrlValue": self._ep_ctrl_value,
             "ctrlDevice": self._ep_ctrl_device,
+            "queryPlantActiveOuputPowerOneDay": self._ep_power_one_day,
+            "queryPlantEnergyDay": self._ep_energy_day,
         }
 
         self._accounts[username] = _Account(username, password, uid=1)
@@ -971,9 +986,13 @@ class ShineMonitorSimulator(Simulator[int]):
         energy_offset: float = 0.0,
         plant_id: int | None = None,
         site: int | None = None,
+        zone: tzinfo | None = None,
     ) -> int:
         """Add a plant (one collector, a grid-tie inverter and, with ``storage``, an energy-storage
-        inverter) to an account (the configured one by default) and return its id."""
+        inverter) to an account (the configured one by default) and return its id.
+
+        ``zone`` (a zone with daylight-saving time, say) replaces the site's fixed offset: local
+        times and days follow it, and the plant's address shows its offset at the time."""
         usr = username or self.username
         if usr not in self._accounts:
             raise KeyError(usr)
@@ -991,7 +1010,11 @@ class ShineMonitorSimulator(Simulator[int]):
         ]
         if tz_offset is not None:
             offset = tz_offset
-        tz = timezone(timedelta(seconds=offset))
+        tz: tzinfo = timezone(timedelta(seconds=offset))
+        if zone is not None:
+            tz = zone
+            delta = datetime.fromtimestamp(self._clock(), zone).utcoffset()
+            offset = int(delta.total_seconds()) if delta is not None else 0
         nominal = nominal_power if nominal_power is not None else _NOMINAL_KW[index % 4]
         has_storage = self.storage if storage is None else storage
         own = sum(1 for p in self._plants.values() if p.usr == usr)
@@ -1758,6 +1781,89 @@ class ShineMonitorSimulator(Simulator[int]):
                 for w in chunk
             ],
         }
+
+    # -- history -----------------------------------------------------------------------------
+
+    def _date_param(self, params: _Params, plant: _Plant, now: float) -> date:
+        """``date`` (``YYYY-MM-DD``, the plant's local calendar): 7 absent, 6 malformed, 12 a day
+        after the plant's today."""
+        text = params.get("date")
+        if not text:
+            raise _RefusalError(E_MISSING, "date")
+        if not _DATE_RE.fullmatch(text):
+            raise _RefusalError(E_FORMAT, "date")
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            raise _RefusalError(E_FORMAT, "date") from None
+        if day > datetime.fromtimestamp(now, plant.tz).date():
+            raise _RefusalError(E_NO_RECORD, "future date")
+        return day
+
+    @staticmethod
+    def _local_bounds(plant: _Plant, day: date) -> tuple[float, float]:
+        after = day + timedelta(days=1)
+        start = datetime(day.year, day.month, day.day, tzinfo=plant.tz).timestamp()
+        end = datetime(after.year, after.month, after.day, tzinfo=plant.tz).timestamp()
+        return start, end
+
+    def day_energy(self, plant_id: int, day: date) -> float:
+        """The plant's energy of a local day up to its last data (kWh, unrounded): what
+        ``ENERGY_TODAY`` shows for today and ``queryPlantEnergyDay`` for any day."""
+        plant = self._plants[plant_id]
+        now = self._clock()
+        start, end = self._local_bounds(plant, day)
+        total = 0.0
+        for device in plant.devices:
+            if device.never_reported:
+                continue
+            moment = min(self._device_time(device, now), end - 0.001)
+            if moment >= start:
+                total += self._generation(device, moment)["today"]
+        return total
+
+    def power_curve(self, plant_id: int, day: date) -> list[tuple[float, float]]:
+        """(time, kW) of the plant's day curve: one sample per data refresh from local
+        midnight to the last refresh before now (or the day's end); devices that stopped
+        reporting add nothing after they stopped."""
+        plant = self._plants[plant_id]
+        now = self._clock()
+        start, end = self._local_bounds(plant, day)
+        step = float(self.data_interval or 300)
+        last = min(end - 0.001, self._data_time(now))
+        samples: list[tuple[float, float]] = []
+        moment = math.ceil(start / step) * step
+        while moment <= last:
+            power = 0.0
+            for device in plant.devices:
+                frozen = self._frozen_at(device)
+                if device.never_reported or (frozen is not None and moment > frozen):
+                    continue
+                power += self._generation(device, moment)["power_kw"]
+            samples.append((moment, power))
+            moment += step
+        return samples
+
+    def _ep_power_one_day(self, params: _Params, account: _Account, now: float) -> Any:
+        plant = self._plant_param(params, account)
+        day = self._date_param(params, plant, now)
+        if day < plant.install.date():
+            raise _RefusalError(E_NO_RECORD)
+        samples = self.power_curve(plant.pid, day)
+        if not samples:
+            raise _RefusalError(E_NO_RECORD)
+        return [
+            {
+                "val": _num(kw, 4),
+                "ts": datetime.fromtimestamp(moment, plant.tz).strftime(_TIME_FORMAT),
+            }
+            for moment, kw in samples
+        ]
+
+    def _ep_energy_day(self, params: _Params, account: _Account, now: float) -> Any:
+        plant = self._plant_param(params, account)
+        day = self._date_param(params, plant, now)
+        return {"energy": _num(self.day_energy(plant.pid, day), 1)}
 
     # -- controls ----------------------------------------------------------------------------
 

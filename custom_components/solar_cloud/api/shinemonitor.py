@@ -17,6 +17,11 @@ times are UTC.
 The vendor documents no call rate. This client stays under ``CALLS_PER_MINUTE`` requests per
 account and backs off for a minute when the cloud answers ``ERR_OVER_LIMITED`` (13).
 
+Hourly history (``async_get_energy_days``) is PV only: each plant's active-power curve of a
+day (``queryPlantActiveOuputPowerOneDay``, kW at local time) turned into energy per UTC hour and
+scaled to the day's energy (``queryPlantEnergyDay``). It spends a share of the minute allowance
+that the live polls are sized without (see ``history_plan``) and never waits for room.
+
 Controls exist on energy-storage inverters only. ``queryDeviceCtrlField`` lists a devcode's
 fields (cached per devcode); the battery-relevant ones are matched by name and offered as
 selects (output and charger source priority) and numbers (charge currents, battery cut-off
@@ -42,7 +47,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from types import MappingProxyType
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -76,6 +81,14 @@ from .errors import (
     RateLimitedError,
     SolarCloudError,
     TransientError,
+)
+from .history import (
+    TRAILING_DAYS,
+    EnergyDay,
+    Flow,
+    HistoryPlan,
+    day_bounds,
+    energy_from_power,
 )
 from .metrics import Accumulation, Quantity, get_metric
 from .models import (
@@ -121,6 +134,32 @@ POWER_ONLY_PERIOD: Final = 6 * HOUR
 LANGUAGE: Final = "en_US"
 E_AUTH: Final = "auth"
 E_CALLS: Final = "calls"
+# Hourly history (see ``history_plan``): a daily share and a per-minute carve of E_CALLS.
+E_HISTORY: Final = "history"
+E_HISTORY_RATE: Final = "history_rate"
+# Calls a minute kept out of the live polls' reach for history (the live plan counts without
+# them), so that history never makes a live round wait longer than ``plan()`` expects.
+HISTORY_CALLS_PER_MINUTE: Final = 6
+LIVE_CALLS_PER_MINUTE: Final = CALLS_PER_MINUTE - HISTORY_CALLS_PER_MINUTE
+# A plant-day costs two calls: its active-power curve and its day total.
+HISTORY_CALLS_PER_READ: Final = 2
+# Share of the minute allowance over a day that the live polls may count on (the rest covers
+# logins, controls, retries and list refreshes beyond the estimate).
+LIVE_HEADROOM: Final = 0.9
+# Devices a plant is assumed to have while its device list is unknown (a grid-tie and a storage
+# inverter, the usual Eybond datalogger set-up).
+DEVICES_PER_PLANT_GUESS: Final = 2
+# At least this many history calls a day, even for an account whose live polls fill the budget.
+HISTORY_MIN_CALLS_PER_DAY: Final = 48
+# The documents say nothing on how long the cloud keeps a plant's day curve; a day it no longer
+# has answers 12 (no record), which costs one call and leaves the day empty.
+HISTORY_KEEPS_DAYS: Final = 366
+# Dataloggers upload every 60 or 300 s and send what they buffered after a network outage.
+HISTORY_SETTLE: Final = 3 * HOUR
+# Samples of the day curve further apart than this leave the time between them out.
+CURVE_MAX_GAP: Final = timedelta(minutes=20)
+# A curve whose largest value exceeds this many times the plant's capacity is in W, not kW.
+WATT_CURVE_FACTOR: Final = 20.0
 
 # Codes (decimal on the wire).
 ERR_NONE: Final = 0
@@ -391,6 +430,45 @@ def map_storage_groups(groups: Mapping[str, Any]) -> dict[str, Reading]:
             values["battery_discharge_power"] = power if power > 0 else 0.0
             values["battery_charge_power"] = -power if power < 0 else 0.0
     return values
+
+
+def parse_power_curve(data: object, zone: tzinfo) -> list[tuple[datetime, float]]:
+    """A day's active-power curve ``[{val, ts}]`` as (UTC time, kW), in time order.
+
+    ``ts`` is the plant's local time. Where ``zone`` has a daylight-saving change, the hour
+    that repeats in autumn is told apart by the order of the samples: a local time that goes
+    back is the second pass (``fold=1``). Samples without a number or a time are left out; a
+    reply that is not a list (or an object holding one) is a ProtocolError.
+    """
+    rows: object = data
+    if isinstance(data, Mapping):
+        rows = next(
+            (v for key in ("outputPower", "power", "data") if isinstance(v := data.get(key), list)),
+            next((v for v in data.values() if isinstance(v, list)), None),
+        )
+    if not isinstance(rows, list):
+        raise ProtocolError("queryPlantActiveOuputPowerOneDay: no curve", code="shape")
+    samples: dict[datetime, float] = {}
+    previous: datetime | None = None
+    for row in rows:
+        if not isinstance(row, Mapping):
+            continue
+        kw = to_float(row.get("val"))
+        raw = text(row.get("ts"))
+        if kw is None or raw is None:
+            continue
+        try:
+            naive = datetime.fromisoformat(raw.replace(" ", "T")).replace(tzinfo=None)
+        except ValueError:
+            continue
+        moment = naive.replace(tzinfo=zone).astimezone(UTC)
+        if previous is not None and moment <= previous:
+            later = naive.replace(tzinfo=zone, fold=1).astimezone(UTC)
+            if later > previous:
+                moment = later
+        previous = moment
+        samples[moment] = kw
+    return sorted(samples.items())
 
 
 # -- controls ---------------------------------------------------------------------------------
@@ -790,6 +868,8 @@ class ShineMonitorClient:
         ).hexdigest()
         self._zones: dict[str, timezone] = {}
         self._addresses: dict[str, DeviceAddress] = {}
+        # Serial numbers of each plant's devices as last listed (sizes the history share).
+        self._plant_devices: dict[str, set[str]] = {}
         # Devices the cloud no longer lists (until it lists them again).
         self._gone: set[str] = set()
         # Plants whose cloud refuses queryPlantCurrentData: their power comes from
@@ -823,7 +903,9 @@ class ShineMonitorClient:
         allowance it needs. The pause between rounds is shortened by that wait, so rounds
         still start 5 minutes apart: never more often than the data refreshes, never later.
         """
-        waits = max(0, math.ceil(self.calls_per_round(plants, devices) / CALLS_PER_MINUTE) - 1)
+        # The minute's allowance less the calls carved out for history.
+        rounds = math.ceil(self.calls_per_round(plants, devices) / LIVE_CALLS_PER_MINUTE)
+        waits = max(0, rounds - 1)
         realtime = max(REALTIME_PERIOD / 2, REALTIME_PERIOD - 60.0 * waits)
         return PollPlan(realtime=realtime, alarms=ALARM_PERIOD, devices=DAY / 4, plants=DAY / 4)
 
@@ -925,8 +1007,17 @@ class ShineMonitorClient:
             vendor_message=desc,
         )
 
-    async def _call(self, action: str, params: Sequence[tuple[str, str]] = ()) -> Any:
-        """A signed business call; a token the cloud no longer accepts is renewed once."""
+    async def _call(
+        self,
+        action: str,
+        params: Sequence[tuple[str, str]] = (),
+        *,
+        max_wait: float = WINDOW_WAIT,
+    ) -> Any:
+        """A signed business call; a token the cloud no longer accepts is renewed once.
+
+        ``max_wait``: how long the call may wait for room in the minute's allowance.
+        """
         tail = shinemonitor_query_tail(action, params)
         for attempt in (1, 2):
             await self.async_login()
@@ -936,7 +1027,7 @@ class ShineMonitorClient:
             self._check_held(action)
             try:
                 # A large account waits for room in the minute's allowance rather than failing.
-                async with self.quota.slot(E_CALLS, max_wait=WINDOW_WAIT):
+                async with self.quota.slot(E_CALLS, max_wait=max_wait):
                     return await self._get(action, f"sign={sign}&salt={salt}&token={token}{tail}")
             except _TokenRejectedError as err:
                 self._sess.drop(token)
@@ -1060,6 +1151,7 @@ class ShineMonitorClient:
         if devcode is None or devaddr is None or serial is None:
             return None
         self._addresses[serial] = DeviceAddress(pn, devcode, devaddr, serial)
+        self._plant_devices.setdefault(plant.id, set()).add(serial)
         self._gone.discard(serial)
         kind = device_kind(devcode)
         return Device(
@@ -1303,6 +1395,188 @@ class ShineMonitorClient:
             device_id=serial if serial in self._addresses else None,
             category=code,
         )
+
+    # -- history ------------------------------------------------------------------------------
+
+    def _live_calls_per_day(self, plants: Sequence[Plant]) -> float:
+        """What the live polls of ``plan()`` spend in a day for these plants (an estimate)."""
+        devices = 0
+        for plant in plants:
+            known = self._plant_devices.get(plant.id)
+            devices += DEVICES_PER_PLANT_GUESS if known is None else len(known)
+        count = len(plants)
+        # Rounds start 5 minutes apart whatever their size (see plan()).
+        rounds = DAY / REALTIME_PERIOD * (math.ceil(devices / DEVICES_PER_CALL) + count + devices)
+        alarms = DAY / ALARM_PERIOD  # one page of warnings a time, as a rule
+        # Plant list (pages of 50) with each plant's details, and each plant's device tree.
+        lists = DAY / (DAY / 4) * (math.ceil(count / PAGE_SIZE) + 2 * count)
+        return rounds + alarms + lists
+
+    def history_plan(self, plants: Sequence[Plant]) -> HistoryPlan:
+        """Size the history share of the call budget for these plants.
+
+        The vendor documents no call rate (the "Call frequency" heading of its API Help page is
+        empty), so the budget is this client's own: ``CALLS_PER_MINUTE`` (240) calls a minute,
+        345,600 a day. History gets ``HISTORY_CALLS_PER_MINUTE`` (6) of each minute, which
+        ``plan()`` leaves out when it sizes the live rounds (234 a minute), so history never
+        makes a live round wait for room. Over a day that is at most 8,640 calls, less when the
+        live polls (a round of statuses, plant figures and device data every 5 minutes, the
+        warnings every 10 minutes, the lists every 6 hours) leave less than that of 90 % of the
+        day's allowance; never less than 48.
+
+        A read is one plant-day (the day curve takes one ``plantid``, so ``batch`` is 1) and
+        costs 2 calls: ``queryPlantActiveOuputPowerOneDay`` and ``queryPlantEnergyDay``.
+        ``refresh`` is the shortest whole number of hours (at least 1) whose recurring reads,
+        per plant ceil(24 h / refresh) + 2 (a day's end and its settling) + 3 (corrections of
+        the last days), take at most 80 % of the reads; the rest is ``deep_reads_per_day``.
+        With the 8,640 calls (4,320 reads): 1 plant 1 h and 4,291 deep reads, 10 plants 1 h
+        and 4,030, 100 plants 1 h and 1,420, 250 plants 3 h and 1,070.
+
+        The documents give no retention for the day curve: ``keeps_days`` is 366, and a day
+        the cloud no longer holds answers 12 (no record) at the cost of one call. Dataloggers
+        upload every 1 or 5 minutes and send what they buffered after an outage: a day is taken
+        as settled 3 hours after its end.
+        """
+        capacity = CALLS_PER_MINUTE * DAY / 60.0
+        spare = LIVE_HEADROOM * capacity - self._live_calls_per_day(plants)
+        calls = int(
+            min(HISTORY_CALLS_PER_MINUTE * DAY / 60.0, max(HISTORY_MIN_CALLS_PER_DAY, spare))
+        )
+        self.quota.set_allowance(E_HISTORY, Allowance(calls, DAY))
+        self.quota.set_allowance(E_HISTORY_RATE, Allowance(HISTORY_CALLS_PER_MINUTE, 60.0))
+        reads = calls // HISTORY_CALLS_PER_READ
+        groups = len(plants)
+        refresh = DAY
+        for hours in (1, 2, 3, 4, 6, 8, 12, 24):
+            if groups * (math.ceil(24 / hours) + 2 + TRAILING_DAYS) <= 0.8 * reads:
+                refresh = hours * HOUR
+                break
+        recurring = groups * (math.ceil(DAY / refresh) + 2 + TRAILING_DAYS)
+        return HistoryPlan(
+            refresh=refresh,
+            batch=1,
+            keeps_days=HISTORY_KEEPS_DAYS,
+            settle=HISTORY_SETTLE,
+            deep_reads_per_day=max(1, reads - recurring),
+        )
+
+    def _history_room(self) -> None:
+        """RateLimitedError unless one plant-day (2 calls) can be read now without waiting."""
+        waits = {
+            endpoint: self.quota.wait_time(endpoint, HISTORY_CALLS_PER_READ)
+            for endpoint in (E_HISTORY, E_HISTORY_RATE, E_CALLS)
+            if self.quota.allowance(endpoint) is not None
+        }
+        if E_HISTORY not in waits:
+            raise RateLimitedError(
+                "history share not sized yet (history_plan)", retry_after=60.0, code="quota"
+            )
+        endpoint, wait = max(waits.items(), key=lambda item: item[1])
+        if wait > 0:
+            raise RateLimitedError(
+                f"history: allowance of {endpoint} used up", retry_after=wait, code="quota"
+            )
+
+    async def _history_call(self, action: str, params: Sequence[tuple[str, str]]) -> Any:
+        """A call in the history share; it never waits (the live polls keep their room)."""
+        async with (
+            self.quota.slot(E_HISTORY, max_wait=0.0),
+            self.quota.slot(E_HISTORY_RATE, max_wait=0.0),
+        ):
+            return await self._call(action, params, max_wait=0.0)
+
+    def _history_zone(self, plant: Plant, zone: tzinfo) -> tzinfo:
+        """The plant's own UTC offset when the client knows it, else ``zone``."""
+        known = self._zones.get(plant.id) or parse_offset(plant.time_zone)
+        return known if known is not None else zone
+
+    async def async_get_energy_days(
+        self, plants: Sequence[Plant], day: date, zone: tzinfo
+    ) -> dict[str, EnergyDay]:
+        """PV energy per UTC hour of ``day`` (the plant's local date) for each plant.
+
+        Only :attr:`Flow.PV` is given. The hours come from the plant's active-power curve of
+        the day (``queryPlantActiveOuputPowerOneDay``: ``[{val, ts}]``, kW at the plant's local
+        time, one sample per datalogger upload) by the trapezoid rule, and are scaled so that
+        they add up to the day's energy of ``queryPlantEnergyDay`` (the counter the live
+        sensors show) when it is known. Grid, battery and load are left out: the only per-day
+        source of them is each storage inverter's ``queryDeviceDataOneDayPaging``, at most 50
+        rows a page, so 6 calls (24 with 1-minute uploads) per device and day, with field
+        titles that differ per devcode and instantaneous values only; the 2 calls a plant-day
+        of the PV curve fit the budget, those would not.
+
+        One plant per call (``plantid`` takes one id), two calls per plant. Err 12 (no record)
+        means no data: the plant is absent from the answer, as is a plant the cloud no longer
+        has (260). Hours without samples are absent. Before each plant the history share, its
+        per-minute carve and the minute's allowance must have room for both calls; otherwise
+        ``RateLimitedError`` is raised before anything of that plant is sent.
+        """
+        result: dict[str, EnergyDay] = {}
+        for plant in plants:
+            self._history_room()
+            found = await self._energy_day(plant, day, self._history_zone(plant, zone))
+            if found is not None:
+                result[plant.id] = found
+        return result
+
+    async def _energy_day(self, plant: Plant, day: date, zone: tzinfo) -> EnergyDay | None:
+        params = [("plantid", plant.id), ("date", day.isoformat())]
+        try:
+            data = await self._history_call("queryPlantActiveOuputPowerOneDay", params)
+        except _NoDataError:
+            return None
+        except ProtocolError as err:
+            if err.code == str(ERR_NO_PLANT):
+                return None
+            raise
+        start, end = day_bounds(day, zone)
+        samples = [
+            (moment, kw) for moment, kw in parse_power_curve(data, zone) if start <= moment < end
+        ]
+        if not samples:
+            return None
+        peak = max(kw for _moment, kw in samples)
+        # The plant figures are kW; a curve far above the plant's capacity was sent in W.
+        to_watts = (
+            1.0 if plant.capacity_kw and peak > WATT_CURVE_FACTOR * plant.capacity_kw else 1000.0
+        )
+        hours = energy_from_power(
+            [(moment, kw * to_watts) for moment, kw in samples], max_gap=CURVE_MAX_GAP
+        )
+        if not hours:
+            return None
+        total = await self._day_total(plant, day)
+        produced = sum(hours.values())
+        if total is not None and total > 0 and produced > 0:
+            factor = total / produced
+            hours = {hour: round(kwh * factor, 6) for hour, kwh in hours.items()}
+        return EnergyDay(
+            plant_id=plant.id,
+            day=day,
+            zone=zone,
+            hours={hour: {Flow.PV: kwh} for hour, kwh in sorted(hours.items())},
+        )
+
+    async def _day_total(self, plant: Plant, day: date) -> float | None:
+        """The plant's energy of the day (kWh) from queryPlantEnergyDay, or None."""
+        try:
+            data = await self._history_call(
+                "queryPlantEnergyDay", [("plantid", plant.id), ("date", day.isoformat())]
+            )
+        except _NoDataError:
+            return None
+        except ProtocolError as err:
+            if err.code == str(ERR_NO_PLANT):
+                return None
+            raise
+        if isinstance(data, Mapping):
+            energy = to_float(data.get("energy"))
+            unit = str(data.get("unit") or "kwh").strip().lower()
+            if energy is not None:
+                energy *= _ENERGY_UNITS.get(unit, 1.0)
+        else:
+            energy = to_float(data)
+        return None if energy is None or energy < 0 else energy
 
     # -- controls -----------------------------------------------------------------------------
 
