@@ -345,7 +345,7 @@ async def _all_rows(hass: HomeAssistant) -> dict[str, list[dict[str, Any]]]:
     return {stat: await _rows(hass, stat, datetime(2026, 1, 1, tzinfo=UTC)) for stat in ours}
 
 
-@pytest.mark.parametrize("vendor", ["sungrow", "saj"])
+@pytest.mark.parametrize("vendor", ["sungrow", "saj", "shinemonitor"])
 async def test_no_gap_after_an_outage_for_every_vendor(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
