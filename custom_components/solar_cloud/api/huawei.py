@@ -27,6 +27,10 @@ getDevRealKpi the sum over device types of ceil(devices/100) / 5 min; getDevList
 ceil(plants/100) + 24 / day; getAlarmList ceil(plants/100) / 30 min. The same document allows
 "one concurrent request" per interface: requests to one interface are never sent in parallel.
 
+Hourly history: ``getKpiStationHour`` (ceil(plants/100) + 24 / day and one call a minute), read
+within a history share of that allowance that never waits (see ``history_plan`` and
+``async_get_energy_days``).
+
 Controls (battery plants only; see ``async_get_controls``) are asynchronous tasks under
 ``/rest/openapi/pvms``, each with its own status query:
 
