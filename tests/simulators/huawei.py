@@ -48,6 +48,19 @@ scope. Test hooks: ``add_oauth_client``, ``oauth_user``, ``oauth_scopes`` (what 
 grants), ``deny_next_authorization``, ``fail_token_requests``, ``revoke_grants``, ``expire_access_tokens``,
 ``auth_seen`` (which credentials each API call carried) and ``token_requests``.
 
+Hourly report: ``getKpiStationHour`` (``stationCodes`` of at most 100 plants, ``collectTime`` in
+ms; the day is the date of ``collectTime`` in the plants' zone) answers one record per local hour
+that has begun, stamped with the hour's start, built from the same day profile as the live
+counters so that a day's records add up to ``day_power``, ``day_on_grid_energy``,
+``day_use_energy`` and the batteries' ``charge_cap`` / ``discharge_cap``. Flow control: ceil(plants
+/ 100) + 24 calls a day and one a minute (407); 20010 / 20014 / 20007 for the plant list, 20012
+without a time, an HTTP 400 exception body for a time that is not a number, and 20026 for a day
+older than 365 days (the document gives that code without naming its interfaces). With
+``time_zone`` (an IANA name) the plants follow daylight saving time: the day the clocks go
+forward has 23 records, the day they go back 24, its 02:00 record holding both 02:00 hours, and
+the live day counters skip or repeat that hour as well. ``hour_keys_2022`` leaves only the keys
+of the 2022 document (no ``PVYield``, ``chargeCap``, ``dischargeCap``, ``use_power`` …).
+
 Run ``python -m tests.simulators.huawei --help`` for a standalone server.
 """
 
@@ -60,9 +73,10 @@ import secrets
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from itertools import pairwise
 from typing import Any, Final
+from zoneinfo import ZoneInfo
 
 import orjson
 from aiohttp import web
@@ -144,6 +158,7 @@ FC_BEGIN_AFTER_END: Final = 20023
 FC_LANGUAGE_EMPTY: Final = 20024
 FC_LANGUAGE_INVALID: Final = 20025
 FC_SPAN_TOO_LONG: Final = 20027
+FC_TOO_OLD: Final = 20026
 FC_LOGIN_FAILED: Final = 20400
 FC_DAILY_CAP: Final = 20618
 FC_SNS_EMPTY: Final = 30001
@@ -175,7 +190,16 @@ _WINDOWS: Final[dict[str, float]] = {
     "getDevList": 86_400.0,
     "getDevRealKpi": 300.0,
     "getAlarmList": 1_800.0,
+    "getKpiStationHour": 86_400.0,
 }
+# getKpiStationHour: ceil(plants / 100) + 24 calls a day, and "only one concurrent request is
+# supported per minute" (a second window of one call per 60 s).
+KPI_HOUR: Final = "getKpiStationHour"
+KPI_HOUR_DAILY_BASE: Final = 24
+KPI_HOUR_MINUTE: Final = 60.0
+# Error code 20026: "only data of the latest 365 days can be queried". The document does not
+# tie it to an interface; the simulator applies it to the hourly report.
+HISTORY_DAYS: Final = 365
 
 # Control interfaces: name -> path.
 CONTROL_BASE: Final = "/rest/openapi/pvms"
@@ -247,7 +271,7 @@ _HHMM: Final = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 # common ones plus two answers of the vendor's API gateway.
 _GATEWAY_FAULTS: Final = frozenset({"quota_gateway", "exception_body"})
 FAULT_KINDS: Final = REPLACING_FAULTS | _GATEWAY_FAULTS | DATA_FAULTS | {"timeout", "fail_code:<n>"}
-_MAP_ENDPOINTS: Final = frozenset({"getStationRealKpi", "getDevRealKpi"})
+_MAP_ENDPOINTS: Final = frozenset({"getStationRealKpi", "getDevRealKpi", "getKpiStationHour"})
 _IDENTITY_KEYS: Final = frozenset({"plantCode", "stationCode", "id", "devId", "sn", "alarmId"})
 
 _HTML_LOGIN: Final = (
@@ -316,6 +340,9 @@ class _Moment:
     month_start: int  # local day number of the first day of the month
     open_ms: int  # latest 06:00 local (inverter start-up) as epoch milliseconds
     close_ms: int  # latest 18:00 local (inverter shutdown) as epoch milliseconds
+    # A clock change since local midnight: (wall minute before it, wall minute after it). The
+    # day's counters then skip (spring) or repeat (autumn) the wall minutes in between.
+    shift: tuple[int, int] | None = None
 
 
 def _r(value: float) -> float:
@@ -638,6 +665,12 @@ def _check_windows(windows: Any) -> list[dict[str, Any]] | None:
     return checked
 
 
+def _cum_at(cum: tuple[float, ...], rate: tuple[float, ...], minute: float) -> float:
+    """A running integral at a fractional wall minute (``cum`` at minute boundaries, kWh)."""
+    whole = min(int(minute), MINUTES - 1)
+    return cum[whole] + rate[whole] * (minute - whole) / 60.0
+
+
 _Result = tuple[int, Any]
 _Endpoint = Callable[[_Account, dict[str, Any], _Moment], _Result]
 
@@ -676,6 +709,8 @@ class HuaweiSimulator(Simulator[int]):
         string_values: bool = False,
         timeout_delay: float = 2.0,
         tz_offset_hours: float = 1.0,
+        time_zone: str | None = None,
+        hour_keys_2022: bool = False,
         daily_cap: Mapping[str, int] | None = None,
         task_delay: float = DEFAULT_TASK_DELAY,
         control_daily_cap: int | None = None,
@@ -690,7 +725,12 @@ class HuaweiSimulator(Simulator[int]):
         self.legacy_only = legacy_only
         self.string_values = string_values
         self.tz_offset_hours = tz_offset_hours
-        self._tz = timezone(timedelta(hours=tz_offset_hours))
+        # The plants' zone: a fixed offset, or an IANA zone with daylight saving time.
+        self._tz: tzinfo = (
+            ZoneInfo(time_zone) if time_zone else timezone(timedelta(hours=tz_offset_hours))
+        )
+        # Hourly reports with only the keys of the 2022 document (an older platform).
+        self.hour_keys_2022 = hour_keys_2022
         self._daily_cap: dict[str, int] = {}
         self.daily_cap = daily_cap or {}
         self.default_username = username
@@ -738,6 +778,7 @@ class HuaweiSimulator(Simulator[int]):
             "getDevList": self._ep_dev_list,
             "getDevRealKpi": self._ep_dev_kpi,
             "getAlarmList": self._ep_alarms,
+            KPI_HOUR: self._ep_kpi_hour,
             CHARGE: self._ep_charge,
             "chargeAndDischargeStatus": self._ep_charge_status,
             MODE: self._ep_mode,
@@ -998,7 +1039,7 @@ class HuaweiSimulator(Simulator[int]):
         plants = len(account.plants)
         if name in ("stations", "getStationList"):
             return 24
-        if name == "getDevList":
+        if name in ("getDevList", KPI_HOUR):
             return _ceil100(plants) + 24
         if name == "getDevRealKpi":
             return max(1, sum(_ceil100(n) for n in account.type_counts.values() if n > 0))
@@ -1029,12 +1070,19 @@ class HuaweiSimulator(Simulator[int]):
                 window = account.windows[name] = deque()
             if window_full(window, now, length, self._limit(account, name)):
                 return self._refuse(name, params, FC_TOO_FREQUENT)
+        minute: deque[float] | None = None
+        if name == KPI_HOUR:
+            minute = account.windows.setdefault(f"{KPI_HOUR}/minute", deque())
+            if window_full(minute, now, KPI_HOUR_MINUTE, 1):
+                return self._refuse(name, params, FC_TOO_FREQUENT)
         if self._daily_cap and not self._daily_ok(account, name, now):
             return self._refuse(name, params, FC_DAILY_CAP)
         if name in SUBMISSIONS and not self._control_day_ok(account, now):
             return self._refuse(name, params, FC_DAILY_CAP)
         if window is not None:
             window.append(now)
+        if minute is not None:
+            minute.append(now)
         return None
 
     def _refuse(self, name: str, params: dict[str, Any], code: int) -> web.Response:
@@ -1219,10 +1267,45 @@ class HuaweiSimulator(Simulator[int]):
 
     # -- data model: measurements -------------------------------------------------------------
 
+    def _offset_minutes(self, moment: float) -> int:
+        offset = datetime.fromtimestamp(moment, self._tz).utcoffset()
+        return round(offset.total_seconds() / 60.0) if offset is not None else 0
+
+    def _midnight(self, day: int) -> float:
+        """Epoch seconds of the local midnight that starts day number ``day``."""
+        d = date.fromordinal(ORD_1970 + day)
+        return datetime(d.year, d.month, d.day, tzinfo=self._tz).timestamp()
+
+    def _shift(self, start: float, now: float) -> tuple[int, int] | None:
+        """The clock change between local midnight ``start`` and ``now``, if any."""
+        before, after = self._offset_minutes(start), self._offset_minutes(now)
+        if before == after:
+            return None
+        low, high = start, now  # the change lies in (low, high]
+        while high - low > 1.0:
+            middle = (low + high) / 2.0
+            if self._offset_minutes(middle) == before:
+                low = middle
+            else:
+                high = middle
+        wall = min(MINUTES, max(0, round((high - start) / 60.0)))
+        return wall, min(MINUTES, max(0, wall + after - before))
+
+    def _today(
+        self, cum: tuple[float, ...], rate: tuple[float, ...], mo: _Moment, prior: int
+    ) -> float:
+        """Energy since local midnight: ``energy_today`` on the wall clock, less the minutes a
+        clock change skipped or plus those it repeated."""
+        value = energy_today(cum, rate, mo, prior)
+        if prior >= 0 and mo.shift is not None:
+            value += cum[mo.shift[0]] - cum[mo.shift[1]]
+        return value
+
     def _moment(self, now: float) -> _Moment:
-        day, seconds, minute, frac = local_minute(now, self.tz_offset_hours)
+        day, seconds, minute, frac = local_minute(now, self._offset_minutes(now) / 60.0)
         hour = seconds / 3600.0
-        midnight_ms = int((day * 86_400.0 - self.tz_offset_hours * 3600.0) * 1000)
+        midnight = self._midnight(day)
+        midnight_ms = int(midnight * 1000)
         opened = midnight_ms + 6 * 3_600_000
         closed = midnight_ms + 18 * 3_600_000
         return _Moment(
@@ -1235,6 +1318,7 @@ class HuaweiSimulator(Simulator[int]):
             month_start=day - date.fromordinal(ORD_1970 + day).day + 1,
             open_ms=opened if hour >= 6.0 else opened - 86_400_000,
             close_ms=closed if hour >= 18.0 else closed - 86_400_000,
+            shift=self._shift(midnight, now),
         )
 
     @staticmethod
@@ -1279,11 +1363,11 @@ class HuaweiSimulator(Simulator[int]):
         prof = plant.profile
         prior = mo.day - plant.connection_day
         yield_share = 1.0 if plant.has_inverter else 0.0
-        today = energy_today(prof.cum_pv, prof.pv, mo, prior) * yield_share
+        today = self._today(prof.cum_pv, prof.pv, mo, prior) * yield_share
         month_days = min(mo.day - mo.month_start, max(prior, 0))
         month = (month_days * prof.cum_pv[MINUTES] * yield_share + today) if prior >= 0 else 0.0
         total = energy_lifetime(prof.cum_pv, today, prior) * yield_share
-        load_today = energy_today(LOAD_CUM, LOAD, mo, prior)
+        load_today = self._today(LOAD_CUM, LOAD, mo, prior)
         return {
             "day_power": _r(today),
             "month_power": _r(month),
@@ -1291,7 +1375,7 @@ class HuaweiSimulator(Simulator[int]):
             "day_income": _r(today * PRICE_PER_KWH),
             "total_income": _r(total * PRICE_PER_KWH),
             "real_health_state": self._health(plant),
-            "day_on_grid_energy": _r(energy_today(prof.cum_export, prof.exported, mo, prior)),
+            "day_on_grid_energy": _r(self._today(prof.cum_export, prof.exported, mo, prior)),
             "day_use_energy": _r(load_today),
         }
 
@@ -1306,7 +1390,7 @@ class HuaweiSimulator(Simulator[int]):
         ac_kw = pv_kw
         if device.hosts_battery:
             ac_kw += prof.discharge[m] - prof.charge[m]
-        plant_today = energy_today(prof.cum_pv, prof.pv, mo, prior)
+        plant_today = self._today(prof.cum_pv, prof.pv, mo, prior)
         total_cap = energy_lifetime(prof.cum_pv, plant_today, prior) * share
         wobble = self._wobble(device, mo)
         amps = round(ac_kw * 1000.0 / 3.0 / PHASE_VOLTS[wobble], 3)
@@ -1349,8 +1433,8 @@ class HuaweiSimulator(Simulator[int]):
         charge, discharge = prof.charge[m], prof.discharge[m]
         stored = prof.soc[m] + (charge - discharge) * mo.frac / 60.0
         soc = 100.0 * stored / prof.battery_kwh
-        charged = energy_today(prof.cum_charge, prof.charge, mo, prior)
-        discharged = energy_today(prof.cum_discharge, prof.discharge, mo, prior)
+        charged = self._today(prof.cum_charge, prof.charge, mo, prior)
+        discharged = self._today(prof.cum_discharge, prof.discharge, mo, prior)
         power_w = (charge - discharge) * 1000.0 * share
         items: dict[str, Any] = {
             "ch_discharge_power": _r(power_w),
@@ -1375,8 +1459,8 @@ class HuaweiSimulator(Simulator[int]):
         """Lifetime imported and exported energy of the plant's grid connection point."""
         prof = plant.profile
         prior = mo.day - plant.connection_day
-        imported = energy_today(prof.cum_import, prof.imported, mo, prior)
-        exported = energy_today(prof.cum_export, prof.exported, mo, prior)
+        imported = self._today(prof.cum_import, prof.imported, mo, prior)
+        exported = self._today(prof.cum_export, prof.exported, mo, prior)
         return (
             energy_lifetime(prof.cum_import, imported, prior),
             energy_lifetime(prof.cum_export, exported, prior),
@@ -1643,6 +1727,110 @@ class HuaweiSimulator(Simulator[int]):
             and a.alarm_type in filters.get("types", (a.alarm_type,))
             and dev_name in (None, a.device.name)
         ]
+
+    # -- hourly report (getKpiStationHour) ----------------------------------------------------
+
+    def hour_energy(self, plant_code: str, day: int, until: float) -> dict[int, dict[str, float]]:
+        """Energy (kWh) per flow of each local wall-clock hour of day number ``day`` up to
+        ``until``, keyed by the epoch milliseconds the hour first began.
+
+        Built from the same one-minute profile as the live counters, over real elapsed time: on
+        the day the clocks go forward the skipped hour has no entry, on the day they go back the
+        repeated hour's two passes share one entry (the cloud has 24 records a day at most).
+        """
+        plant = self._plants[plant_code]
+        if day < plant.connection_day:
+            return {}
+        prof = plant.profile
+        yield_share = 1.0 if plant.has_inverter else 0.0
+        curves = {
+            "pv": (prof.cum_pv, prof.pv),
+            "export": (prof.cum_export, prof.exported),
+            "import": (prof.cum_import, prof.imported),
+            "charge": (prof.cum_charge, prof.charge),
+            "discharge": (prof.cum_discharge, prof.discharge),
+            "load": (LOAD_CUM, LOAD),
+            "sun": (_SUN_HOURS, SUN),
+        }
+        start, end = self._midnight(day), self._midnight(day + 1)
+        stop = min(end, until)
+        rows: dict[int, tuple[int, dict[str, float]]] = {}
+        moment = start
+        while moment < stop - 1e-6:
+            local = datetime.fromtimestamp(moment, self._tz)
+            wall = local.hour * 60 + local.minute + (local.second + local.microsecond / 1e6) / 60
+            step_end = min(moment + (60.0 - wall % 60.0) * 60.0, stop)
+            upto = min(float(MINUTES), wall + (step_end - moment) / 60.0)
+            first_ms, sums = rows.setdefault(local.hour, (round(moment * 1000), {}))
+            for name, (cum, rate) in curves.items():
+                sums[name] = (
+                    sums.get(name, 0.0) + _cum_at(cum, rate, upto) - _cum_at(cum, rate, wall)
+                )
+            moment = step_end
+        out: dict[int, dict[str, float]] = {}
+        for first_ms, sums in rows.values():
+            sums["pv"] *= yield_share
+            out[first_ms] = sums
+        return out
+
+    def _hour_items(self, plant: _Plant, sums: Mapping[str, float]) -> dict[str, Any]:
+        pv = sums["pv"]
+        irradiation = 0.9 * sums["sun"] if self.emi else None  # kWh/m2 at 900 W/m2 peak
+        items: dict[str, Any] = {
+            "radiation_intensity": None if irradiation is None else _r(irradiation),
+            "theory_power": None if irradiation is None else _r(irradiation * plant.capacity),
+            "inverter_power": _r(pv),
+            "ongrid_power": _r(sums["export"]),
+            "power_profit": _r(pv * PRICE_PER_KWH),
+        }
+        if not self.hour_keys_2022:
+            storage = plant.profile.battery_kwh > 0.0
+            charge, discharge = sums["charge"], sums["discharge"]
+            items.update(
+                PVYield=_r(pv),
+                inverterYield=_r(max(0.0, pv + discharge - charge)),
+                chargeCap=_r(charge) if storage else None,
+                dischargeCap=_r(discharge) if storage else None,
+                selfProvide=_r(max(0.0, sums["load"] - sums["import"])),
+                use_power=_r(sums["load"]),
+            )
+        return _stringify(items) if self.string_values else items
+
+    def _ep_kpi_hour(self, account: _Account, body: dict[str, Any], mo: _Moment) -> _Result:
+        code, plants = self._owned_plants(account, body.get("stationCodes"))
+        if code:
+            return code, None
+        raw = body.get("collectTime")
+        if raw is None or raw == "":
+            return FC_TIME_EMPTY, None
+        collect = raw if isinstance(raw, int) and not isinstance(raw, bool) else as_int(raw)
+        if collect is None:
+            return (
+                _EXCEPTION,
+                {
+                    "exceptionId": "framwork.remote.Paramerror",
+                    "exceptionType": "ROA_EXFRAME_EXCEPTION",
+                    "descArgs": None,
+                    "reasonArgs": ["collectTime"],
+                    "detailArgs": ["collectTime must be a Long (milliseconds)"],
+                    "adviceArgs": None,
+                },
+            )
+        if collect < mo.ms - HISTORY_DAYS * 86_400_000:
+            return FC_TOO_OLD, None
+        seconds = collect / 1000.0
+        day = math.floor((seconds + self._offset_minutes(seconds) * 60.0) / 86_400.0)
+        out = []
+        for plant in plants:
+            for first_ms, sums in sorted(self.hour_energy(plant.code, day, mo.now).items()):
+                out.append(
+                    {
+                        "stationCode": plant.code,
+                        "collectTime": first_ms,
+                        "dataItemMap": self._hour_items(plant, sums),
+                    }
+                )
+        return 0, out
 
     # -- controls: test hooks -----------------------------------------------------------------
 
@@ -2359,6 +2547,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--legacy-only", action="store_true")
     parser.add_argument("--string-values", action="store_true")
     parser.add_argument("--tz-offset-hours", type=float, default=1.0)
+    parser.add_argument("--time-zone", default=None, help="IANA zone, e.g. Europe/Amsterdam")
     parser.add_argument("--task-delay", type=float, default=DEFAULT_TASK_DELAY)
     parser.add_argument("--deny-control", action="store_true")
     args = parser.parse_args(argv)
@@ -2373,6 +2562,7 @@ def main(argv: list[str] | None = None) -> None:
         legacy_only=args.legacy_only,
         string_values=args.string_values,
         tz_offset_hours=args.tz_offset_hours,
+        time_zone=args.time_zone,
         task_delay=args.task_delay,
     )
     if args.deny_control:

@@ -27,6 +27,10 @@ getDevRealKpi the sum over device types of ceil(devices/100) / 5 min; getDevList
 ceil(plants/100) + 24 / day; getAlarmList ceil(plants/100) / 30 min. The same document allows
 "one concurrent request" per interface: requests to one interface are never sent in parallel.
 
+Hourly history: ``getKpiStationHour`` (ceil(plants/100) + 24 / day and one call a minute), read
+within a history share of that allowance that never waits (see ``history_plan`` and
+``async_get_energy_days``).
+
 Controls (battery plants only; see ``async_get_controls``) are asynchronous tasks under
 ``/rest/openapi/pvms``, each with its own status query:
 
@@ -88,10 +92,11 @@ import math
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from http.cookies import CookieError, Morsel, SimpleCookie
 from typing import Any, Final
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import aiohttp
 from yarl import URL
@@ -124,6 +129,7 @@ from .errors import (
     SolarCloudError,
     TransientError,
 )
+from .history import EnergyDay, Flow, HistoryPlan, day_bounds, spread_buckets
 from .models import (
     Alarm,
     AlarmSeverity,
@@ -141,6 +147,7 @@ from .values import (
     chunks,
     ms_to_datetime,
     parse_iso,
+    parse_offset,
     scaled,
     seconds_to_next_utc_day,
     split_power,
@@ -207,6 +214,45 @@ MAX_WAIT: Final[dict[str, float]] = {
     E_STATION_LIST: 0.0,
 }
 
+# -- hourly history (getKpiStationHour) ------------------------------------------------------
+
+# One call returns the hourly records of one local day (the plant's own time zone: the cloud
+# takes the date of ``collectTime`` there) of up to 100 plants: at most 24 records a plant, each
+# stamped with the start of its local hour (ms). Documented keys (NBI22 6.2.2), all kWh:
+# ``inverter_power`` (inverter yield), ``ongrid_power`` (feed-in), ``theory_power``,
+# ``radiation_intensity`` (kWh/m2) and ``power_profit``; newer platforms add ``PVYield``,
+# ``inverterYield``, ``chargeCap``, ``dischargeCap``, ``selfProvide`` and ``use_power``.
+E_KPI_HOUR: Final = "getKpiStationHour"
+KPI_HOUR_PATH: Final = "/thirdData/getKpiStationHour"
+# The history share of the account's getKpiStationHour allowance (a pseudo-endpoint of the quota).
+E_HISTORY: Final = "history"
+# Vendor figures (NBI22 6.1.4.2): ceil(plants / 100) + 24 calls a day per northbound user, and
+# "one concurrent request per minute"; 407 beyond either.
+KPI_HOUR_DAILY_BASE: Final = 24
+KPI_HOUR_INTERVAL: Final = 60.0
+# Calls a day left to other tools reading the same account's reports (the portal's exports, a
+# second integration): the allowance is the account's, not this client's.
+HISTORY_SPARE: Final = 5
+# Reads a day the plan keeps for history before the start (a 30-day backfill of one batch then
+# takes about a week) when the share allows it.
+HISTORY_DEEP_TARGET: Final = 4
+# Recurring reads a day per batch besides the current day's: the day after it ended, once more
+# after it settled, and one correction read for each of the 3 trailing days (HistoryPlanner).
+HISTORY_RECURRING: Final = 2 + 3
+# The hourly retention is not documented; 20026 ("only data of the latest 365 days can be
+# queried") is the only retention figure of the document.
+HISTORY_KEEPS_DAYS: Final = 365
+# Not documented either: loggers upload every 5 minutes and send buffered data after an outage;
+# three hours after the day ended the day is taken as complete.
+HISTORY_SETTLE: Final = 3 * 3600.0
+# After a 407 from getKpiStationHour although this client kept to one call a minute and its daily
+# share, the account's day is used up by someone else: leave the interface alone for an hour.
+HISTORY_REFUSED_WAIT: Final = 3600.0
+# A record further than this outside the requested day (in the zone used) is not taken: no zone
+# is further from another's date than 14 hours, so it is not an answer for this day.
+_HISTORY_SLACK: Final = timedelta(hours=14)
+_RETENTION_CODE: Final = 20026
+
 # -- OAuth Connect (Bearer mode) --------------------------------------------------------------
 
 type TokenProvider = Callable[[], Awaitable[str]]
@@ -220,12 +266,16 @@ E_OAUTH_DAY: Final = "oauth-basic-calls"
 OAUTH_DAILY_CALLS: Final = 900
 OAUTH_DAILY_SUBMISSIONS: Final = 90
 # Calls of a day kept free of the real-time rounds: alarms, plant and device lists, control
-# status queries and the permission check.
+# status queries, the permission check and the hourly history.
 OAUTH_RESERVE: Final = 150
+# The hourly history's part of that reserve: at most 16 calls a day. The rest of the reserve
+# (lists at most 8 a day, the permission check once) leaves about 125 control status queries.
+OAUTH_HISTORY_CALLS: Final = 16
 
 _AUTH_CODES: Final = frozenset({20001, 20002, 20003, 20400, 20403})
 _PERMISSION_CODES: Final = frozenset({401, 20056, 20621})
-_RATE_CODES: Final = frozenset({407, 429})
+FC_TOO_FREQUENT_CODE: Final = 407
+_RATE_CODES: Final = frozenset({FC_TOO_FREQUENT_CODE, 429})
 _BUSY_CODES: Final = frozenset({20004, 20200})
 _RELOGIN_CODES: Final = frozenset({305, 306})
 _NO_RESOURCE_CODES: Final = frozenset({20007, 20008})
@@ -773,6 +823,116 @@ def _positive(value: Reading) -> float | None:
 # The client
 
 
+# ---------------------------------------------------------------------------------------------
+# Hourly history
+
+
+def history_share(plants: int, *, oauth: bool = False) -> int:
+    """getKpiStationHour calls a day this client may make for ``plants`` plants.
+
+    The vendor allows ceil(plants / 100) + 24 a day per northbound user (NBI22 6.1.4.2); the
+    client keeps ``HISTORY_SPARE`` of them for other tools on the same account. In OAuth mode
+    the calls also count against the daily OAuth budget, inside ``OAUTH_RESERVE`` (which the
+    real-time rounds of ``plan`` never use): at most ``OAUTH_HISTORY_CALLS``.
+    """
+    groups = max(1, math.ceil(plants / MAX_IDS))
+    share = max(1, groups + KPI_HOUR_DAILY_BASE - HISTORY_SPARE)
+    return min(share, OAUTH_HISTORY_CALLS) if oauth else share
+
+
+def history_numbers(plants: int, *, oauth: bool = False) -> tuple[float, int]:
+    """(refresh in seconds, deep reads a day) that fit the history share for ``plants``.
+
+    One read covers one day of up to 100 plants (a batch group). Each group takes, a day,
+    ceil(86400 / refresh) reads of the current day plus ``HISTORY_RECURRING`` (the ended day
+    twice, three corrections). The refresh is the shortest whole number of hours (a divisor of
+    24: the cloud's data is hourly) that leaves ``HISTORY_DEEP_TARGET`` reads a day for the
+    history before the start; when even one read a day does not, the current day is read once a
+    day and whatever is left (possibly nothing) goes to the deep history.
+    """
+    share = history_share(plants, oauth=oauth)
+    groups = max(1, math.ceil(plants / MAX_IDS))
+    hours = 24
+    for hours in (1, 2, 3, 4, 6, 8, 12, 24):
+        if groups * (24 // hours + HISTORY_RECURRING) + HISTORY_DEEP_TARGET <= share:
+            break
+    recurring = groups * (24 // hours + HISTORY_RECURRING)
+    return hours * 3600.0, max(0, share - recurring)
+
+
+def _kwh(data: Mapping[str, object], key: str) -> float | None:
+    """A non-negative energy of an hourly record; None when absent, not a number or negative."""
+    value = to_float(data.get(key))
+    return value if value is not None and value >= 0.0 else None
+
+
+def map_hour_kpi(data: Mapping[str, object]) -> dict[Flow, float]:
+    """The flows of one hourly ``dataItemMap`` (kWh); a flow without a usable value is absent.
+
+    PV: ``PVYield`` where the platform sends that key (the PV side's energy), else the
+    documented ``inverter_power`` (inverter yield; on a hybrid inverter it may include battery
+    discharge, the only PV figure older platforms give). Grid export: ``ongrid_power``. Battery:
+    ``chargeCap`` / ``dischargeCap``. Load: ``use_power``. Grid import is not delivered: no key
+    reports it, and an energy balance of yields that mix the DC and AC sides would invent it.
+    """
+    out: dict[Flow, float] = {}
+    pv_key = "PVYield" if "PVYield" in data else "inverter_power"
+    keys = (
+        (Flow.PV, pv_key),
+        (Flow.GRID_EXPORT, "ongrid_power"),
+        (Flow.BATTERY_CHARGE, "chargeCap"),
+        (Flow.BATTERY_DISCHARGE, "dischargeCap"),
+        (Flow.LOAD, "use_power"),
+    )
+    for flow, key in keys:
+        value = _kwh(data, key)
+        if value is not None:
+            out[flow] = value
+    return out
+
+
+def plant_zone(plant: Plant, default: tzinfo) -> tuple[tzinfo, bool]:
+    """(zone, own): the plant's own zone when it names one that can be used, else ``default``.
+
+    The northbound plant lists give no time zone (only the grid connection date with its UTC
+    offset at that date, which says nothing about daylight saving), so ``own`` is False unless
+    the caller filled ``Plant.time_zone``.
+    """
+    name = (plant.time_zone or "").strip()
+    if name:
+        try:
+            return ZoneInfo(name), True
+        except (ZoneInfoNotFoundError, ValueError):
+            offset = parse_offset(name)
+            if offset is not None:
+                return offset, True
+    return default, False
+
+
+def hour_buckets(
+    stamps: Sequence[tuple[datetime, dict[Flow, float]]], zone: tzinfo
+) -> list[tuple[datetime, datetime, Mapping[Flow, float]]]:
+    """Intervals of a plant's hourly records, in time order.
+
+    A record covers its local hour: from its start to the next hour on the local wall clock, so
+    that the local 02:00 record of the day the clocks go back (the cloud has 24 records at most;
+    that record holds both 02:00 hours) covers two hours, while on the day they go forward no
+    record exists for 02:00. A record never reaches into the next record.
+    """
+    ordered = sorted(stamps, key=lambda item: item[0])
+    buckets: list[tuple[datetime, datetime, Mapping[Flow, float]]] = []
+    for index, (start, flows) in enumerate(ordered):
+        local = start.astimezone(zone).replace(minute=0, second=0, microsecond=0, fold=0)
+        end = (local + timedelta(hours=1)).astimezone(UTC)
+        if end <= start:
+            end = start + timedelta(hours=1)
+        if index + 1 < len(ordered):
+            end = min(end, ordered[index + 1][0])
+        if end > start:
+            buckets.append((start, end, flows))
+    return buckets
+
+
 def account_id_for(server: str, username: str) -> str:
     """Unique id of an account: ``huawei_fusionsolar:<host>:<username>``."""
     host = (urlsplit(server).hostname or server).lower()
@@ -840,6 +1000,7 @@ class HuaweiClient:
             self.quota.set_allowance(E_CONTROL_DAY, Allowance(OAUTH_DAILY_SUBMISSIONS, DAY))
             self.quota.set_allowance(E_OAUTH_DAY, Allowance(OAUTH_DAILY_CALLS, DAY))
         self._size_allowances(1, Counter({38: 1}))
+        self._size_history(1)
 
     @classmethod
     def bearer(
@@ -1424,6 +1585,135 @@ class HuaweiClient:
             device_serial_number=serial,
             category=None if category is None else ALARM_CATEGORIES.get(category),
         )
+
+    # -- hourly history -------------------------------------------------------------------------
+
+    def _size_history(self, plants: int) -> None:
+        share = history_share(plants, oauth=self.oauth)
+        self.quota.set_allowance(E_HISTORY, Allowance(share, DAY))
+        self.quota.set_allowance(E_KPI_HOUR, Allowance(1, KPI_HOUR_INTERVAL, exclusive=True))
+
+    def history_plan(self, plants: Sequence[Plant]) -> HistoryPlan:
+        """Size the history share for these plants and say how to spend it.
+
+        Vendor figures (NBI22 6.1.4.2): getKpiStationHour allows ceil(plants / 100) + 24 calls a
+        day per northbound user and one request a minute; one call reads one local day of up to
+        100 plants. The share is that daily figure less ``HISTORY_SPARE`` for other tools (20 a
+        day up to 100 plants, 22 for 250); the interface's minute is its own allowance. The live
+        polls never use this interface, so the share takes nothing from them in account mode.
+        In OAuth mode the reads also count against the daily OAuth budget: the share is at most
+        16 a day, taken from the reserve ``plan`` keeps out of the real-time rounds.
+
+        Account mode, 1 to 100 plants (one batch, 20 calls): a 3-hour refresh, 8 + 5 recurring
+        reads and 7 deep reads a day; 250 plants (three batches, 22 calls): once a day, 3 * 6
+        recurring and 4 deep reads. OAuth mode, one batch (16 calls): every 4 hours, 6 + 5
+        recurring and 5 deep reads.
+        """
+        count = len(plants)
+        self._size_history(count)
+        refresh, deep = history_numbers(count, oauth=self.oauth)
+        return HistoryPlan(
+            refresh=refresh,
+            batch=MAX_IDS,
+            keeps_days=HISTORY_KEEPS_DAYS,
+            settle=HISTORY_SETTLE,
+            deep_reads_per_day=deep,
+        )
+
+    async def async_get_energy_days(
+        self, plants: Sequence[Plant], day: date, zone: tzinfo
+    ) -> dict[str, EnergyDay]:
+        """Hourly energy of the local ``day`` of each plant (getKpiStationHour), by plant id.
+
+        Flows: PV, grid export, battery charge and discharge, and load where the cloud reports
+        them (see ``map_hour_kpi``); never grid import. The cloud picks the day in the plant's
+        own zone, which it does not tell: the client uses ``Plant.time_zone`` when set, else
+        ``zone``, and asks with local noon of ``day`` so that a zone a few hours off still
+        selects the same date. Every record keeps its own time (ms since the epoch), so its
+        energy lands on the right UTC hours whatever zone was used. Plants are read 100 to a
+        call, per zone. Records of hours that have not begun are not taken; a plant the cloud
+        returned no record for is absent.
+
+        Never waits for the budget: the history share, the interface's minute and (OAuth) the
+        daily OAuth budget are checked first, and RateLimitedError says how long to wait.
+        """
+        groups: dict[tzinfo, list[Plant]] = {}
+        for plant in plants:
+            groups.setdefault(plant_zone(plant, zone)[0], []).append(plant)
+        result: dict[str, EnergyDay] = {}
+        for plant_tz, members in groups.items():
+            noon = datetime(day.year, day.month, day.day, 12, tzinfo=plant_tz)
+            for chunk in chunks([p.id for p in members], MAX_IDS):
+                data = await self._history_call(chunk, int(noon.timestamp() * 1000))
+                result.update(self._energy_days(data, set(chunk), day, plant_tz))
+        return result
+
+    async def _history_call(self, codes: Sequence[str], collect_ms: int) -> list[Any]:
+        """One getKpiStationHour call; the records, or [] when the cloud has none for them."""
+        budgets = [E_HISTORY, E_KPI_HOUR]
+        if self.oauth:
+            budgets.append(E_OAUTH_DAY)
+        # Nothing is sent and nothing counted unless every allowance has room now.
+        wait = max(self.quota.wait_time(name) for name in budgets)
+        if wait > 0:
+            raise RateLimitedError("history: allowance used up", retry_after=wait, code="quota")
+        try:
+            data, _ = await self._call(
+                E_KPI_HOUR,
+                KPI_HOUR_PATH,
+                {"stationCodes": ",".join(codes), "collectTime": collect_ms},
+                budget=E_HISTORY,
+                max_wait=0.0,
+            )
+        except _NoResourcesError:
+            return []
+        except RateLimitedError as err:
+            if err.code == str(FC_TOO_FREQUENT_CODE):
+                self.quota.block(E_HISTORY, HISTORY_REFUSED_WAIT)
+                raise RateLimitedError(
+                    f"{E_KPI_HOUR}: call frequency too high (407)",
+                    retry_after=HISTORY_REFUSED_WAIT,
+                    code=err.code,
+                    vendor_message=err.vendor_message,
+                ) from err
+            raise
+        except ProtocolError as err:
+            if err.code == str(_RETENTION_CODE):
+                return []  # older than the cloud keeps
+            raise
+        if data is None:
+            return []
+        if not isinstance(data, list):
+            raise ProtocolError(f"{E_KPI_HOUR}: data is not a list", code="shape")
+        return data
+
+    def _energy_days(
+        self, data: Sequence[Any], wanted: set[str], day: date, zone: tzinfo
+    ) -> dict[str, EnergyDay]:
+        start, end = day_bounds(day, zone)
+        first, last = start - _HISTORY_SLACK, end + _HISTORY_SLACK
+        now = datetime.fromtimestamp(self._clock(), UTC)
+        records: dict[str, list[tuple[datetime, dict[Flow, float]]]] = {}
+        for item in data:
+            if not isinstance(item, Mapping):
+                continue
+            code = text(item.get("stationCode"))
+            moment = ms_to_datetime(item.get("collectTime"))
+            kpi = item.get("dataItemMap")
+            if code is None or code not in wanted or moment is None:
+                continue
+            if not first <= moment < last or moment > now:
+                continue
+            flows = map_hour_kpi(kpi) if isinstance(kpi, Mapping) else {}
+            stamps = records.setdefault(code, [])
+            if all(stamp != moment for stamp, _ in stamps):
+                stamps.append((moment, flows))
+        out: dict[str, EnergyDay] = {}
+        for code, stamps in records.items():
+            buckets = hour_buckets(stamps, zone)
+            hours = spread_buckets(b for b in buckets if b[2])
+            out[code] = EnergyDay(plant_id=code, day=day, zone=zone, hours=hours)
+        return out
 
     # -- controls -----------------------------------------------------------------------------
 
