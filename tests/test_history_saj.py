@@ -264,6 +264,50 @@ async def test_several_plants_one_plant_per_call(
     assert err.value.code == "10006"
 
 
+async def test_settled_utc_days_are_asked_once(
+    session: aiohttp.ClientSession, base_url: str, sim: SajSimulator, clock: FakeClock
+) -> None:
+    """Consecutive days share a UTC day, and today's refreshes share yesterday's: asked once."""
+    client = _client(session, base_url, sim, clock)
+    (plant, _) = await client.async_get_plants()
+    first = await client.async_get_energy_days([plant], date(2026, 6, 10), AMS)
+    assert sim.calls["/plant/power"] == 2
+    second = await client.async_get_energy_days([plant], date(2026, 6, 11), AMS)
+    assert sim.calls["/plant/power"] == 3  # 2026-06-10 UTC came from the cache
+    # The shared UTC day gives the same hours as when it was read.
+    boundary = datetime(2026, 6, 10, 21, tzinfo=UTC)
+    assert second[plant.id].hours.get(boundary) is None
+    assert first[plant.id].hours[boundary] == {Flow.PV: 0.0}
+    assert min(second[plant.id].hours) == datetime(2026, 6, 10, 22, tzinfo=UTC)
+    sums = [sum(_pv(d[plant.id]).values()) for d in (first, second)]
+    assert sums[0] == pytest.approx(await _day_total(client, plant.id, date(2026, 6, 10)))
+    assert sums[1] == pytest.approx(await _day_total(client, plant.id, date(2026, 6, 11)))
+    # Today: 2026-06-20 UTC (local midnight to 02:00) is settled, 2026-06-21 UTC is not.
+    today = date(2026, 6, 21)
+    before = sim.calls["/plant/power"]
+    await client.async_get_energy_days([plant], today, AMS)
+    clock.now += 3600
+    hours = _pv((await client.async_get_energy_days([plant], today, AMS))[plant.id])
+    assert sim.calls["/plant/power"] == before + 3
+    assert max(hours) == datetime(2026, 6, 21, 11, tzinfo=UTC)
+    # A day later the kept curve is read again (late uploads, corrections).
+    clock.now += 86400
+    await client.async_get_energy_days([plant], date(2026, 6, 21), AMS)
+    assert sim.calls["/plant/power"] == before + 5
+
+
+async def test_unknown_plant_is_absent(
+    session: aiohttp.ClientSession, base_url: str, sim: SajSimulator, clock: FakeClock
+) -> None:
+    """A plant the cloud no longer knows (10006) is left out; the other plants are read."""
+    client = _client(session, base_url, sim, clock)
+    plants = await client.async_get_plants()
+    sim.remove_plant(int(plants[0].id))
+    result = await client.async_get_energy_days(plants, date(2026, 6, 20), AMS)
+    assert list(result) == [plants[1].id]
+    assert sum(_pv(result[plants[1].id]).values()) > 1.0
+
+
 # -- budget -------------------------------------------------------------------------------------
 
 
@@ -299,14 +343,17 @@ async def test_share_used_up_sends_nothing(
     client = _client(session, base_url, sim, clock)
     (plant, _) = await client.async_get_plants()
     client.history_plan([plant])  # 16 history calls an hour: five reads of three
-    day = date(2026, 6, 20)
-    for _ in range(5):
+    for index in range(5):
         clock.now += 60
+        day = date(2026, 6, 1 + 4 * index)  # days apart: no UTC day is asked twice
         assert plant.id in await client.async_get_energy_days([plant], day, AMS)
+    assert _history_calls(sim) == 15
     sent = dict(sim.calls)
     clock.now += 60
+    day = date(2026, 6, 20)
     with pytest.raises(RateLimitedError) as err:
         await client.async_get_energy_days([plant], day, AMS)
+    assert err.value.code == "history_quota"
     assert dict(sim.calls) == sent
     # The first read's calls leave the hourly window 3600 s after they were made.
     assert err.value.retry_after == pytest.approx(3600 - 300, abs=1)
