@@ -456,7 +456,7 @@ class SajClient:
         daily (10004) cap without figures. History therefore gets ``HISTORY_SHARE`` (a fifth)
         of what the live polls make a day, e.g. 1 plant with 1 inverter: live 288 rounds x 3
         calls + 48 alarm reads + 12 list/detail calls = 924 calls a day, history 184 calls =
-        61 reads of 3 calls. Each plant's recurring reads are 24 (the current day hourly)
+        61 reads of at most 3 calls (fewer when a settled UTC day is still kept). Each plant's recurring reads are 24 (the current day hourly)
         + 2 (day end, settled) + 3 (corrections) = 29; the rest is deep history. Both
         /plant/power and /plant/energy take one plant_id, so ``batch`` is 1. How far back the
         5-minute curve is kept is not documented (a year is assumed), nor when late uploads
@@ -593,8 +593,9 @@ class SajClient:
         and are scaled so that they add up to the day's /plant/energy total, the figure the
         live "energy today" shows. Today is treated alike: its total is the running one, so
         the hours add up to today's energy so far; hours after the last sample are absent and
-        the hour in progress is partial until the next read. A plant whose curve is empty is
-        absent. The zone is the plant's (see ``_history_zone``); EnergyDay.zone says which.
+        the hour in progress is partial until the next read. A curve with gaps is scaled as
+        well, so the energy of a gap lands in the hours that have data. A plant whose curve is
+        empty, or that the cloud does not know (10006), is absent. The zone is the plant's (see ``_history_zone``); EnergyDay.zone says which.
         """
         self._history_room(HISTORY_CALLS_PER_READ * len(plants))
         result: dict[str, EnergyDay] = {}
