@@ -13,6 +13,12 @@ The simulator is an ``aiohttp.web`` application following the vendor document
   ``GET /plant/energy`` (§3.2.7 / §3.2.34), ``GET /plant/power`` (§3.2.8),
   ``GET /device/list`` (§3.2.11), ``GET /device/inverter/alarm`` (§3.2.13),
   ``GET /device/inverter/datasigns`` (§3.2.20 / §3.2.36).
+* History: ``/plant/power`` gives the plant's power (W) every 5 minutes of one ``date`` in the
+  asked ``timezone_id`` (appendix 2 ids only, default UTC; ``use_dst``), up to the latest data
+  refresh; ``/plant/energy`` the kWh per day/month/year. Both take a single ``plant_id`` (a list
+  is a parameter error) and follow the same day model as ``/plant/data``, so the 5-minute curve
+  of a local day integrates to that day's ``today_energy``. The only documented limits are the
+  account's hourly and daily call caps (10003 / 10004), enforced on every endpoint alike.
 * Envelope ``{"data": ..., "error_code": 0, "error_msg": ""}`` (§3.1 and every example); API
   errors are HTTP 200 with a non-zero ``error_code`` and no ``data``.
 * Value tables from appendix 1 (§3.3): locale, search_type, plant status 1–10, time_unit,
@@ -161,6 +167,108 @@ PLANT_TYPE_RESIDENTIAL: Final = 1  # §3.3.5: 1 residential, 2 commercial, 3 ind
 GRID_TYPE_ON_GRID: Final = 1  # §3.3.6: 1 on-grid, 2 off-grid, 3 hybrid
 TRACKER_FIXED: Final = 1  # §3.3.7: 1 fixed, 2 single-axis, 3 dual-axis
 DEVICE_TYPE_INVERTER: Final = 1  # §3.3.11
+
+# Appendix 2 (§3.4): the timezone_id values /plant/power (§3.2.8) and /device/inverter/data
+# (§3.2.12) accept; anything else is a parameter error (10006).
+TIMEZONE_IDS: Final = frozenset(
+    [
+        "Etc/GMT+12",
+        "Etc/GMT+11",
+        "HST",
+        "AST",
+        "PST",
+        "Mexico/BajaNorte",
+        "America/Chihuahua",
+        "MST",
+        "US/Arizona",
+        "America/Mexico_City",
+        "Canada/Saskatchewan",
+        "CST",
+        "US/Central",
+        "America/Bogota",
+        "EST",
+        "US/East-Indiana",
+        "America/Caracas",
+        "Canada/Atlantic",
+        "America/Cuiaba",
+        "America/La_Paz",
+        "America/Asuncion",
+        "Canada/Newfoundland",
+        "BET",
+        "America/Argentina/Buenos_Aires",
+        "America/Cayenne",
+        "America/Montevideo",
+        "America/Santiago",
+        "Etc/GMT+2",
+        "Atlantic/Cape_Verde",
+        "Atlantic/Azores",
+        "Europe/Dublin",
+        "Africa/Casablanca",
+        "Africa/Monrovia",
+        "UTC",
+        "Europe/Amsterdam",
+        "Europe/Belgrade",
+        "Europe/Brussels",
+        "Europe/Sarajevo",
+        "Africa/Windhoek",
+        "Africa/Bangui",
+        "Asia/Beirut",
+        "Asia/Damascus",
+        "ART",
+        "Africa/Harare",
+        "Europe/Helsinki",
+        "Africa/Cairo",
+        "Europe/Athens",
+        "Asia/Jerusalem",
+        "Europe/Istanbul",
+        "Asia/Baghdad",
+        "Asia/Kuwait",
+        "Europe/Minsk",
+        "Europe/Moscow",
+        "Africa/Nairobi",
+        "Asia/Tehran",
+        "Asia/Muscat",
+        "Asia/Yerevan",
+        "Asia/Baku",
+        "Asia/Tbilisi",
+        "Indian/Mauritius",
+        "Asia/Kabul",
+        "Asia/Ashgabat",
+        "Asia/Yekaterinburg",
+        "Asia/Karachi",
+        "Asia/Calcutta",
+        "Asia/Kathmandu",
+        "Asia/Dacca",
+        "Asia/Novosibirsk",
+        "Asia/Rangoon",
+        "Asia/Bangkok",
+        "Asia/Krasnoyarsk",
+        "PRC",
+        "Asia/Irkutsk",
+        "Asia/Singapore",
+        "Australia/Perth",
+        "Asia/Taipei",
+        "Asia/Ulaanbaatar",
+        "Asia/Pyongyang",
+        "Asia/Tokyo",
+        "Asia/Seoul",
+        "Australia/Adelaide",
+        "Australia/Darwin",
+        "Australia/Brisbane",
+        "Australia/Canberra",
+        "Pacific/Guam",
+        "Australia/Hobart",
+        "Asia/Vladivostok",
+        "Asia/Magadan",
+        "SST",
+        "Pacific/Auckland",
+        "Etc/GMT-12",
+        "Pacific/Fiji",
+        "Asia/Anadyr",
+        "MIT",
+        "Pacific/Kiritimati",
+    ]
+)
 
 # Appendix 2 (§3.4) uses a few Java short ids that the IANA database lacks.
 _TZ_ALIASES: Final[dict[str, str]] = {
@@ -805,7 +913,7 @@ class SajSimulator(Simulator[int]):
         day = _as_date(query.get("date"))
         tz_id = query.get("timezone_id") or "UTC"
         use_dst = _bool_param(query.get("use_dst"), True)
-        zone = _zone(tz_id)
+        zone = _zone(tz_id) if tz_id in TIMEZONE_IDS else None
         if plant is None or day is None or zone is None or use_dst is None:
             return E_PARAM, None
         if not use_dst:

@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 import math
+from array import array
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -194,6 +195,8 @@ class SajClient:
         self._digest = hashlib.sha256(f"{app_id}\0{app_secret}".encode()).hexdigest()
         self._zones: dict[str, timezone | None] = {}
         self._inverters: dict[str, list[str]] = {}
+        # Power curves of settled UTC days: plant id -> UTC day -> (when read, t0, W0, t1, ...).
+        self._curves: dict[str, dict[date, tuple[float, array[float]]]] = {}
         self.logins = 0
         self.last_error: str | None = None
         self.errors: Counter[str] = Counter()
@@ -453,7 +456,7 @@ class SajClient:
         daily (10004) cap without figures. History therefore gets ``HISTORY_SHARE`` (a fifth)
         of what the live polls make a day, e.g. 1 plant with 1 inverter: live 288 rounds x 3
         calls + 48 alarm reads + 12 list/detail calls = 924 calls a day, history 184 calls =
-        61 reads of 3 calls. Each plant's recurring reads are 24 (the current day hourly)
+        61 reads of at most 3 calls (fewer when a settled UTC day is still kept). Each plant's recurring reads are 24 (the current day hourly)
         + 2 (day end, settled) + 3 (corrections) = 29; the rest is deep history. Both
         /plant/power and /plant/energy take one plant_id, so ``batch`` is 1. How far back the
         5-minute curve is kept is not documented (a year is assumed), nor when late uploads
@@ -514,28 +517,54 @@ class SajClient:
         ):
             return await self._call(path, params)
 
+    async def _utc_day_curve(self, plant_id: str, utc_day: date) -> list[tuple[datetime, float]]:
+        """/plant/power of one UTC day (W), from the cache when that day is settled."""
+        now = self._clock()
+        kept = self._curves.get(plant_id, {}).get(utc_day)
+        if kept is not None and now - kept[0] < DAY:
+            flat = kept[1]
+            return [
+                (datetime.fromtimestamp(flat[i], UTC), flat[i + 1]) for i in range(0, len(flat), 2)
+            ]
+        data = await self._history_call(
+            "/plant/power",
+            {"plant_id": plant_id, "date": utc_day.isoformat(), "timezone_id": "UTC"},
+        )
+        if data is not None and not isinstance(data, Mapping):
+            raise ProtocolError("/plant/power: no result", code="shape")
+        rows = data.get("powers") if isinstance(data, Mapping) else None
+        samples: list[tuple[datetime, float]] = []
+        for row in rows if isinstance(rows, list) else []:
+            if not isinstance(row, Mapping):
+                continue
+            moment = parse_time(row.get("time"), UTC)
+            power = to_float(row.get("power"))
+            if moment is not None and power is not None:
+                samples.append((moment.astimezone(UTC), power))
+        day_end = datetime(utc_day.year, utc_day.month, utc_day.day, tzinfo=UTC) + timedelta(days=1)
+        if samples and now >= day_end.timestamp() + HISTORY_SETTLE:
+            # A settled UTC day: kept a day (compactly), the two newest per plant, which are
+            # the two halves of one local day; consecutive days and the current day's
+            # refreshes then ask for each UTC day once.
+            days = self._curves.setdefault(plant_id, {})
+            days[utc_day] = (now, array("d", [v for t, p in samples for v in (t.timestamp(), p)]))
+            for old in sorted(days)[:-2]:
+                del days[old]
+        return samples
+
     async def _power_points(
         self, plant_id: str, start: datetime, end: datetime
     ) -> list[tuple[datetime, float]]:
         """/plant/power samples (W) between ``start`` and ``end`` inclusive, asked in UTC."""
         utc_days = sorted({start.astimezone(UTC).date(), end.astimezone(UTC).date()})
-        points: list[tuple[datetime, float]] = []
+        points: set[tuple[datetime, float]] = set()
         for utc_day in utc_days:
-            data = await self._history_call(
-                "/plant/power",
-                {"plant_id": plant_id, "date": utc_day.isoformat(), "timezone_id": "UTC"},
+            points.update(
+                point
+                for point in await self._utc_day_curve(plant_id, utc_day)
+                if start <= point[0] <= end
             )
-            if data is not None and not isinstance(data, Mapping):
-                raise ProtocolError("/plant/power: no result", code="shape")
-            rows = data.get("powers") if isinstance(data, Mapping) else None
-            for row in rows if isinstance(rows, list) else []:
-                if not isinstance(row, Mapping):
-                    continue
-                moment = parse_time(row.get("time"), UTC)
-                power = to_float(row.get("power"))
-                if moment is not None and power is not None and start <= moment <= end:
-                    points.append((moment.astimezone(UTC), power))
-        return sorted(set(points))
+        return sorted(points)
 
     async def _day_total(self, plant_id: str, day: date) -> float | None:
         """/plant/energy: the day's kWh, or None when the cloud gives none."""
@@ -564,20 +593,29 @@ class SajClient:
         and are scaled so that they add up to the day's /plant/energy total, the figure the
         live "energy today" shows. Today is treated alike: its total is the running one, so
         the hours add up to today's energy so far; hours after the last sample are absent and
-        the hour in progress is partial until the next read. A plant whose curve is empty is
-        absent. The zone is the plant's (see ``_history_zone``); EnergyDay.zone says which.
+        the hour in progress is partial until the next read. A curve with gaps is scaled as
+        well, so the energy of a gap lands in the hours that have data. A plant whose curve is
+        empty, or that the cloud does not know (10006), is absent. The zone is the plant's (see ``_history_zone``); EnergyDay.zone says which.
         """
         self._history_room(HISTORY_CALLS_PER_READ * len(plants))
         result: dict[str, EnergyDay] = {}
         for plant in plants:
             plant_zone = self._history_zone(plant, zone)
             start, end = day_bounds(day, plant_zone)
-            points = await self._power_points(plant.id, start, end)
-            if not points:
+            try:
+                points = await self._power_points(plant.id, start, end)
+                if not points:
+                    continue
+                total = await self._day_total(plant.id, day)
+            except ProtocolError as err:
+                # Our parameters are well formed: 10006 means the cloud does not know the
+                # plant (removed, or moved to another app). It is absent, the others go on.
+                if err.code != "10006":
+                    raise
+                _LOGGER.debug("History of plant %s refused: %s", plant.id, err)
                 continue
             kwh = energy_from_power(points, max_gap=POWER_MAX_GAP)
             curve_sum = sum(kwh.values())
-            total = await self._day_total(plant.id, day)
             # A total of 0 against a curve that shows production is not believed.
             known = total is not None and total > 0 and curve_sum > 0
             factor = total / curve_sum if known and total is not None else 1.0
