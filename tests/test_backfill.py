@@ -176,8 +176,11 @@ async def test_outage_of_six_hours_leaves_no_gap(
     _assert_continuous(rows)
     # Up to the last hour that ended (01:00-02:00 is still running at 02:10+).
     assert rows[-1]["start"] == datetime(2026, 6, 11, 1, tzinfo=AMSTERDAM).astimezone(UTC)
-    # What was there before the outage is unchanged.
-    assert rows[: len(before)] == before
+    # What was there before the outage is kept: the day, now ended, was scaled once to the
+    # cloud's day total, which moves each hour a little at most.
+    kept = {r["start"]: r["state"] for r in rows}
+    for row in before:
+        assert kept[row["start"]] == pytest.approx(row["state"], rel=0.05, abs=0.01)
     count, total = _local_day_total(rows, date(2026, 6, 10))
     assert count == 24
     assert total == pytest.approx(_day_energy(saj_sim, plant, date(2026, 6, 10)), abs=0.05)
@@ -378,5 +381,7 @@ async def test_no_gap_after_an_outage_for_every_vendor(
     for stat, rows in after.items():
         _assert_continuous(rows)
         assert rows[-1]["start"] == last_ended, stat
-        old = before[stat]
-        assert rows[: len(old) - 1] == old[: len(old) - 1], stat
+        # Hours imported before the outage are kept (an ended day may be corrected a little).
+        kept = {r["start"]: r["state"] for r in rows}
+        for row in before[stat][:-1]:
+            assert kept[row["start"]] == pytest.approx(row["state"], rel=0.05, abs=0.01), stat

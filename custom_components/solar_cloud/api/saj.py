@@ -591,9 +591,10 @@ class SajClient:
         The SajOpenAPI has no grid, battery or load figures. Hours come from the 5-minute
         /plant/power curve (W, trapezoids; gaps over 20 minutes left out), asked per UTC day,
         and are scaled so that they add up to the day's /plant/energy total, the figure the
-        live "energy today" shows. Today is treated alike: its total is the running one, so
-        the hours add up to today's energy so far; hours after the last sample are absent and
-        the hour in progress is partial until the next read. A curve with gaps is scaled as
+        live "energy today" shows, once the day has ended. Today's hours stay as measured (its
+        total still grows within the hour in progress, and scaling by it would change hours
+        already imported at every read); hours after the last sample are absent and the hour
+        in progress is partial until the next read. A curve with gaps is scaled as
         well, so the energy of a gap lands in the hours that have data. A plant whose curve is
         empty, or that the cloud does not know (10006), is absent. The zone is the plant's (see ``_history_zone``); EnergyDay.zone says which.
         """
@@ -606,7 +607,10 @@ class SajClient:
                 points = await self._power_points(plant.id, start, end)
                 if not points:
                     continue
-                total = await self._day_total(plant.id, day)
+                # Only an ended day is scaled to its total: today's total still grows within the
+                # hour in progress, and scaling by it would shift every hour at each read.
+                ended = end.timestamp() <= self._clock()
+                total = await self._day_total(plant.id, day) if ended else None
             except ProtocolError as err:
                 # Our parameters are well formed: 10006 means the cloud does not know the
                 # plant (removed, or moved to another app). It is absent, the others go on.

@@ -1499,7 +1499,8 @@ class ShineMonitorClient:
         the day (``queryPlantActiveOuputPowerOneDay``: ``[{val, ts}]``, kW at the plant's local
         time, one sample per datalogger upload) by the trapezoid rule, and are scaled so that
         they add up to the day's energy of ``queryPlantEnergyDay`` (the counter the live
-        sensors show) when it is known. Grid, battery and load are left out: the only per-day
+        sensors show) when it is known and the day has ended (today's hours stay as measured,
+        so that reading today again changes no hour already read). Grid, battery and load are left out: the only per-day
         source of them is each storage inverter's ``queryDeviceDataOneDayPaging``, at most 50
         rows a page, so 6 calls (24 with 1-minute uploads) per device and day, with field
         titles that differ per devcode and instantaneous values only; the 2 calls a plant-day
@@ -1545,7 +1546,9 @@ class ShineMonitorClient:
         )
         if not hours:
             return None
-        total = await self._day_total(plant, day)
+        # Only a day that has ended is scaled to its total: today's total still grows within the
+        # hour in progress, and scaling by it would change the hours already read at every read.
+        total = await self._day_total(plant, day) if end.timestamp() <= self._clock() else None
         produced = sum(hours.values())
         if total is not None and total > 0 and produced > 0:
             factor = total / produced
