@@ -385,3 +385,84 @@ async def test_no_gap_after_an_outage_for_every_vendor(
         kept = {r["start"]: r["state"] for r in rows}
         for row in before[stat][:-1]:
             assert kept[row["start"]] == pytest.approx(row["state"], rel=0.05, abs=0.01), stat
+
+
+@pytest.mark.parametrize(
+    ("code", "kind", "retry"),
+    [("20056", "permission", 6 * 3600), ("20001", "auth", 3600)],
+    ids=["permission", "auth"],
+)
+async def test_refused_history_waits_long_and_the_live_polls_go_on(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    request: pytest.FixtureRequest,
+    aiohttp_server: Callable[..., Awaitable[TestServer]],
+    code: str,
+    kind: str,
+    retry: int,
+) -> None:
+    """A permission or credential refusal of the history interface is not retried at once."""
+    freezer.move_to(datetime(2026, 6, 10, 11, 10, tzinfo=AMSTERDAM))
+    entry = await _setup(
+        hass, await _vendor_entry(request, aiohttp_server, "huawei", **{CONF_HISTORY_DAYS: 1})
+    )
+    sim = request.getfixturevalue("huawei_sim")
+    sim.inject(f"fail_code:{code}", path="getKpiStationHour")
+    backfill = entry.runtime_data.backfill
+    assert backfill is not None
+    await _tick(hass, freezer, START_DELAY + 1)
+    assert backfill.last_error is not None
+    assert code in backfill.last_error
+    assert backfill._problem == kind
+    assert backfill.next_read is not None
+    assert backfill.next_read - dt_util.utcnow().timestamp() == pytest.approx(retry, abs=5)
+    calls = sim.calls["getKpiStationHour"]
+    await _run_for(hass, freezer, retry - 900, step=900)
+    assert sim.calls["getKpiStationHour"] == calls
+    plant = next(iter(entry.runtime_data.coordinators))
+    assert await _rows(hass, statistic_id(plant, Flow.PV), datetime(2026, 6, 1, tzinfo=UTC)) == []
+    assert entry.runtime_data.coordinators[plant].last_update_success
+    await _run_for(hass, freezer, 1800, step=300)
+    assert backfill.last_error is None
+    rows = await _rows(hass, statistic_id(plant, Flow.PV), datetime(2026, 6, 1, tzinfo=UTC))
+    _assert_continuous(rows)
+    diagnostics = backfill.diagnostics()
+    assert diagnostics["reads"] >= 1
+    assert diagnostics["plants"][plant]["read"] >= 1
+    assert diagnostics["plan"]["batch"] == 100
+
+
+async def test_no_recorder_no_history(
+    hass: HomeAssistant, saj_url: str, saj_sim: SajSimulator
+) -> None:
+    """Without the recorder nothing is read from the history interfaces."""
+    hass.config.components.remove("recorder")
+    entry = await _setup(hass, _saj_entry(saj_url, saj_sim))
+    assert entry.runtime_data.backfill is None
+    assert saj_sim.calls["/plant/power"] == 0
+
+
+async def test_days_long_outage_is_filled_newest_first_with_continuous_sums(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, saj_url: str, saj_sim: SajSimulator
+) -> None:
+    """Four days away: the missed days are read newest first, each placed on the sum of the
+    hour before it, however far back that hour is."""
+    freezer.move_to(datetime(2026, 6, 10, 12, 10, tzinfo=AMSTERDAM))
+    entry = await _setup(hass, _saj_entry(saj_url, saj_sim, **{CONF_HISTORY_DAYS: 1}))
+    plant = next(iter(entry.runtime_data.account.plants))
+    await _run_for(hass, freezer, 3600)
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    freezer.tick(timedelta(days=4))
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    await _run_for(hass, freezer, 1200, step=60)
+
+    rows = await _rows(hass, statistic_id(plant, Flow.PV), datetime(2026, 6, 1, tzinfo=UTC))
+    _assert_continuous(rows)
+    assert rows[0]["start"] == datetime(2026, 6, 10, tzinfo=AMSTERDAM).astimezone(UTC)
+    assert rows[-1]["start"] == datetime(2026, 6, 14, 12, tzinfo=AMSTERDAM).astimezone(UTC)
+    for day in (date(2026, 6, 11), date(2026, 6, 12), date(2026, 6, 13)):
+        count, total = _local_day_total(rows, day)
+        assert count == 24
+        assert total == pytest.approx(_day_energy(saj_sim, plant, day), abs=0.05)
