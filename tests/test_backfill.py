@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from itertools import pairwise
 from typing import Any
+from unittest.mock import patch
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -15,6 +16,7 @@ from homeassistant.components.recorder import Recorder
 from homeassistant.components.recorder.statistics import (
     list_statistic_ids,
     statistics_during_period,
+    valid_statistic_id,
 )
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
@@ -23,9 +25,11 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
 )
+from sqlalchemy.exc import OperationalError
 
-from custom_components.solar_cloud.api.history import Flow
-from custom_components.solar_cloud.backfill import START_DELAY, statistic_id
+from custom_components.solar_cloud.api.history import Flow, HistoryJob, Reason
+from custom_components.solar_cloud.api.models import Plant
+from custom_components.solar_cloud.backfill import START_DELAY, plant_zone, statistic_id
 from custom_components.solar_cloud.const import CONF_HISTORY_DAYS
 from tests.conftest import make_entry, make_saj_entry, make_shine_entry, make_sungrow_entry
 from tests.simulators.saj import SajSimulator
@@ -466,3 +470,95 @@ async def test_days_long_outage_is_filled_newest_first_with_continuous_sums(
         count, total = _local_day_total(rows, day)
         assert count == 24
         assert total == pytest.approx(_day_energy(saj_sim, plant, day), abs=0.05)
+
+
+async def test_first_import_of_every_flow_over_several_rounds(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, sungrow_url: str, sungrow_sim: Any
+) -> None:
+    """iSolarCloud gives all six flows; 30 days are imported in rounds of at most a day's
+    reads each, and a re-read of a day that is already imported writes nothing."""
+    freezer.move_to(datetime(2026, 6, 10, 14, 20, tzinfo=AMSTERDAM))
+    entry = make_sungrow_entry(sungrow_url, sungrow_sim)
+    entry = await _setup(hass, entry)
+    await _run_for(hass, freezer, START_DELAY + 5, step=START_DELAY + 5)
+    await _run_for(hass, freezer, 10, step=5)
+    backfill = entry.runtime_data.backfill
+    assert backfill is not None
+    assert backfill.reads == 30
+    everything = await _all_rows(hass)
+    plant = next(iter(entry.runtime_data.account.plants))
+    assert set(everything) == {statistic_id(plant, flow) for flow in Flow}
+    for stat, rows in everything.items():
+        _assert_continuous(rows)
+        assert rows[0]["start"] == datetime(2026, 5, 11, 23, tzinfo=UTC), stat
+    assert backfill.diagnostics()["plants"][plant]["read"] == 30
+
+    # The same day read again: nothing is written.
+    written = backfill.imported_hours
+    job = HistoryJob(day=date(2026, 6, 1), plants=(plant,), reason=Reason.CORRECTION)
+    assert await backfill._async_read(job, dt_util.utcnow().timestamp()) == 0.0
+    await async_wait_recording_done(hass)
+    assert backfill.imported_hours == written
+    assert await _all_rows(hass) == everything
+
+
+async def test_unloading_before_the_first_round_reads_nothing(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, saj_url: str, saj_sim: SajSimulator
+) -> None:
+    freezer.move_to(datetime(2026, 6, 10, 14, 20, tzinfo=AMSTERDAM))
+    entry = await _setup(hass, _saj_entry(saj_url, saj_sim))
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await _run_for(hass, freezer, 3600)
+    assert saj_sim.calls["/plant/power"] == 0
+
+
+@pytest.mark.parametrize(
+    ("label", "expected"),
+    [
+        ("Europe/Berlin", ZoneInfo("Europe/Berlin")),
+        ("Mars/Olympus_Mons", AMSTERDAM),  # an unknown zone name: Home Assistant's zone
+        ("+02:00", AMSTERDAM),  # Home Assistant's zone has this offset now (summer)
+        ("+08:00", timezone(timedelta(hours=8))),
+        (None, AMSTERDAM),
+        ("somewhere", AMSTERDAM),
+    ],
+)
+def test_plant_zone(label: str | None, expected: tzinfo) -> None:
+    plant = Plant(id="1", name="p", time_zone=label)
+    now = datetime(2026, 6, 10, 12, tzinfo=UTC)
+    assert plant_zone(plant, AMSTERDAM, now) == expected
+
+
+def test_statistic_ids_are_valid() -> None:
+    assert statistic_id("NE=33000000", Flow.GRID_EXPORT) == "solar_cloud:ne_33000000_grid_export"
+    assert statistic_id("1000001", Flow.PV) == "solar_cloud:1000001_pv"
+    assert statistic_id("==", Flow.PV).startswith("solar_cloud:")
+    assert valid_statistic_id(statistic_id("==", Flow.PV))
+
+
+async def test_a_broken_database_does_not_end_the_import(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    saj_url: str,
+    saj_sim: SajSimulator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The recorder's database failing (which no simulator can stage) is logged, and the next
+    round an hour later imports as usual."""
+    freezer.move_to(datetime(2026, 6, 10, 14, 20, tzinfo=AMSTERDAM))
+    entry = await _setup(hass, _saj_entry(saj_url, saj_sim, **{CONF_HISTORY_DAYS: 1}))
+    plant = next(iter(entry.runtime_data.account.plants))
+    backfill = entry.runtime_data.backfill
+    assert backfill is not None
+    with patch(
+        "custom_components.solar_cloud.backfill.statistics_during_period",
+        side_effect=OperationalError("SELECT", {}, Exception("disk I/O error")),
+    ):
+        await _tick(hass, freezer, START_DELAY + 1)
+    assert "Importing the energy history of" in caplog.text
+    assert backfill.last_error is not None
+    assert "disk I/O error" in backfill.last_error
+    await _run_for(hass, freezer, 3600)
+    rows = await _rows(hass, statistic_id(plant, Flow.PV), datetime(2026, 6, 1, tzinfo=UTC))
+    _assert_continuous(rows)
+    assert rows[-1]["start"] == datetime(2026, 6, 10, 14, tzinfo=AMSTERDAM).astimezone(UTC)

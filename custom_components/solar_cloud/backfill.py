@@ -11,6 +11,7 @@ recorder so that the same hour imported twice changes nothing and the sums stay 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -55,7 +56,7 @@ _LOGGER = logging.getLogger(__name__)
 
 # Seconds after the set-up before the first read, and reads one round makes at most.
 START_DELAY = 30.0
-MAX_READS_PER_ROUND = 50
+MAX_READS_PER_ROUND = 24
 # Waits after a failed read: doubling from the first to the last.
 RETRY_FIRST = 300.0
 RETRY_LAST = 3600.0
@@ -78,8 +79,12 @@ FLOW_NAMES: dict[Flow, str] = {
 
 
 def statistic_id(plant_id: str, flow: Flow) -> str:
-    """``solar_cloud:<plant>_<flow>``, the plant id made fit for a statistic id."""
-    return f"{DOMAIN}:{slugify(plant_id, separator='_')}_{flow.value}"
+    """``solar_cloud:<plant>_<flow>``, the plant id made fit for a statistic id.
+
+    A plant id with no letter or digit at all gets a digest of itself instead.
+    """
+    slug = slugify(plant_id, separator="_") or hashlib.sha256(plant_id.encode()).hexdigest()[:12]
+    return f"{DOMAIN}:{slug}_{flow.value}"
 
 
 def plant_zone(plant: Plant, fallback: tzinfo, now: datetime | None = None) -> tzinfo:
@@ -161,41 +166,43 @@ class HistoryBackfill:
     @callback
     def _schedule(self, seconds: float) -> None:
         """Run the next round after ``seconds`` on Home Assistant's clock."""
-        if self._stopped:
+        if self._stopped:  # the entry unloaded while a round ran
             return
-        if self._cancel_timer is not None:
-            self._cancel_timer()
         seconds = max(1.0, seconds)
         self.next_read = dt_util.utcnow().timestamp() + seconds
 
         @callback
         def _due(_now: datetime) -> None:
             self._cancel_timer = None
-            if not self._stopped:
-                self.entry.async_create_background_task(
-                    self.hass, self._async_round(), f"{DOMAIN} history {self.entry.title}"
-                )
+            self.entry.async_create_background_task(
+                self.hass, self._async_round(), f"{DOMAIN} history {self.entry.title}"
+            )
 
         self._cancel_timer = async_call_later(self.hass, seconds, _due)
 
     async def _async_round(self) -> None:
         """Make every read that is due now, then sleep until the next one is."""
         wait = 0.0
-        for _ in range(MAX_READS_PER_ROUND):
-            if self._stopped:
-                return
-            now = dt_util.utcnow().timestamp()
-            self.planner.set_plants(self._zones(), now)
-            self.planner.plan = self.client.history_plan(self._plants())
-            job = self.planner.next_job(now)
-            if job is None:
-                wait = self.planner.next_due_in(now)
-                break
-            wait = await self._async_read(job, now)
-            if wait:
-                break
-        else:
-            wait = 1.0
+        try:
+            for _ in range(MAX_READS_PER_ROUND):
+                if self._stopped:
+                    return
+                now = dt_util.utcnow().timestamp()
+                self.planner.set_plants(self._zones(), now)
+                self.planner.plan = self.client.history_plan(self._plants())
+                job = self.planner.next_job(now)
+                if job is None:
+                    wait = self.planner.next_due_in(now)
+                    break
+                wait = await self._async_read(job, now)
+                if wait:
+                    break
+            else:
+                wait = 1.0
+        except Exception as err:
+            self.last_error = f"{type(err).__name__}: {err}"
+            _LOGGER.exception("Importing the energy history of %s failed", self.entry.title)
+            wait = RETRY_LAST
         self._schedule(wait)
 
     # -- one read ----------------------------------------------------------------------------
@@ -352,7 +359,5 @@ class HistoryBackfill:
 
 
 def _start(row: Mapping[str, Any]) -> datetime:
-    value = row["start"]
-    if isinstance(value, datetime):
-        return value
-    return datetime.fromtimestamp(float(value), UTC)
+    """A statistics row's start (the recorder returns it as a timestamp)."""
+    return datetime.fromtimestamp(float(row["start"]), UTC)
