@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from itertools import pairwise
@@ -27,10 +28,11 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 )
 from sqlalchemy.exc import OperationalError
 
+from custom_components.solar_cloud.api.account import AccountMemory
 from custom_components.solar_cloud.api.history import Flow, HistoryJob, Reason
 from custom_components.solar_cloud.api.models import Plant
 from custom_components.solar_cloud.backfill import START_DELAY, plant_zone, statistic_id
-from custom_components.solar_cloud.const import CONF_HISTORY_DAYS
+from custom_components.solar_cloud.const import CONF_HISTORY_DAYS, DOMAIN
 from tests.conftest import make_entry, make_saj_entry, make_shine_entry, make_sungrow_entry
 from tests.simulators.saj import SajSimulator
 
@@ -389,6 +391,8 @@ async def test_no_gap_after_an_outage_for_every_vendor(
         kept = {r["start"]: r["state"] for r in rows}
         for row in before[stat][:-1]:
             assert kept[row["start"]] == pytest.approx(row["state"], rel=0.05, abs=0.01), stat
+    # Within the vendor's limits all along: the cloud refused nothing.
+    assert request.getfixturevalue(SIMULATORS[vendor]).refusals.total() == 0
 
 
 @pytest.mark.parametrize(
@@ -562,3 +566,36 @@ async def test_a_broken_database_does_not_end_the_import(
     rows = await _rows(hass, statistic_id(plant, Flow.PV), datetime(2026, 6, 1, tzinfo=UTC))
     _assert_continuous(rows)
     assert rows[-1]["start"] == datetime(2026, 6, 10, 14, tzinfo=AMSTERDAM).astimezone(UTC)
+
+
+async def test_progress_survives_a_restart(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, saj_url: str, saj_sim: SajSimulator
+) -> None:
+    """Which days were read is saved with the account: after a restart (the memory taken back
+    from its JSON) nothing already read is asked for again."""
+    freezer.move_to(datetime(2026, 6, 10, 14, 20, tzinfo=AMSTERDAM))
+    entry = await _setup(hass, _saj_entry(saj_url, saj_sim, **{CONF_HISTORY_DAYS: 3}))
+    await _tick(hass, freezer, START_DELAY + 1)
+    memory = entry.runtime_data.account.memory
+    saved = json.loads(json.dumps(memory.export()))
+    assert set(saved["history"]["plants"][next(iter(entry.runtime_data.account.plants))]["read"])
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+
+    memories = hass.data[DOMAIN].memories
+    (key,) = [k for k, m in memories.items() if m is memory]
+    memories[key] = restored = AccountMemory()
+    restored.restore(saved)
+    assert restored.history == memory.history
+    calls = saj_sim.calls["/plant/power"]
+    freezer.tick(timedelta(minutes=10))
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    await _tick(hass, freezer, START_DELAY + 1)
+    backfill = entry.runtime_data.backfill
+    assert backfill is not None
+    assert backfill.reads == 0
+    assert saj_sim.calls["/plant/power"] == calls
+    # The current day is read again once its refresh is due.
+    await _run_for(hass, freezer, 3600)
+    assert backfill.reads == 1

@@ -200,6 +200,8 @@ class HistoryBackfill:
             else:
                 wait = 1.0
         except Exception as err:
+            # A background loop must outlive a broken database (or any other surprise): log it
+            # with its traceback and try again later instead of ending the import for good.
             self.last_error = f"{type(err).__name__}: {err}"
             _LOGGER.exception("Importing the energy history of %s failed", self.entry.title)
             wait = RETRY_LAST
