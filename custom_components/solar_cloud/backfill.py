@@ -301,8 +301,10 @@ class HistoryBackfill:
         )
         async_add_external_statistics(self.hass, metadata, rows)
         self.imported_hours += len(rows)
-        # The next read of this statistic must see these rows.
-        await instance.async_block_till_done()
+        # The next read of this statistic must see these rows: wait for the recorder's commit
+        # (as the history and logbook APIs do before they read).
+        if (commit := instance.async_get_commit_future()) is not None:
+            await commit
 
     async def _async_existing(
         self, stat_id: str, first: datetime
