@@ -214,6 +214,13 @@ def test_helpers() -> None:
     assert parse_offset("-03:30").utcoffset(None) == -timedelta(hours=3, minutes=30)  # type: ignore[union-attr]
     assert parse_offset("Europe/Paris") is None
     assert parse_offset("+x") is None
+    assert parse_offset("+0530").utcoffset(None) == timedelta(hours=5, minutes=30)  # type: ignore[union-attr]
+    assert parse_offset("UTC-0330").utcoffset(None) == -timedelta(hours=3, minutes=30)  # type: ignore[union-attr]
+    assert parse_offset("gmt8").utcoffset(None) == timedelta(hours=8)  # type: ignore[union-attr]
+    assert parse_offset("+1500") is None
+    assert parse_offset("+15:00") is None
+    assert parse_offset("+05:75") is None
+    assert parse_offset("") is None
     assert parse_time("nonsense") is None
     assert parse_time(None) is None
     moment = parse_time("2026-06-21 12:00:00", parse_offset("+02:00"))

@@ -97,12 +97,18 @@ def seconds_to_next_hour(now: float) -> float:
 
 
 def parse_offset(value: object) -> timezone | None:
-    """A fixed UTC offset written ``+08:00``, ``-03:30`` or ``UTC+1``, or None."""
-    raw = (text(value) or "").replace("UTC", "").replace("GMT", "").strip()
-    if len(raw) < 2 or raw[0] not in "+-":
+    """A fixed UTC offset written ``+08:00``, ``-03:30``, ``+0530``, ``UTC+1`` or ``GMT8``, or
+    None (also for anything out of range); never raises."""
+    raw = (text(value) or "").upper().replace("UTC", "").replace("GMT", "").strip()
+    if not raw:
         return None
-    hours, _, minutes = raw[1:].partition(":")
+    sign = -1 if raw[0] == "-" else 1
+    body = raw[1:] if raw[0] in "+-" else raw
+    hours, colon, minutes = body.partition(":")
+    if not colon and len(hours) > 2:  # compact +0530
+        hours, minutes = hours[:-2], hours[-2:]
     if not hours.isdigit() or (minutes and not minutes.isdigit()):
         return None
-    delta = timedelta(hours=int(hours), minutes=int(minutes or 0))
-    return timezone(delta if raw[0] == "+" else -delta)
+    if int(hours) > 14 or int(minutes or 0) >= 60:
+        return None
+    return timezone(sign * timedelta(hours=int(hours), minutes=int(minutes or 0)))
