@@ -347,7 +347,9 @@ class _History:
         """Hours from each plant's first hour read that never came, up to the last hour that
         the current day's refresh must have read by ``end``."""
         missing = 0
-        lag = self.planner.plan.refresh + 2 * 3600.0
+        refresh = self.planner.plan.refresh
+        # Without current-day reads a day comes once it has settled, the next day.
+        lag = refresh + 2 * 3600.0 if math.isfinite(refresh) else DAY + 4 * 3600.0
         last = math.floor((end - lag) / 3600.0) * 3600.0
         for got in self.hours.values():
             if got:

@@ -33,7 +33,15 @@ from custom_components.solar_cloud.api.history import Flow, HistoryJob, Reason
 from custom_components.solar_cloud.api.models import Plant
 from custom_components.solar_cloud.backfill import START_DELAY, plant_zone, statistic_id
 from custom_components.solar_cloud.const import CONF_HISTORY_DAYS, DOMAIN
-from tests.conftest import make_entry, make_saj_entry, make_shine_entry, make_sungrow_entry
+from tests.conftest import (
+    SYSTEM_CODE,
+    USERNAME,
+    make_entry,
+    make_saj_entry,
+    make_shine_entry,
+    make_sungrow_entry,
+)
+from tests.simulators.huawei import HuaweiSimulator
 from tests.simulators.saj import SajSimulator
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
@@ -302,7 +310,7 @@ async def test_a_failed_read_is_tried_again_later(
     rows = await _rows(hass, statistic_id(plant, Flow.PV), datetime(2026, 6, 1, tzinfo=UTC))
     assert rows == []
 
-    await _run_for(hass, freezer, 1800)
+    await _run_for(hass, freezer, 3600)
     assert backfill.last_error is None
     assert caplog.text.count("the statistics are filled in later") == 1
     rows = await _rows(hass, statistic_id(plant, Flow.PV), datetime(2026, 6, 1, tzinfo=UTC))
@@ -396,41 +404,44 @@ async def test_no_gap_after_an_outage_for_every_vendor(
 
 
 @pytest.mark.parametrize(
-    ("code", "kind", "retry"),
-    [("20056", "permission", 6 * 3600), ("20001", "auth", 3600)],
+    ("code", "kind", "calls_at_most"),
+    [("20056", "permission", 6), ("20001", "auth", 7)],
     ids=["permission", "auth"],
 )
-async def test_refused_history_waits_long_and_the_live_polls_go_on(
+async def test_refused_history_is_asked_again_rarely_and_the_live_polls_go_on(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
     request: pytest.FixtureRequest,
     aiohttp_server: Callable[..., Awaitable[TestServer]],
     code: str,
     kind: str,
-    retry: int,
+    calls_at_most: int,
 ) -> None:
-    """A permission or credential refusal of the history interface is not retried at once."""
+    """A permission or credential refusal of the history interface: asked again with growing
+    pauses (permission) or hourly (credentials), never in a loop; the sensors go on, and once
+    the cloud allows it again the hours come."""
     freezer.move_to(datetime(2026, 6, 10, 11, 10, tzinfo=AMSTERDAM))
     entry = await _setup(
         hass, await _vendor_entry(request, aiohttp_server, "huawei", **{CONF_HISTORY_DAYS: 1})
     )
     sim = request.getfixturevalue("huawei_sim")
-    sim.inject(f"fail_code:{code}", path="getKpiStationHour")
+    sim.inject(f"fail_code:{code}", path="getKpiStationHour", count=100)
     backfill = entry.runtime_data.backfill
     assert backfill is not None
     await _tick(hass, freezer, START_DELAY + 1)
     assert backfill.last_error is not None
     assert code in backfill.last_error
     assert backfill._problem == kind
-    assert backfill.next_read is not None
-    assert backfill.next_read - dt_util.utcnow().timestamp() == pytest.approx(retry, abs=5)
-    calls = sim.calls["getKpiStationHour"]
-    await _run_for(hass, freezer, retry - 900, step=900)
-    assert sim.calls["getKpiStationHour"] == calls
     plant = next(iter(entry.runtime_data.coordinators))
-    assert await _rows(hass, statistic_id(plant, Flow.PV), datetime(2026, 6, 1, tzinfo=UTC)) == []
+    before = len([r for r in sim.requests if "getKpiStationHour" in str(r)])
+    await _run_for(hass, freezer, 6 * 3600, step=600)
+    asked = len([r for r in sim.requests if "getKpiStationHour" in str(r)]) - before
+    assert 1 <= asked <= calls_at_most
     assert entry.runtime_data.coordinators[plant].last_update_success
-    await _run_for(hass, freezer, 1800, step=300)
+    assert await _rows(hass, statistic_id(plant, Flow.PV), datetime(2026, 6, 1, tzinfo=UTC)) == []
+
+    sim.clear_faults()
+    await _run_for(hass, freezer, 6 * 3600, step=600)
     assert backfill.last_error is None
     rows = await _rows(hass, statistic_id(plant, Flow.PV), datetime(2026, 6, 1, tzinfo=UTC))
     _assert_continuous(rows)
@@ -599,3 +610,75 @@ async def test_progress_survives_a_restart(
     # The current day is read again once its refresh is due.
     await _run_for(hass, freezer, 3600)
     assert backfill.reads == 1
+
+
+async def test_an_hour_two_local_days_share_holds_both_parts(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    aiohttp_server: Callable[..., Awaitable[TestServer]],
+) -> None:
+    """In India (UTC+05:30) local midnight falls at 18:30 UTC: the UTC hour 18:00-19:00 has
+    half an hour of each day, and importing the second day must not wipe out the first's."""
+    await hass.config.async_set_time_zone("Asia/Kolkata")
+    kolkata = ZoneInfo("Asia/Kolkata")
+    sim = HuaweiSimulator(
+        plants=1, username=USERNAME, system_code=SYSTEM_CODE, time_zone="Asia/Kolkata"
+    )
+    url = str((await aiohttp_server(sim.app)).make_url("")).rstrip("/")
+    freezer.move_to(datetime(2026, 6, 10, 12, 10, tzinfo=kolkata))
+    base = make_entry(url)
+    entry = await _setup(
+        hass,
+        MockConfigEntry(
+            domain=base.domain,
+            unique_id=base.unique_id,
+            title=base.title,
+            data=dict(base.data),
+            options={**base.options, CONF_HISTORY_DAYS: 3},
+        ),
+    )
+    plant = next(iter(entry.runtime_data.account.plants))
+    await _run_for(hass, freezer, 600, step=60)
+    rows = await _rows(hass, statistic_id(plant, Flow.LOAD), datetime(2026, 6, 1, tzinfo=UTC))
+    _assert_continuous(rows)
+    edge = datetime(2026, 6, 8, 18, tzinfo=UTC)  # 23:30 on the 8th to 00:30 on the 9th
+    client = entry.runtime_data.client
+    client.quota.block("history", -1)  # the test reads the same days again outside the share
+    first = await client.async_get_energy_days(
+        [client_plant := entry.runtime_data.account.plants[plant]], date(2026, 6, 8), kolkata
+    )
+    await _tick(hass, freezer, 61)
+    second = await client.async_get_energy_days([client_plant], date(2026, 6, 9), kolkata)
+    part_8 = first[plant].hours[edge][Flow.LOAD]
+    part_9 = second[plant].hours[edge][Flow.LOAD]
+    assert part_8 > 0
+    assert part_9 > 0
+    (row,) = [r for r in rows if r["start"] == edge]
+    assert row["state"] == pytest.approx(part_8 + part_9, abs=1e-5)
+
+
+async def test_two_entries_with_the_same_plant_id_do_not_mix_their_statistics(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    aiohttp_server: Callable[..., Awaitable[TestServer]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The statistic id holds the plant id only: the second entry with that id imports nothing
+    (and says so) instead of overwriting the first one's sums; once the first is removed it may."""
+    freezer.move_to(datetime(2026, 6, 10, 12, 10, tzinfo=AMSTERDAM))
+    entries = []
+    for app in ("SAJAPPID0001", "SAJAPPID0002"):
+        sim = SajSimulator(plants=1, client_id=app)
+        url = str((await aiohttp_server(sim.app)).make_url("")).rstrip("/")
+        entries.append((await _setup(hass, _saj_entry(url, sim, **{CONF_HISTORY_DAYS: 1})), sim))
+    (first, first_sim), (second, second_sim) = entries
+    assert set(first.runtime_data.account.plants) == set(second.runtime_data.account.plants)
+    await _run_for(hass, freezer, 600, step=60)
+    assert first_sim.calls["/plant/power"] > 0
+    assert second_sim.calls["/plant/power"] == 0
+    assert caplog.text.count("another Solar Cloud entry already imports") == 1
+
+    assert await hass.config_entries.async_unload(first.entry_id)
+    assert await hass.config_entries.async_reload(second.entry_id)
+    await _run_for(hass, freezer, 600, step=60)
+    assert second_sim.calls["/plant/power"] > 0

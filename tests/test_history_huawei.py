@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from itertools import pairwise
@@ -515,7 +516,8 @@ def test_hour_buckets_never_overlap() -> None:
         (10, 3 * 3600.0, 7, 20),
         (100, 3 * 3600.0, 7, 20),
         (250, 86_400.0, 4, 22),
-        (1000, 86_400.0, 0, 29),
+        # Not even a daily refresh fits: each ended day once, settled; the rest goes deep.
+        (1000, math.inf, 19, 29),
     ],
 )
 def test_history_plan_figures(count: int, refresh: float, deep: int, share: int) -> None:
@@ -544,7 +546,9 @@ def test_history_plan_figures(count: int, refresh: float, deep: int, share: int)
     assert (minute.calls, minute.period) == (1, 60.0)
     groups = -(-count // 100)
     # The recurring reads and the deep ones fit the share, below the vendor's daily figure.
-    if deep:
+    if math.isinf(refresh):
+        assert groups + deep == share
+    else:
         assert groups * (86_400 / refresh + 5) + deep == share
     assert share <= groups + 24 - 5
 

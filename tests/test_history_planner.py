@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -188,3 +189,50 @@ def test_supports_history() -> None:
 
     assert supports_history(Reader())
     assert not supports_history(object())
+
+
+def test_a_day_that_keeps_failing_does_not_hold_up_the_others() -> None:
+    """One plant the cloud refuses: its day waits longer after each failure, the other plant
+    and the history before the start go on."""
+    planner = HistoryPlanner(HistoryPlan(refresh=3600, batch=1, deep_reads_per_day=5), 3)
+    now = _at(2026, 6, 10, 12, 0)
+    planner.set_plants({"a": AMS, "b": AMS}, now)
+    waits = []
+    read: list[HistoryJob] = []
+    for _ in range(6):
+        while (job := planner.next_job(now)) is not None:
+            if "a" in job.plants:
+                waits.append(planner.failed(job, now, 600, 6 * 3600))
+            else:
+                read.append(job)
+                planner.record(job, now)
+        now += planner.next_due_in(now)
+    # Plant a's current day: 10 min, 20, 40, ... at most 6 h; its history days alike.
+    assert waits[0] == 600
+    assert max(waits) <= 6 * 3600
+    assert sorted({j.reason for j in read}) == [Reason.CURRENT, Reason.DEEP]
+    assert planner.progress(now)["b"]["read"] == 3
+    # Once it works, the count starts again.
+    job = planner.next_job(now + 6 * 3600)
+    assert job is not None
+    planner.record(job, now + 6 * 3600)
+    assert planner.failed(job, now + 6 * 3600, 600, 6 * 3600) == 600
+
+
+def test_an_account_too_large_for_its_share_reads_each_day_once_settled() -> None:
+    plan = HistoryPlan(refresh=math.inf, batch=100, settle=3 * 3600, deep_reads_per_day=2)
+    planner = HistoryPlanner(plan, 3)
+    now = _at(2026, 6, 10, 12, 0)
+    planner.set_plants({"a": AMS}, now)
+    jobs = _drain(planner, now)
+    # No current day: only the history before the start (two a day).
+    assert [(j.day, j.reason) for j in jobs] == [
+        (date(2026, 6, 8), Reason.DEEP),
+        (date(2026, 6, 9), Reason.DEEP),
+    ]
+    # Midnight passes: the day is not read until it has settled, then once, never corrected.
+    assert _drain(planner, _at(2026, 6, 11, 1, 0)) == []
+    settled = _drain(planner, _at(2026, 6, 11, 3, 0))
+    assert settled == [HistoryJob(date(2026, 6, 10), ("a",), Reason.ENDED)]
+    assert _drain(planner, _at(2026, 6, 12, 2, 0)) == []
+    assert [j.day for j in _drain(planner, _at(2026, 6, 12, 3, 0))] == [date(2026, 6, 11)]

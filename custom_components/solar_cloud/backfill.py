@@ -11,11 +11,12 @@ recorder so that the same hour imported twice changes nothing and the sums stay 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -38,11 +39,13 @@ from homeassistant.util.unit_conversion import EnergyConverter
 from .api.errors import AuthError, PermissionDeniedError, RateLimitedError, SolarCloudError
 from .api.history import (
     HOUR,
+    MAX_DEPTH_DAYS,
     EnergyDay,
     Flow,
     HistoryClient,
     HistoryJob,
     HistoryPlanner,
+    day_bounds,
 )
 from .api.models import Plant
 from .api.values import parse_offset
@@ -60,13 +63,21 @@ MAX_READS_PER_ROUND = 24
 # Waits after a failed read: doubling from the first to the last.
 RETRY_FIRST = 300.0
 RETRY_LAST = 3600.0
-# After the cloud refused access to history: ask again after this long.
+# After the cloud refused access to history: ask again after this long at the most.
 PERMISSION_RETRY = 6 * 3600.0
+# The longest a plant's day that keeps failing waits before it is tried again.
+JOB_RETRY_LONGEST = 6 * 3600.0
 # Never wait less than this after a rate-limit answer.
 RATE_LIMIT_MIN_WAIT = 60.0
 # How far back to look for the last hour before an imported day, step by step.
 LOOKBACK = (timedelta(days=2), timedelta(days=40), timedelta(days=400), timedelta(days=4000))
 SUM_TOLERANCE = 1e-6
+# Seconds to wait for the recorder to commit what was written, before giving up the round.
+COMMIT_TIMEOUT = 300.0
+# hass.data key: statistic id -> the entry that imports it.
+CLAIMS = f"{DOMAIN}_statistic_claims"
+# Key of the shared edge hours in the saved history state.
+SHARES = "edge_hours"
 
 FLOW_NAMES: dict[Flow, str] = {
     Flow.PV: "solar production",
@@ -130,6 +141,12 @@ class HistoryBackfill:
         self.client = client
         self.account = entry.runtime_data.account
         self._saved = saved  # the account memory's history state, kept across restarts
+        # Statistic -> UTC hour -> local day -> kWh, for hours two local days share.
+        shares = saved.get(SHARES)
+        self._shares: dict[str, dict[str, dict[str, float]]] = (
+            shares if isinstance(shares, dict) else {}
+        )
+        self._warned: set[str] = set()
         self.planner = HistoryPlanner(client.history_plan(self._plants()), depth_days)
         self.planner.restore(saved)
         self._cancel_timer: Callable[[], None] | None = None
@@ -150,14 +167,34 @@ class HistoryBackfill:
 
     @callback
     def async_stop(self) -> None:
-        """Read no more (the entry is unloading)."""
+        """Read no more (the entry is unloading); give up the statistic ids."""
         self._stopped = True
+        claims: dict[str, str] = self.hass.data.get(CLAIMS, {})
+        for stat_id in [s for s, owner in claims.items() if owner == self.entry.entry_id]:
+            del claims[stat_id]
         if self._cancel_timer is not None:
             self._cancel_timer()
             self._cancel_timer = None
 
     def _plants(self) -> list[Plant]:
-        return list(self.account.plants.values())
+        """The account's plants whose statistic ids no other entry writes."""
+        claims: dict[str, str] = self.hass.data.setdefault(CLAIMS, {})
+        plants = []
+        for plant in self.account.plants.values():
+            owner = claims.setdefault(statistic_id(plant.id, Flow.PV), self.entry.entry_id)
+            if owner == self.entry.entry_id:
+                plants.append(plant)
+            elif plant.id not in self._warned:
+                # Two accounts with the same plant id (two vendors, or the owner's and the
+                # installer's account of one plant) would overwrite each other's statistics.
+                self._warned.add(plant.id)
+                _LOGGER.warning(
+                    "The energy history of plant %s of %s is not imported: another Solar Cloud "
+                    "entry already imports a plant with the same id",
+                    plant.id,
+                    self.entry.title,
+                )
+        return plants
 
     def _zones(self) -> dict[str, tzinfo]:
         fallback = dt_util.get_default_time_zone()
@@ -184,6 +221,10 @@ class HistoryBackfill:
         """Make every read that is due now, then sleep until the next one is."""
         wait = 0.0
         try:
+            # During a schema migration the database is not ready yet; a failed one never is.
+            if not await get_instance(self.hass).async_db_ready:
+                _LOGGER.warning("The recorder has no database: no energy history is imported")
+                return
             for _ in range(MAX_READS_PER_ROUND):
                 if self._stopped:
                     return
@@ -223,13 +264,17 @@ class HistoryBackfill:
         except AuthError as err:
             # The live polls start the reauthentication; history waits for the reload after it.
             self._note_failure("auth", err)
+            self.planner.failed(job, now, RETRY_LAST, RETRY_LAST)
             return RETRY_LAST
         except PermissionDeniedError as err:
+            # Perhaps only this plant: the others go on, this one is asked again rarely.
             self._note_failure("permission", err)
-            return PERMISSION_RETRY
+            self.planner.failed(job, now, 2 * RETRY_FIRST, PERMISSION_RETRY)
+            return self._backoff(PERMISSION_RETRY)
         except SolarCloudError as err:
             self._note_failure("error", err)
-            return min(RETRY_LAST, RETRY_FIRST * 2 ** (self._failures - 1))
+            self.planner.failed(job, now, 2 * RETRY_FIRST, JOB_RETRY_LONGEST)
+            return self._backoff(RETRY_LAST)
         if self._problem is not None:
             _LOGGER.info("Reading energy history of %s works again", self.entry.title)
         self._problem = None
@@ -240,8 +285,13 @@ class HistoryBackfill:
         self.planner.record(job, dt_util.utcnow().timestamp())
         self._saved.clear()
         self._saved.update(self.planner.export())
+        self._saved[SHARES] = self._shares
         schedule_save(self.hass)
         return 0.0
+
+    def _backoff(self, longest: float) -> float:
+        """The wait before the next round after consecutive failed reads: doubling."""
+        return min(longest, RETRY_FIRST * 2 ** (self._failures - 1))
 
     def _note_failure(self, kind: str, err: SolarCloudError) -> None:
         self._failures += 1
@@ -263,10 +313,31 @@ class HistoryBackfill:
                 continue
             # Only hours that have ended: the cloud's current hour is still growing.
             hours = {h: v for h, v in energy.hours.items() if h + HOUR <= now}
+            start, end = day_bounds(energy.day, energy.zone)
             for flow in Flow:
                 values = {h: v[flow] for h, v in hours.items() if flow in v}
+                for hour in [h for h in values if h < start or h + HOUR > end]:
+                    values[hour] = self._edge_hour(plant.id, flow, hour, energy.day, values[hour])
                 if values:
                     await self._async_write(plant, flow, values)
+        self._prune_shares(now)
+
+    def _edge_hour(self, plant_id: str, flow: Flow, hour: datetime, day: date, kwh: float) -> float:
+        """The energy of a UTC hour that two local days share (a zone at a half-hour offset):
+        this day's part is kept beside the other day's, and the hour holds their sum."""
+        shares = self._shares.setdefault(statistic_id(plant_id, flow), {})
+        parts = shares.setdefault(hour.isoformat(), {})
+        parts[day.isoformat()] = kwh
+        return sum(parts.values())
+
+    def _prune_shares(self, now: datetime) -> None:
+        horizon = (now - timedelta(days=MAX_DEPTH_DAYS + 2)).isoformat()
+        for stat_id in list(self._shares):
+            hours = {h: p for h, p in self._shares[stat_id].items() if h >= horizon}
+            if hours:
+                self._shares[stat_id] = hours
+            else:
+                del self._shares[stat_id]
 
     async def _async_write(self, plant: Plant, flow: Flow, values: dict[datetime, float]) -> None:
         """Merge the hours into the statistic, recompute the sums from the first hour on."""
@@ -304,7 +375,8 @@ class HistoryBackfill:
         # The next read of this statistic must see these rows: wait for the recorder's commit
         # (as the history and logbook APIs do before they read).
         if (commit := instance.async_get_commit_future()) is not None:
-            await commit
+            async with asyncio.timeout(COMMIT_TIMEOUT):
+                await commit
 
     async def _async_existing(
         self, stat_id: str, first: datetime

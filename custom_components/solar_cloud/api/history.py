@@ -66,7 +66,9 @@ class EnergyDay:
 class HistoryPlan:
     """How a client's history share of the budget is best spent.
 
-    ``refresh``: seconds between two reads of the current day; ``batch``: how many plants one
+    ``refresh``: seconds between two reads of the current day (``math.inf``: an account too
+    large for its share does not read the current day, nor corrections, and reads each ended
+    day once, when it has settled); ``batch``: how many plants one
     read covers; ``keeps_days``: how far back the cloud keeps hourly data; ``settle``: seconds
     after a day's end until the cloud has all of it; ``deep_reads_per_day``: reads a day left for
     the history before the planner started, after the recurring reads.
@@ -225,6 +227,10 @@ class HistoryPlanner:
         self._zones: dict[str, tzinfo] = {}
         # When each read of the history before the start (DEEP) was made, for its daily pacing.
         self._deep_reads: list[float] = []
+        # (plant, day) -> until when a read that failed is not tried again, so that one plant
+        # or day the cloud keeps refusing does not hold up the others.
+        self._blocked: dict[tuple[str, str], float] = {}
+        self._failures: dict[tuple[str, str], int] = {}
 
     # -- plants ------------------------------------------------------------------------------
 
@@ -263,26 +269,37 @@ class HistoryPlanner:
         state = self._plants[plant_id]
         zone = self._zones[plant_id]
         key = day.isoformat()
+        if self._blocked.get((plant_id, key), 0.0) > now:
+            return None
         read = state.read.get(key)
         today = self._today(zone, now)
+        # An account too large for its share reads each day once, when it has settled.
+        settled_only = math.isinf(self.plan.refresh)
         if day >= today:
-            if read is None or now - read >= self.plan.refresh:
+            if not settled_only and (read is None or now - read >= self.plan.refresh):
                 return Reason.CURRENT, read or 0.0
             return None
         if key in state.final:
-            if (today - day).days <= TRAILING_DAYS and read is not None and now - read >= DAY_S:
+            if (
+                not settled_only
+                and (today - day).days <= TRAILING_DAYS
+                and read is not None
+                and now - read >= DAY_S
+            ):
                 return Reason.CORRECTION, read
             return None
+        end = self._day_end(plant_id, day)
+        settled = end + self.plan.settle
         if read is None:
             if day >= state.start:
+                if settled_only and now < settled:
+                    return None
                 return Reason.ENDED, 0.0
             if (today - day).days < self.depth_days:
                 return Reason.DEEP, 0.0
             return None
-        end = self._day_end(plant_id, day)
-        settled = end + self.plan.settle
         # Once right after the day ended (its last hours), once more when it has settled.
-        if read < end <= now or read < settled <= now:
+        if (not settled_only and read < end <= now) or read < settled <= now:
             return Reason.ENDED, read
         return None
 
@@ -347,6 +364,9 @@ class HistoryPlanner:
             wait = min(wait, self._day_end(plant_id, today) - now)
         if self._deep_reads and any(reason is Reason.DEEP for reason, _, _ in self.due(now)):
             wait = min(wait, self._deep_reads[0] + DAY_S - now)
+        for until in self._blocked.values():
+            if until > now:
+                wait = min(wait, until - now)
         return max(1.0, wait)
 
     # -- outcomes ------------------------------------------------------------------------------
@@ -361,6 +381,8 @@ class HistoryPlanner:
         if job.reason is Reason.DEEP:
             self._deep_reads.append(now)
         for plant_id in job.plants:
+            self._failures.pop((plant_id, key), None)
+            self._blocked.pop((plant_id, key), None)
             state = self._plants.get(plant_id)
             if state is None:
                 continue
@@ -368,6 +390,23 @@ class HistoryPlanner:
             if now >= self._day_end(plant_id, job.day) + self.plan.settle:
                 state.final.add(key)
             self._prune(plant_id, now)
+
+    def failed(self, job: HistoryJob, now: float, retry: float, longest: float) -> float:
+        """The job's read failed: its plants and day wait, the others do not.
+
+        The wait is ``retry`` seconds, doubling with each failure of the same plant and day up to
+        ``longest``; it is returned.
+        """
+        key = job.day.isoformat()
+        wait = retry
+        for plant_id in job.plants:
+            count = self._failures.get((plant_id, key), 0) + 1
+            self._failures[plant_id, key] = count
+            wait = max(wait, min(longest, retry * 2 ** (count - 1)))
+        for plant_id in job.plants:
+            self._blocked[plant_id, key] = now + wait
+        self._blocked = {k: v for k, v in self._blocked.items() if v > now}
+        return wait
 
     def _prune(self, plant_id: str, now: float) -> None:
         state = self._plants[plant_id]

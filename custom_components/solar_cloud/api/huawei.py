@@ -847,17 +847,18 @@ def history_numbers(plants: int, *, oauth: bool = False) -> tuple[float, int]:
     ceil(86400 / refresh) reads of the current day plus ``HISTORY_RECURRING`` (the ended day
     twice, three corrections). The refresh is the shortest whole number of hours (a divisor of
     24: the cloud's data is hourly) that leaves ``HISTORY_DEEP_TARGET`` reads a day for the
-    history before the start; when even one read a day does not, the current day is read once a
-    day and whatever is left (possibly nothing) goes to the deep history.
+    history before the start. When even a daily refresh leaves none, the current day is not read
+    at all (refresh ``inf``): each group reads each ended day once, when it has settled, and the
+    rest goes to the deep history (a large account's statistics then lag by a day, but no day
+    is missed).
     """
     share = history_share(plants, oauth=oauth)
     groups = max(1, math.ceil(plants / MAX_IDS))
-    hours = 24
     for hours in (1, 2, 3, 4, 6, 8, 12, 24):
-        if groups * (24 // hours + HISTORY_RECURRING) + HISTORY_DEEP_TARGET <= share:
-            break
-    recurring = groups * (24 // hours + HISTORY_RECURRING)
-    return hours * 3600.0, max(0, share - recurring)
+        recurring = groups * (24 // hours + HISTORY_RECURRING)
+        if recurring + HISTORY_DEEP_TARGET <= share:
+            return hours * 3600.0, share - recurring
+    return math.inf, max(0, share - groups)
 
 
 def _kwh(data: Mapping[str, object], key: str) -> float | None:
