@@ -121,8 +121,8 @@ def _local_day_total(rows: list[dict[str, Any]], day: date) -> tuple[int, float]
     return len(hours), sum(r["state"] for r in hours)
 
 
-def _saj_entry(url: str, sim: SajSimulator, **options: Any) -> MockConfigEntry:
-    entry = make_saj_entry(url, sim)
+def _with_options(entry: MockConfigEntry, **options: Any) -> MockConfigEntry:
+    """A copy of a (not yet added) entry with more options."""
     return MockConfigEntry(
         domain=entry.domain,
         title=entry.title,
@@ -132,6 +132,10 @@ def _saj_entry(url: str, sim: SajSimulator, **options: Any) -> MockConfigEntry:
         version=entry.version,
         minor_version=entry.minor_version,
     )
+
+
+def _saj_entry(url: str, sim: SajSimulator, **options: Any) -> MockConfigEntry:
+    return _with_options(make_saj_entry(url, sim), **options)
 
 
 async def test_first_import_fills_the_depth(
@@ -345,15 +349,7 @@ async def _vendor_entry(
         entry = make_saj_entry(url, sim)
     else:
         entry = make_shine_entry(url, sim)
-    return MockConfigEntry(
-        domain=entry.domain,
-        title=entry.title,
-        unique_id=entry.unique_id,
-        data=dict(entry.data),
-        options={**entry.options, **options},
-        version=entry.version,
-        minor_version=entry.minor_version,
-    )
+    return _with_options(entry, **options)
 
 
 async def _all_rows(hass: HomeAssistant) -> dict[str, list[dict[str, Any]]]:
@@ -626,17 +622,7 @@ async def test_an_hour_two_local_days_share_holds_both_parts(
     )
     url = str((await aiohttp_server(sim.app)).make_url("")).rstrip("/")
     freezer.move_to(datetime(2026, 6, 10, 12, 10, tzinfo=kolkata))
-    base = make_entry(url)
-    entry = await _setup(
-        hass,
-        MockConfigEntry(
-            domain=base.domain,
-            unique_id=base.unique_id,
-            title=base.title,
-            data=dict(base.data),
-            options={**base.options, CONF_HISTORY_DAYS: 3},
-        ),
-    )
+    entry = await _setup(hass, _with_options(make_entry(url), **{CONF_HISTORY_DAYS: 3}))
     plant = next(iter(entry.runtime_data.account.plants))
     await _run_for(hass, freezer, 600, step=60)
     rows = await _rows(hass, statistic_id(plant, Flow.LOAD), datetime(2026, 6, 1, tzinfo=UTC))

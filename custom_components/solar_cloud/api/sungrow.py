@@ -536,16 +536,21 @@ def map_pv_inverter(points: Mapping[str, object]) -> dict[str, Reading]:
     return out
 
 
-def parse_device_time(value: object, zone: timezone | None) -> datetime | None:
-    """``yyyyMMddHHmmss`` in the plant's time zone."""
+def _naive_stamp(value: object) -> datetime | None:
+    """``yyyyMMddHHmmss`` as a naive datetime, or None."""
     raw = text(value)
     if raw is None or len(raw) != 14 or not raw.isdigit():
         return None
     try:
-        naive = datetime.strptime(raw, "%Y%m%d%H%M%S")
+        return datetime.strptime(raw, "%Y%m%d%H%M%S")
     except ValueError:
         return None
-    return naive.replace(tzinfo=zone or UTC)
+
+
+def parse_device_time(value: object, zone: timezone | None) -> datetime | None:
+    """``yyyyMMddHHmmss`` in the plant's time zone."""
+    naive = _naive_stamp(value)
+    return None if naive is None else naive.replace(tzinfo=zone or UTC)
 
 
 def parse_zone(value: object) -> timezone | None:
@@ -1810,12 +1815,8 @@ def _stamp(moment: datetime, zone: tzinfo) -> str:
 def _history_time(value: object, zone: tzinfo, after: datetime | None) -> datetime | None:
     """A row's local ``yyyyMMddHHmmss`` in UTC; in the hour the clocks repeat, the second
     pass once the rows (in time order) have reached the first."""
-    raw = text(value)
-    if raw is None or len(raw) != 14 or not raw.isdigit():
-        return None
-    try:
-        naive = datetime.strptime(raw, "%Y%m%d%H%M%S")
-    except ValueError:
+    naive = _naive_stamp(value)
+    if naive is None:
         return None
     first = naive.replace(tzinfo=zone).astimezone(UTC)
     second = naive.replace(tzinfo=zone, fold=1).astimezone(UTC)
