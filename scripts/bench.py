@@ -102,6 +102,8 @@ class Run:
     history_hours: int = 0
     history_missing_hours: int = 0
     history_complete_after_h: float | None = None
+    history_days_read: int = 0
+    history_days_wanted: int = 0
 
 
 class _Dispatcher:
@@ -344,8 +346,9 @@ class _History:
                 self.complete_at = self.clock()
 
     def missing_hours(self, end: float) -> int:
-        """Hours from each plant's first hour read that never came, up to the last hour that
-        the current day's refresh must have read by ``end``."""
+        """Hours from the start of the run that never came, up to the last hour that the
+        current day's refresh must have read by ``end`` (the history before the start, still
+        being read, is reported apart)."""
         missing = 0
         refresh = self.planner.plan.refresh
         # Without current-day reads a day comes once it has settled, the next day.
@@ -353,9 +356,9 @@ class _History:
         last = math.floor((end - lag) / 3600.0) * 3600.0
         for got in self.hours.values():
             if got:
-                first = min(got)
+                first = max(min(got), math.floor(self.start / 3600.0) * 3600.0)
                 expected = int((last - first) // 3600.0) + 1
-                missing += max(0, expected - sum(1 for h in got if h <= last))
+                missing += max(0, expected - sum(1 for h in got if first <= h <= last))
         return missing
 
 
@@ -606,6 +609,9 @@ async def _run(
                 run.history_failures = history.failures
                 run.history_hours = sum(len(h) for h in history.hours.values())
                 run.history_missing_hours = history.missing_hours(end)
+                progress = history.planner.progress(clock()).values()
+                run.history_days_read = sum(p["read"] for p in progress)
+                run.history_days_wanted = sum(p["days"] for p in progress)
                 if history.complete_at is not None:
                     run.history_complete_after_h = round((history.complete_at - START) / 3600, 1)
             if dispatcher is not None:
@@ -691,8 +697,9 @@ def _print(run: dict[str, Any], out: Callable[[str], None]) -> None:
         out(
             f"  history ({run['history_days']} days deep): reads {reads}; "
             f"share waits {run['history_share_waits']}, failures {run['history_failures']}; "
-            f"{run['history_hours']} plant-hours, {run['history_missing_hours']} missing; "
-            f"all days read after {complete if complete is not None else '-'} h"
+            f"{run['history_hours']} plant-hours, {run['history_missing_hours']} missing since "
+            f"the start; plant-days read {run['history_days_read']}/{run['history_days_wanted']}"
+            f", all after {complete if complete is not None else '-'} h"
         )
     out(f"  data age p95 {run['p95_age_s']} s (max {run['max_age_s']} s)")
     out(
