@@ -221,7 +221,8 @@ def _action_setup() -> None:
 
 @check("brands")
 def _brands() -> None:
-    assert (PACKAGE / "brand" / "icon.png").is_file()
+    for name in ("icon", "icon@2x", "logo", "logo@2x", "dark_icon", "dark_logo"):
+        assert (PACKAGE / "brand" / f"{name}.png").is_file(), name
 
 
 @check("common-modules")
