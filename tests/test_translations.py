@@ -50,7 +50,7 @@ EXPANSIONS: dict[str, tuple[str, ...]] = {"vendor": tuple(VENDORS)}
 LOCAL_CONTROL_KEYS = {("sungrow", "number"), ("shinemonitor", None), ("huawei", None)}
 # Option labels en.json lacks so far (platform, control key, option): the frontend shows the
 # raw key. The test fails once one is added to en.json, to be taken out of this set.
-KNOWN_MISSING = {("select", "output_source_priority", "utility_solar_battery")}
+KNOWN_MISSING: set[tuple[str, str, str]] = set()
 # Connection test errors an OAuth Connect reauth can never return as an abort reason: wrong
 # credentials of an API account, Sungrow's app and encryption codes, ShineMonitor's company key.
 NOT_OAUTH_ERRORS = {"invalid_auth", "invalid_app", "encryption_required", "invalid_company_key"}
