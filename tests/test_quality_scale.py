@@ -281,7 +281,7 @@ def _docs_high_level_description() -> None:
 
 @check("docs-installation-instructions")
 def _docs_installation_instructions() -> None:
-    section = _readme_section("Installation (HACS)")
+    section = _readme_section("Installation")
     assert "HACS" in section
     assert "Add integration" in section
     assert "Home Assistant 2026" in section
@@ -289,7 +289,9 @@ def _docs_installation_instructions() -> None:
 
 @check("docs-removal-instructions")
 def _docs_removal_instructions() -> None:
-    assert "To remove it" in _readme_section("Installation (HACS)")
+    section = _readme_section("Removal")
+    assert "Devices & services" in section
+    assert "Delete" in section
 
 
 @check("entity-event-setup")
@@ -386,7 +388,7 @@ def _docs_configuration_parameters() -> None:
 
 @check("docs-installation-parameters")
 def _docs_installation_parameters() -> None:
-    section = _readme_section("Configuration")
+    section = _readme_section("Setting up an account")
     steps = _strings()["config"]["step"]
     vendors = _strings()["selector"]["vendor"]["options"]
     for vendor in vendors:
@@ -471,7 +473,7 @@ def _diagnostics() -> None:
 
 @check("docs-data-update")
 def _docs_data_update() -> None:
-    section = _readme_section("Rate limits")
+    section = _readme_section("How data is updated")
     assert "every 5 minutes" in section
 
 
