@@ -126,6 +126,27 @@ async def test_setup_without_permission_raises_repair_issue(
     )
 
 
+async def test_permission_issue_names_the_data_in_the_users_language(
+    hass: HomeAssistant,
+    server_url: str,
+    huawei_sim: HuaweiSimulator,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """The refused data is named in Home Assistant's language, like the rest of the issue."""
+    hass.config.language = "de"
+    huawei_sim.inject("fail_code:20056", path="/thirdData/stations")
+    entry = make_entry(server_url, huawei_sim.plant_codes(USERNAME))
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    issue = issue_registry.async_get_issue(
+        DOMAIN, f"permission_huawei_fusionsolar_plant_list_{entry.entry_id}"
+    )
+    assert issue is not None
+    assert issue.translation_placeholders is not None
+    assert issue.translation_placeholders["what"] == "Anlagenliste"
+
+
 @pytest.mark.parametrize("sim_options", [{"legacy_only": True}])
 async def test_legacy_plant_list(
     hass: HomeAssistant, loaded_entry: MockConfigEntry, huawei_sim: HuaweiSimulator

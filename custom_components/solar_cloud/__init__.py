@@ -51,6 +51,7 @@ from .coordinator import (
     PlantCoordinator,
     SolarCloudConfigEntry,
     SolarCloudData,
+    async_load_labels,
     clear_control_issue,
     clear_permission_issue,
     describe_change,
@@ -206,6 +207,7 @@ def create_client(
 
 async def async_setup_entry(hass: HomeAssistant, entry: SolarCloudConfigEntry) -> bool:
     """Set up one cloud account."""
+    await async_load_labels(hass)
     if is_oauth(entry.data):
         tokens = EntryTokens(hass, entry)
         client = create_client(

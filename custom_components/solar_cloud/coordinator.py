@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed
-from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers import issue_registry as ir, translation
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
 from .api.account import CloudAccount
@@ -59,7 +59,7 @@ class SolarCloudData:
 type SolarCloudConfigEntry = ConfigEntry[SolarCloudData]
 
 # Data a round can do without; a missing permission for one of them is a repair issue.
-OPTIONAL_DATA = ("plant list", "device list", "alarm list")
+OPTIONAL_DATA = ("plant list", "device list", "alarm list")  # selector.data_kind labels
 
 
 def permission_issue_id(vendor: str, what: str) -> str:
@@ -71,7 +71,17 @@ def permission_issue_id(vendor: str, what: str) -> str:
 def raise_permission_issue(
     hass: HomeAssistant, entry: ConfigEntry, vendor: str, what: str, err: PermissionDeniedError
 ) -> None:
-    """Tell the user which permission to grant in the vendor portal."""
+    """Tell the user which permission to grant in the vendor portal.
+
+    ``what`` (``plant list`` …) is shown in Home Assistant's language where a translation of
+    it is loaded (``selector.data_kind`` of the translations; see ``async_load_labels``).
+    """
+    cached = translation.async_get_cached_translations(
+        hass, hass.config.language, "selector", DOMAIN
+    )
+    label = cached.get(
+        f"component.{DOMAIN}.selector.data_kind.options.{what.replace(' ', '_')}", what
+    )
     ir.async_create_issue(
         hass,
         DOMAIN,
@@ -82,10 +92,15 @@ def raise_permission_issue(
         translation_key=f"permission_{vendor}",
         translation_placeholders={
             "title": entry.title,
-            "what": what,
+            "what": label,
             "code": err.code or "?",
         },
     )
+
+
+async def async_load_labels(hass: HomeAssistant) -> None:
+    """Load the translated labels that repair issues use as placeholders."""
+    await translation.async_get_translations(hass, hass.config.language, "selector", {DOMAIN})
 
 
 @callback
