@@ -295,6 +295,10 @@ CODE_TTL: Final = 300.0
 STATE_MAX: Final = 64
 
 
+# Plant names: "{n}" is the plant's number (the standalone server's --plant-name).
+PLANT_NAME = "Plant {n}"
+
+
 @dataclass(slots=True, eq=False)
 class _Grant:
     """What the owner authorised: for which account, which client and which scopes."""
@@ -483,7 +487,7 @@ class _Plant:
 
     @property
     def name(self) -> str:
-        return f"Plant {self.index + 1}"
+        return PLANT_NAME.format(n=self.index + 1)
 
 
 @dataclass(slots=True, eq=False)
@@ -2550,7 +2554,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--time-zone", default=None, help="IANA zone, e.g. Europe/Amsterdam")
     parser.add_argument("--task-delay", type=float, default=DEFAULT_TASK_DELAY)
     parser.add_argument("--deny-control", action="store_true")
+    parser.add_argument("--plant-name", default="Plant {n}", help='plant names, "{n}" the number')
     args = parser.parse_args(argv)
+    global PLANT_NAME  # noqa: PLW0603 - the standalone server names its plants once, at start
+    PLANT_NAME = args.plant_name
     simulator = HuaweiSimulator(
         plants=args.plants,
         username=args.username,

@@ -323,6 +323,10 @@ _CO2_TON_PER_KWH: Final = 0.000997
 _FIRST_CREATED: Final = date(2021, 3, 15)
 
 
+# Plant names: "{n}" is the plant's number (the standalone server's --plant-name).
+PLANT_NAME = "Plant {n}"
+
+
 def _zone(timezone_id: str) -> tzinfo | None:
     try:
         return ZoneInfo(_TZ_ALIASES.get(timezone_id, timezone_id))
@@ -547,7 +551,7 @@ class SajSimulator(Simulator[int]):
         count = inverters if inverters is not None else (1 if peak < 8 else 2)
         plant = _Plant(
             plant_id=plant_id,
-            name=name or f"Plant {index + 1}",
+            name=name or PLANT_NAME.format(n=index + 1),
             peak_kw=peak,
             timezone_id=tz_id,
             tz=tz,
@@ -1144,7 +1148,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--daily-cap", type=int, default=None)
     parser.add_argument("--token-ttl", type=int, default=TOKEN_TTL)
     parser.add_argument("--timezone-id", default="Europe/Amsterdam")
+    parser.add_argument("--plant-name", default="Plant {n}", help='plant names, "{n}" the number')
     args = parser.parse_args(argv)
+    global PLANT_NAME  # noqa: PLW0603 - the standalone server names its plants once, at start
+    PLANT_NAME = args.plant_name
     simulator = SajSimulator(
         plants=args.plants,
         client_id=args.client_id,

@@ -420,6 +420,10 @@ ACK_HEX: Final = "28 41 43 4B 39 20 0D"
 NAK_HEX: Final = "28 4E 41 4B 73 73 0D"
 
 
+# Plant names: "{n}" is the plant's number (the standalone server's --plant-name).
+PLANT_NAME = "Plant {n}"
+
+
 @dataclass(frozen=True, slots=True)
 class _CtrlField:
     """A control field of a device protocol: what queryDeviceCtrlField shows, and the device's
@@ -1022,7 +1026,7 @@ class ShineMonitorSimulator(Simulator[int]):
         plant = _Plant(
             pid=plant_id,
             usr=usr,
-            name=name or f"Plant {own + 1}",
+            name=name or PLANT_NAME.format(n=own + 1),
             offset=offset,
             tz=tz,
             country=country,
@@ -2133,7 +2137,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--token-ttl", type=int, default=TOKEN_TTL)
     parser.add_argument("--data-interval", type=int, default=300)
     parser.add_argument("--no-storage", action="store_true", help="grid-tie inverters only")
+    parser.add_argument("--plant-name", default="Plant {n}", help='plant names, "{n}" the number')
     args = parser.parse_args(argv)
+    global PLANT_NAME  # noqa: PLW0603 - the standalone server names its plants once, at start
+    PLANT_NAME = args.plant_name
     simulator = ShineMonitorSimulator(
         plants=args.plants,
         username=args.username,

@@ -240,6 +240,10 @@ _HTML_MAINTENANCE: Final = maintenance_page("iSolarCloud")
 _PROFILE_ROUNDS: Final = 8  # battery days tried to settle on the cycle that repeats daily
 
 
+# Plant names: "{n}" is the plant's number (the standalone server's --plant-name).
+PLANT_NAME = "Plant {n}"
+
+
 def _profile(pv_kwp: float, has_storage: bool) -> DayProfile:
     """The periodic daily profile of a plant (built once per PV size and storage flag)."""
     return day_profile(pv_kwp, has_storage, rounds=_PROFILE_ROUNDS)
@@ -514,7 +518,7 @@ class _Plant:
 
     @property
     def name(self) -> str:
-        return f"Plant {self.index + 1}"
+        return PLANT_NAME.format(n=self.index + 1)
 
 
 @dataclass(slots=True, eq=False)
@@ -2340,7 +2344,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--daily-cap", type=int, default=None)
     parser.add_argument("--tz-offset-hours", type=float, default=1.0)
     parser.add_argument("--task-delay", type=float, default=8.0)
+    parser.add_argument("--plant-name", default="Plant {n}", help='plant names, "{n}" the number')
     args = parser.parse_args(argv)
+    global PLANT_NAME  # noqa: PLW0603 - the standalone server names its plants once, at start
+    PLANT_NAME = args.plant_name
     simulator = SungrowSimulator(
         plants=args.plants,
         username=args.username,
