@@ -46,6 +46,7 @@ from .api.history import (
     HistoryJob,
     HistoryPlanner,
     day_bounds,
+    offset_or_zone,
 )
 from .api.models import Plant
 from .api.values import parse_offset
@@ -110,13 +111,7 @@ def plant_zone(plant: Plant, fallback: tzinfo, now: datetime | None = None) -> t
             return ZoneInfo(label)
         except (ZoneInfoNotFoundError, ValueError):
             return fallback
-    offset = parse_offset(label)
-    if offset is None:
-        return fallback
-    moment = now or dt_util.utcnow()
-    if moment.astimezone(fallback).utcoffset() == offset.utcoffset(moment):
-        return fallback
-    return offset
+    return offset_or_zone(parse_offset(label), fallback, now or dt_util.utcnow())
 
 
 @dataclass(slots=True)
@@ -196,9 +191,10 @@ class HistoryBackfill:
                 )
         return plants
 
-    def _zones(self) -> dict[str, tzinfo]:
+    @staticmethod
+    def _zones(plants: list[Plant]) -> dict[str, tzinfo]:
         fallback = dt_util.get_default_time_zone()
-        return {p.id: plant_zone(p, fallback) for p in self._plants()}
+        return {p.id: plant_zone(p, fallback) for p in plants}
 
     @callback
     def _schedule(self, seconds: float) -> None:
@@ -229,8 +225,9 @@ class HistoryBackfill:
                 if self._stopped:
                     return
                 now = dt_util.utcnow().timestamp()
-                self.planner.set_plants(self._zones(), now)
-                self.planner.plan = self.client.history_plan(self._plants())
+                plants = self._plants()
+                self.planner.set_plants(self._zones(plants), now)
+                self.planner.plan = self.client.history_plan(plants)
                 job = self.planner.next_job(now)
                 if job is None:
                     wait = self.planner.next_due_in(now)

@@ -121,6 +121,18 @@ def day_bounds(day: date, zone: tzinfo) -> tuple[datetime, datetime]:
     return start, end
 
 
+def offset_or_zone(fixed: tzinfo | None, zone: tzinfo, now: datetime) -> tzinfo:
+    """The zone a plant's days are counted in when the cloud gives only its current offset.
+
+    ``fixed`` (the cloud's offset, e.g. ``+02:00``) knows no daylight saving: when ``zone``
+    (Home Assistant's) has that offset at ``now``, the plant is taken to be in ``zone``, so that
+    its days keep their 23 or 25 hours; otherwise ``fixed``. Without an offset: ``zone``.
+    """
+    if fixed is None or now.astimezone(zone).utcoffset() == now.astimezone(fixed).utcoffset():
+        return zone
+    return fixed
+
+
 def utc_hour(moment: datetime) -> datetime:
     """The start of the UTC hour ``moment`` (aware) falls in."""
     return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)

@@ -34,7 +34,14 @@ from .errors import (
     SolarCloudError,
     TransientError,
 )
-from .history import EnergyDay, Flow, HistoryPlan, day_bounds, energy_from_power
+from .history import (
+    EnergyDay,
+    Flow,
+    HistoryPlan,
+    day_bounds,
+    energy_from_power,
+    offset_or_zone,
+)
 from .models import (
     Alarm,
     AlarmSeverity,
@@ -452,15 +459,15 @@ class SajClient:
     def history_plan(self, plants: Sequence[Plant]) -> HistoryPlan:
         """Size the history share for these plants; one plant per read.
 
-        The SajOpenAPI document gives no call rate: §3.2.37 only names an hourly (10003) and a
-        daily (10004) cap without figures. History therefore gets ``HISTORY_SHARE`` (a fifth)
-        of what the live polls make a day, e.g. 1 plant with 1 inverter: live 288 rounds x 3
-        calls + 48 alarm reads + 12 list/detail calls = 924 calls a day, history 184 calls =
-        61 reads of at most 3 calls (fewer when a settled UTC day is still kept). Each plant's recurring reads are 24 (the current day hourly)
-        + 2 (day end, settled) + 3 (corrections) = 29; the rest is deep history. Both
-        /plant/power and /plant/energy take one plant_id, so ``batch`` is 1. How far back the
-        5-minute curve is kept is not documented (a year is assumed), nor when late uploads
-        have all arrived (3 h assumed).
+        The SajOpenAPI document gives no call rate: §3.2.37 only names an hourly (10003) and a daily
+        (10004) cap without figures. History therefore gets ``HISTORY_SHARE`` (a fifth) of what the
+        live polls make a day, e.g. 1 plant with 1 inverter: live 288 rounds x 3 calls + 48 alarm
+        reads + 12 list/detail calls = 924 calls a day, history 184 calls = 61 reads of at most 3
+        calls (fewer when a settled UTC day is still kept). Each plant's recurring reads are 24 (the
+        current day hourly) + 2 (day end, settled) + 3 (corrections) = 29; the rest is deep history.
+        Both /plant/power and /plant/energy take one plant_id, so ``batch`` is 1. How far back the
+        5-minute curve is kept is not documented (a year is assumed), nor when late uploads have all
+        arrived (3 h assumed).
         """
         count = max(1, len(plants))
         share = max(1, math.floor(HISTORY_SHARE * self._live_calls_per_day(count)))
@@ -492,12 +499,7 @@ class SajClient:
         changes); otherwise the cloud's fixed offset is used.
         """
         known = self._zones.get(plant.id) or parse_offset(plant.time_zone)
-        if known is None:
-            return zone
-        now = datetime.fromtimestamp(self._clock(), UTC)
-        if now.astimezone(zone).utcoffset() == now.astimezone(known).utcoffset():
-            return zone
-        return known
+        return offset_or_zone(known, zone, datetime.fromtimestamp(self._clock(), UTC))
 
     def _history_room(self, calls: int) -> None:
         """Raise RateLimitedError, before anything is sent, if ``calls`` would not all fit."""
@@ -589,14 +591,14 @@ class SajClient:
         """PV kWh per UTC hour of the local ``day`` of each plant (the only flow SAJ gives).
 
         The SajOpenAPI has no grid, battery or load figures. Hours come from the 5-minute
-        /plant/power curve (W, trapezoids; gaps over 20 minutes left out), asked per UTC day,
-        and are scaled so that they add up to the day's /plant/energy total, the figure the
-        live "energy today" shows, once the day has ended. Today's hours stay as measured (its
-        total still grows within the hour in progress, and scaling by it would change hours
-        already imported at every read); hours after the last sample are absent and the hour
-        in progress is partial until the next read. A curve with gaps is scaled as
-        well, so the energy of a gap lands in the hours that have data. A plant whose curve is
-        empty, or that the cloud does not know (10006), is absent. The zone is the plant's (see ``_history_zone``); EnergyDay.zone says which.
+        /plant/power curve (W, trapezoids; gaps over 20 minutes left out), asked per UTC day, and
+        are scaled so that they add up to the day's /plant/energy total, the figure the live "energy
+        today" shows, once the day has ended. Today's hours stay as measured (its total still grows
+        within the hour in progress, and scaling by it would change hours already imported at every
+        read); hours after the last sample are absent and the hour in progress is partial until the
+        next read. A curve with gaps is scaled as well, so the energy of a gap lands in the hours
+        that have data. A plant whose curve is empty, or that the cloud does not know (10006), is
+        absent. The zone is the plant's (see ``_history_zone``); EnergyDay.zone says which.
         """
         self._history_room(HISTORY_CALLS_PER_READ * len(plants))
         result: dict[str, EnergyDay] = {}

@@ -1495,16 +1495,16 @@ class ShineMonitorClient:
     ) -> dict[str, EnergyDay]:
         """PV energy per UTC hour of ``day`` (the plant's local date) for each plant.
 
-        Only :attr:`Flow.PV` is given. The hours come from the plant's active-power curve of
-        the day (``queryPlantActiveOuputPowerOneDay``: ``[{val, ts}]``, kW at the plant's local
-        time, one sample per datalogger upload) by the trapezoid rule, and are scaled so that
-        they add up to the day's energy of ``queryPlantEnergyDay`` (the counter the live
-        sensors show) when it is known and the day has ended (today's hours stay as measured,
-        so that reading today again changes no hour already read). Grid, battery and load are left out: the only per-day
-        source of them is each storage inverter's ``queryDeviceDataOneDayPaging``, at most 50
-        rows a page, so 6 calls (24 with 1-minute uploads) per device and day, with field
-        titles that differ per devcode and instantaneous values only; the 2 calls a plant-day
-        of the PV curve fit the budget, those would not.
+        Only :attr:`Flow.PV` is given. The hours come from the plant's active-power curve of the day
+        (``queryPlantActiveOuputPowerOneDay``: ``[{val, ts}]``, kW at the plant's local time, one
+        sample per datalogger upload) by the trapezoid rule, and are scaled so that they add up to
+        the day's energy of ``queryPlantEnergyDay`` (the counter the live sensors show) when it is
+        known and the day has ended (today's hours stay as measured, so that reading today again
+        changes no hour already read). Grid, battery and load are left out: the only per-day source
+        of them is each storage inverter's ``queryDeviceDataOneDayPaging``, at most 50 rows a page,
+        so 6 calls (24 with 1-minute uploads) per device and day, with field titles that differ per
+        devcode and instantaneous values only; the 2 calls a plant-day of the PV curve fit the
+        budget, those would not.
 
         One plant per call (``plantid`` takes one id), two calls per plant. Err 12 (no record)
         means no data: the plant is absent from the answer, as is a plant the cloud no longer

@@ -80,6 +80,7 @@ from .history import (
     HistoryPlan,
     day_bounds,
     energy_from_counter,
+    offset_or_zone,
     utc_hour,
 )
 from .models import (
@@ -1701,11 +1702,7 @@ class SungrowClient:
     def _history_zone(self, plant: Plant, zone: tzinfo, now: datetime) -> tzinfo:
         """The plant's zone: the cloud's offset, or ``zone`` when that has the offset now."""
         fixed = parse_zone(plant.time_zone) if plant.time_zone else self._zones.get(plant.id)
-        if fixed is None:
-            return zone
-        if now.astimezone(zone).utcoffset() == now.astimezone(fixed).utcoffset():
-            return zone
-        return fixed
+        return offset_or_zone(fixed, zone, now)
 
     def _history_room(self, calls: int, *, second: bool = True) -> None:
         """Raise ``RateLimitedError`` unless ``calls`` history calls may go out now."""
