@@ -20,7 +20,6 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from homeassistant.components.recorder import get_instance
 from homeassistant.components.recorder.models import (
     StatisticData,
     StatisticMeanType,
@@ -33,6 +32,7 @@ from homeassistant.components.recorder.statistics import (
 from homeassistant.const import UnitOfEnergy
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.event import async_call_later
+from homeassistant.helpers.recorder import get_instance
 from homeassistant.util import dt as dt_util, slugify
 from homeassistant.util.unit_conversion import EnergyConverter
 
@@ -288,7 +288,7 @@ class HistoryBackfill:
 
     def _backoff(self, longest: float) -> float:
         """The wait before the next round after consecutive failed reads: doubling."""
-        return min(longest, RETRY_FIRST * 2 ** (self._failures - 1))
+        return min(longest, RETRY_FIRST * 2.0 ** (self._failures - 1))
 
     def _note_failure(self, kind: str, err: SolarCloudError) -> None:
         self._failures += 1

@@ -59,14 +59,12 @@ async def async_get_config_entry_diagnostics(
         plants[plant_id] = {
             "last_update_success": coordinator.last_update_success,
             # Plant names are often the owner's name.
-            "plant": {**asdict(data.plant), "name": REDACTED} if data else None,
-            "devices": [asdict(d) for d in data.devices.values()] if data else [],
-            "readings": data.readings if data else None,
-            "device_readings": {k: asdict(v) for k, v in data.device_readings.items()}
-            if data
-            else None,
-            "alarms": [asdict(a) for a in data.alarms] if data and data.alarms else [],
-            "online": data.online if data else None,
+            "plant": {**asdict(data.plant), "name": REDACTED},
+            "devices": [asdict(d) for d in data.devices.values()],
+            "readings": data.readings,
+            "device_readings": {k: asdict(v) for k, v in data.device_readings.items()},
+            "alarms": [asdict(a) for a in data.alarms or ()],
+            "online": data.online,
             "controls": controls.diagnostics()
             if (controls := runtime.controls.get(plant_id)) is not None
             else None,

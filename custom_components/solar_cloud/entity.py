@@ -116,8 +116,6 @@ def async_setup_platform_entities(
 
         @callback
         def add_new() -> None:
-            if coordinator.data is None:
-                return
             # A device that left has lost its entities; if it comes back it gets them anew.
             devices = coordinator.data.devices
             known.difference_update(
@@ -193,8 +191,6 @@ def async_setup_control_entities(
         @callback
         def add_new() -> None:
             # Controls found later (a retried or daily look-up) get their entities then.
-            if coordinator.data is None:
-                return
             new: list[Entity] = []
             for ident, spec in controls.specs.items():
                 if ident in known or spec.kind is not kind:

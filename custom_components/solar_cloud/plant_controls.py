@@ -40,7 +40,7 @@ from .api.errors import (
     RateLimitedError,
     SolarCloudError,
 )
-from .api.models import Reading
+from .api.models import Device, Plant, Reading
 from .const import DOMAIN
 from .memory import schedule_save
 
@@ -113,18 +113,16 @@ class PlantControls:
     # -- set-up -------------------------------------------------------------------------------
 
     @property
-    def _plant(self) -> Any:
+    def _plant(self) -> Plant:
         return self.coordinator.data.plant
 
-    def _devices(self) -> list[Any]:
+    def _devices(self) -> list[Device]:
         return list(self.coordinator.data.devices.values())
 
     async def async_load(self) -> None:
         """Find the plant's controls and read their values; a failure keeps what was known."""
         if self._unsub_rediscover is None:
             self._unsub_rediscover = self.coordinator.async_add_listener(self._maybe_rediscover)
-        if self.coordinator.data is None:
-            return
         self._loaded_at = time.monotonic()
         self._load_ok = False
         try:
@@ -400,11 +398,7 @@ class PlantControls:
 
             @callback
             def check() -> None:
-                soc = (
-                    self.coordinator.data.readings.get("battery_soc")
-                    if self.coordinator.data
-                    else None
-                )
+                soc = self.coordinator.data.readings.get("battery_soc")
                 if not isinstance(soc, int | float):
                     return
                 if (soc <= target) if discharge else (soc >= target):

@@ -164,8 +164,6 @@ class SolarCloudSensor(SolarCloudEntity, SensorEntity):
 
     def _raw(self) -> Any:
         data = self.coordinator.data
-        if data is None:
-            return None
         if self.device_id is None:
             return data.readings.get(self.key)
         readings = data.device_readings.get(self.device_id)

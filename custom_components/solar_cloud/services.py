@@ -15,18 +15,19 @@ from .api.controls import (
     FORCE_DISCHARGE,
     SET_TIME_OF_USE,
     STOP_FORCED_CHARGE,
+    ControlTask,
     ForceRequest,
     TouWindow,
 )
 from .const import DOMAIN
 from .coordinator import SolarCloudConfigEntry
-from .plant_controls import PlantControls, task_summary
+from .plant_controls import PlantControls
 
 ATTR_POWER = "power"
 ATTR_DURATION = "duration"
 ATTR_TARGET_SOC = "target_soc"
 
-_TARGET = {vol.Required(ATTR_DEVICE_ID): cv.string}
+_TARGET: dict[vol.Marker, Any] = {vol.Required(ATTR_DEVICE_ID): cv.string}
 FORCE_SCHEMA = vol.Schema(
     {
         **_TARGET,
@@ -110,9 +111,8 @@ async def _time_of_use(call: ServiceCall) -> ServiceResponse:
     return _response(task) if call.return_response else None
 
 
-def _response(task: Any) -> ServiceResponse:
-    summary = task_summary(task)
-    return {key: summary[key] for key in ("task_id", "status", "reason")}
+def _response(task: ControlTask) -> ServiceResponse:
+    return {"task_id": task.id, "status": task.state.value, "reason": task.reason}
 
 
 def async_setup_services(hass: HomeAssistant) -> None:
