@@ -189,13 +189,25 @@ async def test_device_tree_refusals(client: ShineMonitorClient, sim: ShineMonito
     def odd(params: dict[str, str], account: Any, now: float) -> Any:
         data = original(params, account, now)
         collectors = [dict(c) for c in data["collector"]]
-        collectors[0]["device"] = [*collectors[0]["device"], {"sn": "X1", "devcode": "2376"}]
+        collectors[0]["device"] = [
+            *collectors[0]["device"],
+            {"sn": "X1", "devcode": "2376"},
+            {"devcode": "2376", "devaddr": "9"},
+        ]
         return {**data, "collector": [*collectors, {"pn": "", "device": [{"sn": "X2"}]}, 5]}
 
     sim._endpoints["queryPlantDeviceStatus"] = odd
     listed = await client.async_get_devices(plants)
     assert sorted(d.id for d in listed) == sorted(d.id for d in every)
     assert {"X1", "X2"}.isdisjoint(d.id for d in listed)
+    # The same junk in the per-plant fallback of the statuses (err 258): every real device
+    # is still found there, none is taken for gone.
+    sim.inject(f"fail_code:{ERR_NO_DEVICE}", path="queryDeviceStatus")
+    realtime = await client.async_get_realtime(plants, listed)
+    assert sim.calls["queryPlantDeviceStatus"] >= 2
+    assert {d.id for d in listed} == {
+        device_id for data in realtime.values() for device_id in data.devices
+    }
 
 
 async def test_status_refusals_are_raised(
