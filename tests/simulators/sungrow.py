@@ -610,7 +610,8 @@ class SungrowSimulator(Simulator[str]):
     ``null_values`` / ``na_values`` then only the real-time point endpoints.
     ``fail_code:<code>`` answers the envelope with that result_code (encrypted when the
     request was) once the transport checks pass; the quota codes count as refusals.
-    A ``timeout`` waits ``timeout_delay`` seconds and then answers normally.
+    A ``timeout`` waits ``timeout_delay`` seconds and then answers normally. ``path=
+    "timestamp"`` aims a replacing fault or a timeout at the ``GET /timestamp`` clock reading.
     """
 
     fault_exempt = "login"
@@ -2265,8 +2266,13 @@ class SungrowSimulator(Simulator[str]):
             self._log(self._clock(), name)
             return self._reply(_Call(name), E_API_NOT_FOUND)
         if request.method == "GET" and request.path.rstrip("/") == "/timestamp":
-            self._log(self._clock(), "timestamp")
-            return self._reply(_Call("timestamp"), OK, str(int(self._clock() * 1000)))
+            now = self._clock()
+            self._log(now, "timestamp")
+            # Replacing faults and timeouts injected with path="timestamp" apply here too.
+            fault, now = await self._request_fault("timestamp", now)
+            if fault is not None and not fault.code:
+                return self._fault_page(fault.kind)
+            return self._reply(_Call("timestamp"), OK, str(int(now * 1000)))
         return html_error(404)
 
     def make_app(self) -> web.Application:

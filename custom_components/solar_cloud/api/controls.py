@@ -156,44 +156,35 @@ class ControlClient(Protocol):
         self, plant: Plant, devices: Sequence[Device]
     ) -> tuple[list[ControlSpec], dict[str, str]]:
         """The controls of a plant's devices, and why others are not offered (for diagnostics)."""
-        ...
 
     async def async_read_controls(
         self, plant: Plant, specs: Sequence[ControlSpec]
     ) -> dict[tuple[str, str], Reading]:
         """Current values, keyed by (device id, control key), read back from the cloud."""
-        ...
 
     async def async_start_control(
         self, plant: Plant, spec: ControlSpec, value: Reading
     ) -> ControlTask:
         """Send one value; raises CommandRejectedError when the cloud refuses it."""
-        ...
 
     async def async_start_force(
         self, plant: Plant, device_id: str | None, request: ForceRequest
     ) -> ControlTask:
         """Start a forced charge or discharge."""
-        ...
 
     async def async_stop_force(self, plant: Plant, device_id: str | None) -> ControlTask:
         """End a forced charge or discharge."""
-        ...
 
     async def async_poll_task(self, task: ControlTask) -> ControlTask:
         """Ask the cloud how the task stands; returns it updated (state, reason, finished_at)."""
-        ...
 
     def can_force(self, plant: Plant, devices: Sequence[Device]) -> bool:
         """Whether this plant can be force-charged or discharged at all."""
-        ...
 
     def can_set_time_of_use(self, plant: Plant) -> bool:
         """Whether the plant's time-of-use windows can be written."""
-        ...
 
     async def async_set_time_of_use(
         self, plant: Plant, windows: Sequence[TouWindow]
     ) -> ControlTask:
         """Switch to time of use with these charge/discharge windows (checked by the caller)."""
-        ...

@@ -86,7 +86,6 @@ class HistoryClient(Protocol):
 
     def history_plan(self, plants: Sequence[Plant]) -> HistoryPlan:
         """Size the history share of the budget for these plants and say how to spend it."""
-        ...
 
     async def async_get_energy_days(
         self, plants: Sequence[Plant], day: date, zone: tzinfo
@@ -98,7 +97,6 @@ class HistoryClient(Protocol):
         (or an allowance the live polls need) is used up, ``RateLimitedError`` says how long to
         wait. A plant the cloud returns nothing for is absent from the answer.
         """
-        ...
 
 
 def supports_history(client: object) -> bool:

@@ -127,33 +127,26 @@ class VendorClient(Protocol):
     @property
     def account_id(self) -> str:
         """Stable identifier of the account (for unique ids); never a secret."""
-        ...
 
     async def async_login(self) -> None:
         """Check the credentials, logging in only when no valid session exists."""
 
     async def async_get_plants(self) -> list[Plant]:
         """Every plant of the account, all pages."""
-        ...
 
     async def async_get_devices(self, plants: Sequence[Plant]) -> list[Device]:
         """Every device of the given plants."""
-        ...
 
     async def async_get_realtime(
         self, plants: Sequence[Plant], devices: Sequence[Device]
     ) -> dict[str, RealtimeData]:
         """Latest values of the given plants and devices, keyed by plant id."""
-        ...
 
     async def async_get_alarms(self, plants: Sequence[Plant]) -> dict[str, list[Alarm]]:
         """Active alarms of the given plants, keyed by plant id."""
-        ...
 
     def plan(self, plants: Sequence[Plant], devices: Sequence[Device]) -> PollPlan:
         """Size the allowances for this inventory and return the poll rhythm that fits them."""
-        ...
 
     def diagnostics(self) -> dict[str, object]:
         """Non-secret state for diagnostics: quota use, last errors, session age."""
-        ...

@@ -1544,8 +1544,8 @@ class SungrowClient:
                     break
                 if self._clock() >= deadline:
                     break
-            else:
-                rows = {}
+            # Every poll used up without a break: the last answer's rows are empty or one of
+            # them has not ended, so the check below refuses them all the same.
             if not rows or not all(
                 text(r.get("command_status")) in _PARAM_FINAL for r in rows.values()
             ):
