@@ -434,9 +434,14 @@ def _reauthentication_flow() -> None:
 
 @check("test-coverage")
 def _test_coverage() -> None:
-    gates = [int(n) for n in re.findall(r"--cov-fail-under=(\d+)", _scripts_test())]
+    script = _scripts_test()
+    gates = [int(n) for n in re.findall(r"--cov-fail-under=(\d+)", script)]
     assert gates
     assert min(gates) >= 95
+    # Every module, not only the total.
+    per_module = re.findall(r"scripts/module_coverage\.py --fail-under (\d+)", script)
+    assert per_module
+    assert min(int(n) for n in per_module) >= 95
 
 
 # Gold
