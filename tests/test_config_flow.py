@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
@@ -23,6 +26,7 @@ from custom_components.solar_cloud.const import (
     DEFAULT_HISTORY_DAYS,
     DOMAIN,
     VENDOR_HUAWEI,
+    VENDORS,
 )
 from tests.conftest import SYSTEM_CODE, USERNAME, make_entry
 from tests.simulators.huawei import HuaweiSimulator
@@ -56,6 +60,33 @@ async def _start(hass: HomeAssistant) -> dict[str, Any]:
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == VENDOR_HUAWEI
     return result
+
+
+def _placeholders(step: dict[str, Any]) -> set[str]:
+    """The {placeholders} the texts of one step of en.json use."""
+    texts = [step.get("title", ""), step.get("description", "")]
+    texts += list(step.get("data_description", {}).values())
+    return {name for text in texts for name in re.findall(r"{(\w+)}", text)}
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
+async def test_vendor_step_fills_its_placeholders(hass: HomeAssistant, vendor: str) -> None:
+    """Every placeholder the credentials step's texts use is filled (the frontend would show
+    "{default_server}" otherwise), and the example server is the field's default."""
+    en = json.loads(
+        (
+            Path(__file__).parent.parent / "custom_components/solar_cloud/translations/en.json"
+        ).read_text(encoding="utf-8")
+    )
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_VENDOR: vendor}
+    )
+    assert result["step_id"] == vendor
+    placeholders = result["description_placeholders"]
+    assert _placeholders(en["config"]["step"][vendor]) <= set(placeholders)
+    assert placeholders["default_server"] == _default(result, CONF_SERVER)
+    assert placeholders["default_server"].startswith(("https://", "http://"))
 
 
 @pytest.mark.parametrize("sim_options", [{"plants": 3}])

@@ -37,6 +37,7 @@ from pytest_homeassistant_custom_component.common import (
 from yarl import URL
 
 from custom_components.solar_cloud import const
+from custom_components.solar_cloud.api.huawei import SERVERS as HUAWEI_SERVERS
 from custom_components.solar_cloud.const import (
     AUTH_MODE_OAUTH,
     CHOICE_HUAWEI_OAUTH,
@@ -146,6 +147,8 @@ async def _add_account(
     result = await _choose_oauth(hass)
     result = await _authorize(hass, browser, hass_client_no_auth, result)
     assert result["step_id"] == "oauth_server"
+    # The example in the server field's description (URLs stay out of translations).
+    assert result["description_placeholders"] == {"default_server": next(iter(HUAWEI_SERVERS))}
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_SERVER: server_url}
     )

@@ -35,6 +35,7 @@ async def async_get_description_placeholders(hass: HomeAssistant) -> dict[str, s
     """What the credentials dialog shows: the redirect URI to register and the scopes."""
     return {
         "callback_path": OAUTH_CALLBACK_PATH,
+        "example_redirect_uri": f"https://homeassistant.example.com{OAUTH_CALLBACK_PATH}",
         "scopes": ", ".join(OAUTH_SCOPES),
         "more_info_url": "https://github.com/solar-cloud/solar_cloud#huawei-oauth-connect",
     }

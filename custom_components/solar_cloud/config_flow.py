@@ -368,7 +368,11 @@ class SolarCloudConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
                 _credentials_schema(self._vendor, user_input or {}), user_input or {}
             ),
             errors=errors,
-            description_placeholders={"vendor": VENDOR_NAMES[self._vendor]},
+            description_placeholders={
+                "vendor": VENDOR_NAMES[self._vendor],
+                # hassfest keeps URLs out of translations: the first server is shown from here.
+                "default_server": next(iter(_SERVERS[self._vendor])),
+            },
         )
 
     async def _async_validate(
@@ -433,6 +437,7 @@ class SolarCloudConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
                 user_input or {},
             ),
             errors=errors,
+            description_placeholders={"default_server": next(iter(HUAWEI_SERVERS))},
         )
 
     async def _async_oauth_reauth(self) -> ConfigFlowResult:
