@@ -111,6 +111,9 @@ async def test_inventory_realtime_and_alarms(
             DeviceKind.GRID_METER,
         ]
     )
+    # The firmware is asked for: the inverter's ARM version is the software version.
+    inverter = next(d for d in devices if d.kind is DeviceKind.ENERGY_STORAGE)
+    assert inverter.sw_version == f"LCD_{inverter.model}_V11_V01_A"
     client.plan(plants, devices)
     data = await client.async_get_realtime(plants, devices)
     first = data[plants[0].id]

@@ -978,7 +978,13 @@ class SungrowClient:
             while True:
                 data = await self._call(
                     "getDeviceList",
-                    {"ps_id": plant.id, "curPage": str(page), "size": str(PAGE_SIZE)},
+                    {
+                        "ps_id": plant.id,
+                        "curPage": str(page),
+                        "size": str(PAGE_SIZE),
+                        # The firmware versions become the device's software version.
+                        "is_get_firmware_version": "1",
+                    },
                 )
                 if not isinstance(data, Mapping):
                     raise ProtocolError("getDeviceList: no result", code="shape")
