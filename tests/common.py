@@ -12,6 +12,8 @@ from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
 # One poll period and a second.
 POLL = timedelta(minutes=5, seconds=1)
+# Where the client tests' fake clock starts (conftest's ``clock``): 2026-06-21 11:00 UTC.
+NOON = 1_782_039_600.0
 
 
 async def tick(

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Callable, Generator
 from typing import Any
 from unittest.mock import patch
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 from homeassistant.core import HomeAssistant
@@ -29,6 +30,7 @@ from custom_components.solar_cloud.const import (
     VENDOR_SHINEMONITOR,
     VENDOR_SUNGROW,
 )
+from tests.common import NOON, FakeClock
 from tests.simulators.huawei import HuaweiSimulator
 from tests.simulators.saj import SajSimulator
 from tests.simulators.shinemonitor import ShineMonitorSimulator
@@ -262,3 +264,28 @@ def make_shine_entry(url: str, sim: ShineMonitorSimulator) -> MockConfigEntry:
         version=1,
         minor_version=1,
     )
+
+
+# -- clients on their own ------------------------------------------------------------------------
+# A client test module defines ``sim`` (its simulator, on ``clock``); these serve it.
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """The fake clock shared by client and simulator, at NOON; a module that starts elsewhere
+    overrides it."""
+    return FakeClock(NOON)
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    """A plain client session."""
+    async with aiohttp.ClientSession() as client_session:
+        yield client_session
+
+
+@pytest.fixture
+async def base_url(socket_enabled: None, aiohttp_server: Callable[..., Any], sim: Any) -> str:
+    """The URL of the module's ``sim`` served on 127.0.0.1."""
+    server: TestServer = await aiohttp_server(sim.app)
+    return str(server.make_url("")).rstrip("/")

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 
 from custom_components.solar_cloud.api.account import AccountMemory, CloudAccount
 from custom_components.solar_cloud.api.errors import (
@@ -31,33 +29,13 @@ from tests.simulators.saj import SajSimulator
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
-NOON = 1_782_039_600.0  # 2026-06-21 11:00 UTC
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    """The shared fake clock."""
-    return FakeClock(NOON)
+# The clock: conftest's, at NOON (2026-06-21 11:00 UTC).
 
 
 @pytest.fixture
 def sim(clock: FakeClock) -> SajSimulator:
     """A simulated SAJ OpenAPI with two plants."""
     return SajSimulator(plants=2, clock=clock, hourly_cap=1000)
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    """A plain client session."""
-    async with aiohttp.ClientSession() as client_session:
-        yield client_session
-
-
-@pytest.fixture
-async def base_url(aiohttp_server: Callable[..., Any], sim: SajSimulator) -> str:
-    """The simulator's URL."""
-    server: TestServer = await aiohttp_server(sim.app)
-    return str(server.make_url("")).rstrip("/")
 
 
 def _client(

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 from unittest.mock import patch
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 
 from custom_components.solar_cloud.api.account import AccountMemory, CloudAccount
 from custom_components.solar_cloud.api.crypto import (
@@ -38,12 +36,12 @@ from custom_components.solar_cloud.api.shinemonitor import (
     map_storage_groups,
     redact_url,
 )
-from tests.common import FakeClock
+from tests.common import NOON, FakeClock
 from tests.simulators.shinemonitor import ShineMonitorSimulator
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
-NOON = 1_782_039_600.0  # 2026-06-21 11:00 UTC
+# The clock: conftest's, at NOON (2026-06-21 11:00 UTC).
 USER, PASSWORD, KEY = "owner", "secret-pass", "0123456789ABCDEF"
 DOC_SECRET = "ffa1655ee3726840822063a02ac5017795809b18"
 DOC_TOKEN = "88d22d819e31897eea2d9d5b9f7792cf4065ac5372aad3672f5e4e147cd25b5f"
@@ -127,31 +125,11 @@ def test_helpers() -> None:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    """The shared fake clock."""
-    return FakeClock(NOON)
-
-
-@pytest.fixture
 def sim(clock: FakeClock) -> ShineMonitorSimulator:
     """A simulated account with two plants."""
     return ShineMonitorSimulator(
         plants=2, username=USER, password=PASSWORD, company_key=KEY, clock=clock
     )
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    """A plain client session."""
-    async with aiohttp.ClientSession() as client_session:
-        yield client_session
-
-
-@pytest.fixture
-async def base_url(aiohttp_server: Callable[..., Any], sim: ShineMonitorSimulator) -> str:
-    """The simulator's URL."""
-    server: TestServer = await aiohttp_server(sim.app)
-    return str(server.make_url("")).rstrip("/")
 
 
 def _client(

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 
 from custom_components.solar_cloud.api.account import AccountMemory, CloudAccount
 from custom_components.solar_cloud.api.errors import (
@@ -35,13 +32,7 @@ pytestmark = pytest.mark.usefixtures("socket_enabled")
 
 USER = "owner@example.com"
 PASSWORD = "secret"
-NOON = 1_782_039_600.0  # 2026-06-21 11:00 UTC, noon at the plants
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    """The shared fake clock."""
-    return FakeClock(NOON)
+# The clock: conftest's, at NOON (2026-06-21 11:00 UTC); noon at the plants.
 
 
 @pytest.fixture
@@ -50,20 +41,6 @@ def sim(clock: FakeClock) -> SungrowSimulator:
     simulator = SungrowSimulator(plants=2, username=USER, password=PASSWORD, clock=clock)
     simulator.burst_limit = None
     return simulator
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    """A plain client session."""
-    async with aiohttp.ClientSession() as client_session:
-        yield client_session
-
-
-@pytest.fixture
-async def base_url(aiohttp_server: Callable[..., Any], sim: SungrowSimulator) -> str:
-    """The simulator's URL."""
-    server: TestServer = await aiohttp_server(sim.app)
-    return str(server.make_url("")).rstrip("/")
 
 
 def _client(

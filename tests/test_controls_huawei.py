@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 
 from custom_components.solar_cloud.api.controls import (
     BATTERY_CHARGE_CUTOFF_SOC,
@@ -62,7 +60,7 @@ from tests.simulators.huawei import (
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
-NOON = 1_782_039_600.0  # 2026-06-21 11:00 UTC, noon at the simulated plants
+# The clock: conftest's, at NOON (2026-06-21 11:00 UTC); noon at the simulated plants.
 DAY = 86_400.0
 RATED_W = 2500.0  # the simulated battery's max_charge_power / max_discharge_power
 DEFAULT_WINDOWS = [
@@ -82,29 +80,9 @@ DEFAULT_WINDOWS = [
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    """The shared fake clock."""
-    return FakeClock(NOON)
-
-
-@pytest.fixture
 def sim(clock: FakeClock) -> HuaweiSimulator:
     """One plant: residential inverter, battery and power sensor."""
     return HuaweiSimulator(plants=1, username=USERNAME, system_code=SYSTEM_CODE, clock=clock)
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    """A plain client session."""
-    async with aiohttp.ClientSession() as client_session:
-        yield client_session
-
-
-@pytest.fixture
-async def base_url(aiohttp_server: Callable[..., Any], sim: HuaweiSimulator) -> str:
-    """The simulator's URL."""
-    server: TestServer = await aiohttp_server(sim.app)
-    return str(server.make_url("")).rstrip("/")
 
 
 def _new_client(session: aiohttp.ClientSession, url: str, clock: FakeClock) -> HuaweiClient:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 from yarl import URL
 
 from custom_components.solar_cloud.api.controls import (
@@ -55,7 +53,7 @@ from tests.simulators.shinemonitor import ACK_HEX, NAK_HEX, PENDING_TTL, ShineMo
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
-NOON = 1_782_039_600.0  # 2026-06-21 11:00 UTC
+# The clock: conftest's, at NOON (2026-06-21 11:00 UTC).
 USER, PASSWORD, KEY = "owner", "secret-pass", "0123456789ABCDEF"
 
 # Field ids of devcode 2376 in the simulator.
@@ -230,31 +228,11 @@ def test_field_mapping() -> None:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    """The shared fake clock."""
-    return FakeClock(NOON)
-
-
-@pytest.fixture
 def sim(clock: FakeClock) -> ShineMonitorSimulator:
     """An account with one plant: a grid-tie inverter and an energy-storage inverter."""
     return ShineMonitorSimulator(
         plants=1, username=USER, password=PASSWORD, company_key=KEY, clock=clock
     )
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    """A plain client session."""
-    async with aiohttp.ClientSession() as client_session:
-        yield client_session
-
-
-@pytest.fixture
-async def base_url(aiohttp_server: Callable[..., Any], sim: ShineMonitorSimulator) -> str:
-    """The simulator's URL."""
-    server: TestServer = await aiohttp_server(sim.app)
-    return str(server.make_url("")).rstrip("/")
 
 
 def _new_client(

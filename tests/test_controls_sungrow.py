@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 
 from custom_components.solar_cloud.api.controls import (
     BATTERY_CHARGE_CUTOFF_SOC,
@@ -48,17 +46,11 @@ pytestmark = pytest.mark.usefixtures("socket_enabled")
 
 USER = "owner@example.com"
 PASSWORD = "secret"
-NOON = 1_782_039_600.0  # 2026-06-21 11:00 UTC
+# The clock: conftest's, at NOON (2026-06-21 11:00 UTC).
 DELAY = 8.0  # the device answers a task after 8 s: one poll sees it running, the next done
 
 ES = 14
 BATTERY = 43
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    """The fake clock shared by client and simulator."""
-    return FakeClock(NOON)
 
 
 @pytest.fixture
@@ -69,20 +61,6 @@ def sim(clock: FakeClock) -> SungrowSimulator:
     )
     simulator.burst_limit = None
     return simulator
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    """A plain client session."""
-    async with aiohttp.ClientSession() as client_session:
-        yield client_session
-
-
-@pytest.fixture
-async def base_url(aiohttp_server: Callable[..., Any], sim: SungrowSimulator) -> str:
-    """The simulator's URL."""
-    server: TestServer = await aiohttp_server(sim.app)
-    return str(server.make_url("")).rstrip("/")
 
 
 def _client(

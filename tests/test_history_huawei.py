@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from itertools import pairwise
 from typing import Any
@@ -11,7 +10,6 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 
 from custom_components.solar_cloud.api.errors import (
     ProtocolError,
@@ -77,20 +75,6 @@ def sim(clock: FakeClock, sim_kwargs: dict[str, Any]) -> HuaweiSimulator:
     return HuaweiSimulator(
         plants=2, username=USERNAME, system_code=SYSTEM_CODE, clock=clock, **sim_kwargs
     )
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    """A plain client session."""
-    async with aiohttp.ClientSession() as client_session:
-        yield client_session
-
-
-@pytest.fixture
-async def base_url(aiohttp_server: Callable[..., Any], sim: HuaweiSimulator) -> str:
-    """The simulator's URL."""
-    server: TestServer = await aiohttp_server(sim.app)
-    return str(server.make_url("")).rstrip("/")
 
 
 def _client(session: aiohttp.ClientSession, url: str, clock: FakeClock) -> HuaweiClient:

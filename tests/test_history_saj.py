@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,41 +32,21 @@ from custom_components.solar_cloud.api.saj import (
     HISTORY_CALLS_PER_READ,
     SajClient,
 )
-from tests.common import FakeClock
+from tests.common import NOON, FakeClock
 from tests.simulators.common import sun_done
 from tests.simulators.saj import SajSimulator
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
-NOON = 1_782_039_600.0  # 2026-06-21 11:00 UTC, 13:00 in Amsterdam
+# The clock: conftest's, at NOON (2026-06-21 11:00 UTC); 13:00 in Amsterdam.
 AMS = ZoneInfo("Europe/Amsterdam")
 LATE_OCTOBER = datetime(2026, 10, 27, 11, 0, tzinfo=UTC).timestamp()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    """The shared fake clock."""
-    return FakeClock(NOON)
 
 
 @pytest.fixture
 def sim(clock: FakeClock) -> SajSimulator:
     """A simulated SAJ OpenAPI with two plants in Amsterdam."""
     return SajSimulator(plants=2, clock=clock)
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    """A plain client session."""
-    async with aiohttp.ClientSession() as client_session:
-        yield client_session
-
-
-@pytest.fixture
-async def base_url(aiohttp_server: Callable[..., Any], sim: SajSimulator) -> str:
-    """The simulator's URL."""
-    server: TestServer = await aiohttp_server(sim.app)
-    return str(server.make_url("")).rstrip("/")
 
 
 def _client(

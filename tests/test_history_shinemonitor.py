@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 from unittest.mock import patch
@@ -12,7 +11,6 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 
 from custom_components.solar_cloud.api.errors import (
     ProtocolError,
@@ -40,23 +38,17 @@ from custom_components.solar_cloud.api.shinemonitor import (
     ShineMonitorClient,
     parse_power_curve,
 )
-from tests.common import FakeClock
+from tests.common import NOON, FakeClock
 from tests.simulators.shinemonitor import ShineMonitorSimulator
 from tests.test_shinemonitor_simulator import Api
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
-NOON = 1_782_039_600.0  # 2026-06-21 11:00 UTC (12:00 in Amsterdam's fixed +01:00)
+# The clock: conftest's, at NOON (2026-06-21 11:00 UTC); 12:00 in Amsterdam's fixed +01:00.
 TODAY = date(2026, 6, 21)
 YESTERDAY = date(2026, 6, 20)
 USER, PASSWORD, KEY = "owner", "secret-pass", "0123456789ABCDEF"
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    """The shared fake clock."""
-    return FakeClock(NOON)
 
 
 @pytest.fixture
@@ -65,20 +57,6 @@ def sim(clock: FakeClock) -> ShineMonitorSimulator:
     return ShineMonitorSimulator(
         plants=4, username=USER, password=PASSWORD, company_key=KEY, clock=clock
     )
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    """A plain client session."""
-    async with aiohttp.ClientSession() as client_session:
-        yield client_session
-
-
-@pytest.fixture
-async def base_url(aiohttp_server: Callable[..., Any], sim: ShineMonitorSimulator) -> str:
-    """The simulator's URL."""
-    server: TestServer = await aiohttp_server(sim.app)
-    return str(server.make_url("")).rstrip("/")
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -35,7 +35,7 @@ USER = "owner@example.com"
 PASSWORD = "secret"
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 PLUS_ONE = timezone(timedelta(hours=1))
-NOON = 1_782_039_600.0  # 2026-06-21 11:00 UTC, noon at the plants (GMT+1)
+# The clock: conftest's, at NOON (2026-06-21 11:00 UTC); noon at the plants (GMT+1).
 DAY = date(2026, 6, 21)
 # Plant point -> flow, as the live sensors name the same counters.
 LIVE_KEYS = {
@@ -49,31 +49,11 @@ LIVE_KEYS = {
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    """The shared fake clock."""
-    return FakeClock(NOON)
-
-
-@pytest.fixture
 def sim(clock: FakeClock) -> SungrowSimulator:
     """A simulated gateway with two plants at GMT+1."""
     simulator = SungrowSimulator(plants=2, username=USER, password=PASSWORD, clock=clock)
     simulator.burst_limit = None
     return simulator
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    """A plain client session."""
-    async with aiohttp.ClientSession() as client_session:
-        yield client_session
-
-
-@pytest.fixture
-async def base_url(aiohttp_server: Callable[..., Any], sim: SungrowSimulator) -> str:
-    """The simulator's URL."""
-    server: TestServer = await aiohttp_server(sim.app)
-    return str(server.make_url("")).rstrip("/")
 
 
 def _client(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -19,20 +19,7 @@ from tests.simulators.saj import SajSimulator
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
-NOON = 1_782_039_600.0  # 2026-06-21 11:00 UTC
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    """The shared fake clock."""
-    return FakeClock(NOON)
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    """A plain client session."""
-    async with aiohttp.ClientSession() as client_session:
-        yield client_session
+# The clock: conftest's, at NOON (2026-06-21 11:00 UTC).
 
 
 def _client(

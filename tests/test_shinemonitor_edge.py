@@ -3,14 +3,12 @@ field and address helpers on their own."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 
 from custom_components.solar_cloud.api.controls import TouWindow
 from custom_components.solar_cloud.api.errors import CommandRejectedError, ProtocolError
@@ -34,16 +32,10 @@ from tests.simulators.shinemonitor import ShineMonitorSimulator
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
-NOON = 1_782_039_600.0  # 2026-06-21 11:00 UTC
+# The clock: conftest's, at NOON (2026-06-21 11:00 UTC).
 YESTERDAY = date(2026, 6, 20)
 USER, PASSWORD, KEY = "owner", "secret-pass", "0123456789ABCDEF"
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    """The shared fake clock."""
-    return FakeClock(NOON)
 
 
 @pytest.fixture
@@ -52,20 +44,6 @@ def sim(clock: FakeClock) -> ShineMonitorSimulator:
     return ShineMonitorSimulator(
         plants=2, username=USER, password=PASSWORD, company_key=KEY, clock=clock
     )
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    """A plain client session."""
-    async with aiohttp.ClientSession() as client_session:
-        yield client_session
-
-
-@pytest.fixture
-async def base_url(aiohttp_server: Callable[..., Any], sim: ShineMonitorSimulator) -> str:
-    """The simulator's URL."""
-    server: TestServer = await aiohttp_server(sim.app)
-    return str(server.make_url("")).rstrip("/")
 
 
 @pytest.fixture

@@ -16,12 +16,12 @@ import pytest
 from aiohttp.test_utils import TestServer
 from yarl import URL
 
-from tests.common import FakeClock
+from tests.common import NOON, FakeClock
 from tests.simulators.shinemonitor import ShineMonitorSimulator
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
-NOON = 1_782_039_600.0  # 2026-06-21 11:00 UTC
+# The clock: conftest's, at NOON (2026-06-21 11:00 UTC).
 KEY = "0123456789ABCDEF"
 SALT = "12345678"
 # sha1("12345678" + sha1("vplant") + "&action=auth&usr=vplant&company-key=0123456789ABCDEF")
@@ -70,12 +70,6 @@ class Api:
 
     async def call(self, action: str, **params: Any) -> Any:
         return await self.raw(self.query(action, params))
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    """The shared fake clock."""
-    return FakeClock(NOON)
 
 
 @pytest.fixture

@@ -3,13 +3,12 @@ helpers on their own."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 
 from custom_components.solar_cloud.api.controls import (
     BATTERY_CHARGE_CUTOFF_SOC,
@@ -51,16 +50,10 @@ pytestmark = pytest.mark.usefixtures("socket_enabled")
 
 USER = "owner@example.com"
 PASSWORD = "secret"
-NOON = 1_782_039_600.0  # 2026-06-21 11:00 UTC
+# The clock: conftest's, at NOON (2026-06-21 11:00 UTC).
 ES = 14
 
 Endpoint = Callable[[Any, dict[str, Any], float], tuple[str, Any]]
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    """The fake clock shared by client and simulator."""
-    return FakeClock(NOON)
 
 
 @pytest.fixture
@@ -71,20 +64,6 @@ def sim(clock: FakeClock) -> SungrowSimulator:
     )
     simulator.burst_limit = None
     return simulator
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    """A plain client session."""
-    async with aiohttp.ClientSession() as client_session:
-        yield client_session
-
-
-@pytest.fixture
-async def base_url(aiohttp_server: Callable[..., Any], sim: SungrowSimulator) -> str:
-    """The simulator's URL."""
-    server: TestServer = await aiohttp_server(sim.app)
-    return str(server.make_url("")).rstrip("/")
 
 
 def _client(
