@@ -16,9 +16,7 @@ from custom_components.solar_cloud.api.errors import (
     TransientError,
 )
 from custom_components.solar_cloud.api.models import DeviceKind
-from custom_components.solar_cloud.api.quota import Quota
 from custom_components.solar_cloud.api.sungrow import (
-    SungrowClient,
     account_id_for,
     map_meter,
     map_storage,
@@ -27,42 +25,17 @@ from custom_components.solar_cloud.api.sungrow import (
 )
 from tests.common import FakeClock
 from tests.simulators.sungrow import SungrowSimulator
+from tests.vendor_sungrow import USER, make_client, make_simulator
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
-USER = "owner@example.com"
-PASSWORD = "secret"
 # The clock: conftest's, at NOON (2026-06-21 11:00 UTC); noon at the plants.
 
 
 @pytest.fixture
 def sim(clock: FakeClock) -> SungrowSimulator:
     """A simulated gateway with two plants."""
-    simulator = SungrowSimulator(plants=2, username=USER, password=PASSWORD, clock=clock)
-    simulator.burst_limit = None
-    return simulator
-
-
-def _client(
-    session: aiohttp.ClientSession,
-    url: str,
-    sim: SungrowSimulator,
-    clock: FakeClock,
-    *,
-    encrypted: bool = False,
-    password: str = PASSWORD,
-) -> SungrowClient:
-    return SungrowClient(
-        session,
-        url,
-        sim.appkey,
-        sim.access_key,
-        USER,
-        password,
-        rsa_public_key=sim.public_key_b64url if encrypted else None,
-        quota=Quota(clock=clock, sleep=clock.sleep),
-        clock=clock,
-    )
+    return make_simulator(clock, plants=2)
 
 
 @pytest.mark.parametrize("encrypted", [False, True])
@@ -75,7 +48,7 @@ async def test_inventory_realtime_and_alarms(
 ) -> None:
     """Plants, devices, real-time values in the metric vocabulary, and open faults."""
     sim.require_encryption = encrypted
-    client = _client(session, base_url, sim, clock, encrypted=encrypted)
+    client = make_client(session, base_url, sim, clock, encrypted=encrypted)
     plants = await client.async_get_plants()
     assert sorted(p.id for p in plants) == sorted(str(p) for p in sim.plant_ids())
     devices = await client.async_get_devices(plants)
@@ -119,7 +92,7 @@ async def test_plain_call_to_an_encrypting_app(
 ) -> None:
     """E902: the app requires encryption; the error says so and is not retried."""
     sim.require_encryption = True
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     with pytest.raises(AuthError) as err:
         await client.async_login()
     assert err.value.code == "E902"
@@ -138,7 +111,7 @@ async def test_login_refused(
     code: str,
 ) -> None:
     """A wrong password is an AuthError and is not sent again at once."""
-    client = _client(session, base_url, sim, clock, password=password)
+    client = make_client(session, base_url, sim, clock, password=password)
     with pytest.raises(AuthError) as err:
         await client.async_login()
     assert err.value.code == code
@@ -151,7 +124,7 @@ async def test_expired_token_logs_in_once(
     session: aiohttp.ClientSession, base_url: str, sim: SungrowSimulator, clock: FakeClock
 ) -> None:
     """E900 for an expired token: one new login, one retry."""
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     plants = await client.async_get_plants()
     sim.expire_tokens()
     assert await client.async_get_plants() == plants
@@ -184,7 +157,7 @@ async def test_error_classes(
     code: str,
 ) -> None:
     """Every answer maps onto one error class with the vendor's code kept."""
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     await client.async_get_plants()
     sim.inject(kind, path="getPowerStationList")
     with pytest.raises(error) as raised:
@@ -196,7 +169,7 @@ async def test_hourly_cap_waits_for_the_next_hour(
     session: aiohttp.ClientSession, base_url: str, sim: SungrowSimulator, clock: FakeClock
 ) -> None:
     """The caps read from getOpenApiCallInfo are kept; E999 closes calls until the hour."""
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     await client.async_get_plants()
     assert client.hourly_cap == 2000
     sim.inject("fail_code:E999", path="getPowerStationList")
@@ -215,7 +188,7 @@ async def test_clock_skew_is_corrected_once(
 ) -> None:
     """E913: the client reads the gateway's time and retries with it."""
     sim.require_encryption = True
-    client = _client(session, base_url, sim, clock, encrypted=True)
+    client = make_client(session, base_url, sim, clock, encrypted=True)
     await client.async_get_plants()
     sim.inject("fail_code:E913", path="getPowerStationList")
     assert await client.async_get_plants()
@@ -231,7 +204,7 @@ async def test_calls_are_paced(
     for _ in range(19):
         sim.add_plant(username=USER)
     with patch("custom_components.solar_cloud.api.sungrow.CALLS_PER_SECOND", 5):
-        client = _client(session, base_url, sim, clock)
+        client = make_client(session, base_url, sim, clock)
         start = clock.now
         plants = await client.async_get_plants()
         await client.async_get_devices(plants)
@@ -245,7 +218,7 @@ async def test_account_round_with_the_simulator(
     session: aiohttp.ClientSession, base_url: str, sim: SungrowSimulator, clock: FakeClock
 ) -> None:
     """The account layer batches both plants into one round of a handful of calls."""
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     account = CloudAccount(client, memory=AccountMemory(quota=client.quota), clock=clock)
     await account.async_setup()
     before = sum(sim.calls.values())
@@ -290,12 +263,12 @@ async def test_paging_zones_and_second_refusal(
     """More than a page of plants; plant-time values in a fresh client; E900 twice ends it."""
     for _ in range(118):
         sim.add_plant(username=USER)
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     plants = await client.async_get_plants()
     assert len({p.id for p in plants}) == 120
     assert all(p.capacity_kw and p.grid_connection_date for p in plants)
     # A client that never listed the plants (after a restart) still reads plant time.
-    other = _client(session, base_url, sim, clock)
+    other = make_client(session, base_url, sim, clock)
     devices = await other.async_get_devices(plants[:1])
     data = await other.async_get_realtime(plants[:1], devices)
     moment = data[plants[0].id].data_time
@@ -313,7 +286,7 @@ async def test_period_cap_and_clock_sync(
     session: aiohttp.ClientSession, base_url: str, sim: SungrowSimulator, clock: FakeClock
 ) -> None:
     """E998 waits for the next hour; E913 reads the gateway's clock before retrying."""
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     await client.async_get_plants()
     sim.inject("fail_code:E998", path="getPowerStationList")
     with pytest.raises(RateLimitedError) as err:

@@ -31,7 +31,6 @@ from custom_components.solar_cloud.api.errors import (
     RateLimitedError,
 )
 from custom_components.solar_cloud.api.models import Device, Plant
-from custom_components.solar_cloud.api.quota import Quota
 from custom_components.solar_cloud.api.sungrow import (
     E_HOUR,
     EXPIRE_SECOND,
@@ -41,11 +40,10 @@ from custom_components.solar_cloud.api.sungrow import (
 )
 from tests.common import FakeClock
 from tests.simulators.sungrow import SungrowSimulator
+from tests.vendor_sungrow import make_client, make_simulator
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
-USER = "owner@example.com"
-PASSWORD = "secret"
 # The clock: conftest's, at NOON (2026-06-21 11:00 UTC).
 DELAY = 8.0  # the device answers a task after 8 s: one poll sees it running, the next done
 
@@ -56,34 +54,7 @@ BATTERY = 43
 @pytest.fixture
 def sim(clock: FakeClock) -> SungrowSimulator:
     """A gateway with one plant: PV inverter, storage inverter (SH10RT), battery, meter."""
-    simulator = SungrowSimulator(
-        plants=1, username=USER, password=PASSWORD, clock=clock, task_delay=DELAY
-    )
-    simulator.burst_limit = None
-    return simulator
-
-
-def _client(
-    session: aiohttp.ClientSession,
-    url: str,
-    sim: SungrowSimulator,
-    clock: FakeClock,
-    *,
-    encrypted: bool = False,
-) -> SungrowClient:
-    sim.require_encryption = encrypted
-    return SungrowClient(
-        session,
-        url,
-        sim.appkey,
-        sim.access_key,
-        USER,
-        PASSWORD,
-        rsa_public_key=sim.public_key_b64url if encrypted else None,
-        quota=Quota(clock=clock, sleep=clock.sleep),
-        clock=clock,
-        sleep=clock.sleep,
-    )
+    return make_simulator(clock, plants=1, task_delay=DELAY)
 
 
 @dataclass
@@ -109,7 +80,8 @@ async def _setup(
     *,
     encrypted: bool = False,
 ) -> Setup:
-    client = _client(session, url, sim, clock, encrypted=encrypted)
+    sim.require_encryption = encrypted
+    client = make_client(session, url, sim, clock, encrypted=encrypted)
     plants = await client.async_get_plants()
     devices = await client.async_get_devices(plants)
     plant = plants[0]

@@ -18,7 +18,6 @@ from custom_components.solar_cloud.api.errors import (
 )
 from custom_components.solar_cloud.api.history import EnergyDay, Flow, day_bounds
 from custom_components.solar_cloud.api.models import Plant
-from custom_components.solar_cloud.api.quota import Quota
 from custom_components.solar_cloud.api.sungrow import (
     E_HISTORY,
     E_HOUR,
@@ -28,11 +27,10 @@ from custom_components.solar_cloud.api.sungrow import (
 )
 from tests.common import FakeClock
 from tests.simulators.sungrow import SungrowSimulator
+from tests.vendor_sungrow import USER, make_client, make_simulator
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
-USER = "owner@example.com"
-PASSWORD = "secret"
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 PLUS_ONE = timezone(timedelta(hours=1))
 # The clock: conftest's, at NOON (2026-06-21 11:00 UTC); noon at the plants (GMT+1).
@@ -51,31 +49,7 @@ LIVE_KEYS = {
 @pytest.fixture
 def sim(clock: FakeClock) -> SungrowSimulator:
     """A simulated gateway with two plants at GMT+1."""
-    simulator = SungrowSimulator(plants=2, username=USER, password=PASSWORD, clock=clock)
-    simulator.burst_limit = None
-    return simulator
-
-
-def _client(
-    session: aiohttp.ClientSession,
-    url: str,
-    sim: SungrowSimulator,
-    clock: FakeClock,
-    *,
-    encrypted: bool = False,
-) -> SungrowClient:
-    return SungrowClient(
-        session,
-        url,
-        sim.appkey,
-        sim.access_key,
-        USER,
-        PASSWORD,
-        rsa_public_key=sim.public_key_b64url if encrypted else None,
-        quota=Quota(clock=clock, sleep=clock.sleep),
-        clock=clock,
-        sleep=clock.sleep,
-    )
+    return make_simulator(clock, plants=2)
 
 
 def _local(day: date, hour: int, minute: int, zone: Any) -> float:
@@ -114,7 +88,7 @@ async def test_ended_day_adds_up_to_the_live_counters(
     """24 hours per plant; each flow's hours add up to the day's last live counter."""
     sim.require_encryption = encrypted
     clock.now = _local(DAY, 23, 58, PLUS_ONE)
-    client = _client(session, base_url, sim, clock, encrypted=encrypted)
+    client = make_client(session, base_url, sim, clock, encrypted=encrypted)
     plants = await client.async_get_plants()
     devices = await client.async_get_devices(plants)
     live = await client.async_get_realtime(plants, devices)
@@ -161,7 +135,7 @@ async def test_today_is_partial(
     session: aiohttp.ClientSession, base_url: str, sim: SungrowSimulator, clock: FakeClock
 ) -> None:
     """Only the windows up to now are asked for; no hour after now; the sum is the live value."""
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     plants = await client.async_get_plants()
     days = await client.async_get_energy_days(plants, DAY, AMSTERDAM)
     # 00:00-12:00 local: four windows, the fifth would start in the future.
@@ -191,13 +165,10 @@ async def test_daylight_saving_days(
     calls: int,
 ) -> None:
     """A plant in Amsterdam: 23 and 25 hours, top-of-hour UTC keys, sums as the live counters."""
-    simulator = SungrowSimulator(
-        plants=1, username=USER, password=PASSWORD, clock=clock, zone=AMSTERDAM
-    )
-    simulator.burst_limit = None
+    simulator = make_simulator(clock, plants=1, zone=AMSTERDAM)
     server: TestServer = await aiohttp_server(simulator.app)
     clock.now = _local(day + timedelta(days=1), 12, 0, AMSTERDAM)
-    client = _client(session, str(server.make_url("")).rstrip("/"), simulator, clock)
+    client = make_client(session, str(server.make_url("")).rstrip("/"), simulator, clock)
     plants = await client.async_get_plants()
     days = await client.async_get_energy_days(plants, day, AMSTERDAM)
     assert simulator.calls[HISTORY_ENDPOINT] == calls
@@ -244,7 +215,7 @@ async def test_batches_of_fifty_plants(
     for _ in range(58):
         sim.add_plant(username=USER)
     clock.now += 86400
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     plants = await client.async_get_plants()
     days = await client.async_get_energy_days(plants, DAY, AMSTERDAM)
     assert sim.calls[HISTORY_ENDPOINT] == 16
@@ -258,10 +229,10 @@ async def test_plant_zone_unknown_uses_the_callers(
 ) -> None:
     """Without a zone from the cloud, the caller's zone decides the day and the stamps."""
     clock.now += 86400
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     listed = await client.async_get_plants()
     bare = [Plant(id=p.id, name=p.name) for p in listed]
-    other = _client(session, base_url, sim, clock)
+    other = make_client(session, base_url, sim, clock)
     days = await other.async_get_energy_days(bare, DAY, PLUS_ONE)
     energy = days[bare[0].id]
     assert energy.zone is PLUS_ONE
@@ -335,7 +306,7 @@ async def test_share_used_up_sends_nothing(
     """Two reads fit a 22-call share; the third is refused before any call goes out."""
     sim.hourly_cap = 100
     clock.now += 86400
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     plants = await client.async_get_plants()
     assert client.hourly_cap == 100
     client.history_plan(plants)
@@ -357,7 +328,7 @@ async def test_live_allowance_used_up_sends_nothing(
 ) -> None:
     """History never waits for the hourly allowance it shares with the live polls."""
     clock.now += 86400
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     plants = await client.async_get_plants()
     client.quota.block(E_HOUR, 600)
     sent = len(sim.requests)
@@ -377,7 +348,7 @@ async def test_vendor_rate_limit_is_mapped(
 ) -> None:
     """The vendor's cap answer: RateLimitedError until the next hour, and no further calls."""
     clock.now += 86400
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     plants = await client.async_get_plants()
     sim.inject(f"fail_code:{code}", path=HISTORY_ENDPOINT)
     with pytest.raises(RateLimitedError) as err:
@@ -411,7 +382,7 @@ async def test_broken_answers(
 ) -> None:
     """Each broken answer is one clear error class."""
     clock.now += 86400
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     plants = await client.async_get_plants()
     sim.inject(kind, path=HISTORY_ENDPOINT)
     with pytest.raises(error) as raised:
@@ -430,7 +401,7 @@ async def test_values_missing(
     """Unusable values are left out: a whole day of them leaves the plants out; one window of
     them leaves its hours to the next sample, and the day still adds up."""
     clock.now += 86400
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     plants = await client.async_get_plants()
     sim.inject(kind, path=HISTORY_ENDPOINT, count=8)
     assert await client.async_get_energy_days(plants, DAY, AMSTERDAM) == {}
@@ -456,7 +427,7 @@ async def test_missing_result_is_a_protocol_error(
 ) -> None:
     """A success envelope without result_data is unusable."""
     clock.now += 86400
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     plants = await client.async_get_plants()
     sim._endpoints[HISTORY_ENDPOINT] = lambda account, body, now: ("1", None)
     with pytest.raises(ProtocolError):
@@ -503,7 +474,7 @@ async def test_simulator_refuses_bad_parameters(
     code: str,
 ) -> None:
     """The document's limits, answered with its codes (009 missing, 010 invalid)."""
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     with pytest.raises(ProtocolError) as err:
         await client._call(HISTORY_ENDPOINT, _body(**changes))
     assert err.value.code == code
@@ -513,7 +484,7 @@ async def test_simulator_answers(
     session: aiohttp.ClientSession, base_url: str, sim: SungrowSimulator, clock: FakeClock
 ) -> None:
     """49 points and 50 keys are allowed; unknown keys are named; nothing after now."""
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     await client.async_login()
     keys = ["1000001_11_0_0", "1000002_11_0_0", "999_11_0_0"]
     body = _body(

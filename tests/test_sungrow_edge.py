@@ -28,7 +28,6 @@ from custom_components.solar_cloud.api.errors import (
 )
 from custom_components.solar_cloud.api.history import Flow
 from custom_components.solar_cloud.api.models import Plant
-from custom_components.solar_cloud.api.quota import Quota
 from custom_components.solar_cloud.api.sungrow import (
     DEFAULT_FORMATS,
     HISTORY_ENDPOINT,
@@ -45,11 +44,10 @@ from custom_components.solar_cloud.api.sungrow import (
 )
 from tests.common import FakeClock
 from tests.simulators.sungrow import SungrowSimulator
+from tests.vendor_sungrow import USER, make_client, make_simulator
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
-USER = "owner@example.com"
-PASSWORD = "secret"
 # The clock: conftest's, at NOON (2026-06-21 11:00 UTC).
 ES = 14
 
@@ -59,27 +57,7 @@ Endpoint = Callable[[Any, dict[str, Any], float], tuple[str, Any]]
 @pytest.fixture
 def sim(clock: FakeClock) -> SungrowSimulator:
     """A gateway with one storage plant; device tasks answer after 8 s."""
-    simulator = SungrowSimulator(
-        plants=1, username=USER, password=PASSWORD, clock=clock, task_delay=8.0
-    )
-    simulator.burst_limit = None
-    return simulator
-
-
-def _client(
-    session: aiohttp.ClientSession,
-    url: str,
-    sim: SungrowSimulator,
-    clock: FakeClock,
-    **kwargs: Any,
-) -> SungrowClient:
-    options: dict[str, Any] = {
-        "quota": Quota(clock=clock, sleep=clock.sleep),
-        "clock": clock,
-        "sleep": clock.sleep,
-        **kwargs,
-    }
-    return SungrowClient(session, url, sim.appkey, sim.access_key, USER, PASSWORD, **options)
+    return make_simulator(clock, plants=1, task_delay=8.0)
 
 
 def _reshape(sim: SungrowSimulator, name: str, change: Callable[[Any], Any]) -> None:
@@ -96,7 +74,7 @@ def _reshape(sim: SungrowSimulator, name: str, change: Callable[[Any], Any]) -> 
 async def _storage_setup(
     session: aiohttp.ClientSession, url: str, sim: SungrowSimulator, clock: FakeClock
 ) -> tuple[SungrowClient, Plant, dict[str, ControlSpec], str]:
-    client = _client(session, url, sim, clock)
+    client = make_client(session, url, sim, clock)
     plants = await client.async_get_plants()
     devices = await client.async_get_devices(plants)
     specs, _ = await client.async_get_controls(plants[0], devices)
@@ -192,7 +170,7 @@ async def test_login_answers_without_a_result_or_token(
     protocol error, not a session."""
     original = sim._login
     sim._login = lambda body, now: ("1", None)  # type: ignore[method-assign]
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     with pytest.raises(ProtocolError) as err:
         await client.async_login()
     assert (err.value.code, str(err.value)) == ("shape", "login: no result")
@@ -202,7 +180,7 @@ async def test_login_answers_without_a_result_or_token(
         return code, {**data, "token": ""}
 
     sim._login = tokenless  # type: ignore[method-assign]
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     with pytest.raises(ProtocolError) as err:
         await client.async_login()
     assert err.value.code == "no_token"
@@ -215,11 +193,11 @@ async def test_no_answer_in_time_and_no_server(
     """A gateway slower than the client's timeout, and a closed port, are transient."""
     sim.timeout_delay = 0.5
     sim.inject("timeout", path="login")
-    client = _client(session, base_url, sim, clock, timeout=0.05)
+    client = make_client(session, base_url, sim, clock, timeout=0.05)
     with pytest.raises(TransientError) as err:
         await client.async_login()
     assert (err.value.code, str(err.value)) == ("timeout", "login: no answer in time")
-    closed = _client(session, "http://127.0.0.1:9", sim, clock)
+    closed = make_client(session, "http://127.0.0.1:9", sim, clock)
     with pytest.raises(TransientError) as err:
         await closed.async_get_plants()
     assert err.value.code == "network"
@@ -230,7 +208,7 @@ async def test_clock_refused_after_the_sync(
     session: aiohttp.ClientSession, base_url: str, sim: SungrowSimulator, clock: FakeClock
 ) -> None:
     """E913 again after the gateway's time was read: given up, the clock read only once."""
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     await client.async_get_plants()
     seen = len(sim.requests)
     sim.inject("fail_code:E913", path="getPowerStationList", count=2)
@@ -256,7 +234,7 @@ async def test_gateway_time_unreadable(
 ) -> None:
     """After E913 the gateway's /timestamp answers a maintenance page or nothing in time."""
     sim.timeout_delay = 0.5
-    client = _client(session, base_url, sim, clock, timeout=0.2)
+    client = make_client(session, base_url, sim, clock, timeout=0.2)
     await client.async_get_plants()
     sim.inject("fail_code:E913", path="getPowerStationList")
     sim.inject(kind, path="timestamp")
@@ -273,7 +251,7 @@ async def test_call_caps_not_read(
     """getOpenApiCallInfo failing: a cloud error keeps the caps known so far and the poll goes
     on; a refused login fails the poll and the caps are asked again next time."""
     sim.hourly_cap = 1000
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     sim.inject("fail_code:-1", path="getOpenApiCallInfo")
     assert len(await client.async_get_plants()) == 1
     assert client.hourly_cap == 2000  # the default, not the gateway's 1000
@@ -298,7 +276,7 @@ async def test_call_caps_without_a_result(
     """getOpenApiCallInfo with no result_data: the caps stay as they were."""
     sim.hourly_cap = 1000
     sim._endpoints["getOpenApiCallInfo"] = lambda account, body, now: ("1", None)
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     assert len(await client.async_get_plants()) == 1
     assert client.hourly_cap == 2000
 
@@ -318,7 +296,7 @@ async def test_success_without_result_data(
     endpoint: str,
 ) -> None:
     """result_code 1 without result_data is unusable: a protocol error naming the call."""
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     plants = await client.async_get_plants()
     devices = await client.async_get_devices(plants)
     sim._endpoints[endpoint] = lambda account, body, now: ("1", None)
@@ -356,7 +334,7 @@ async def test_odd_plant_and_device_rows(
             "pageList": [*data["pageList"], {"ps_key": "x_99", "device_type": 99}],
         },
     )
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     listed = await client.async_get_plants()
     assert [p.id for p in listed] == [str(sim.plant_ids()[1])]
     assert listed[0].grid_connection_date is None
@@ -395,7 +373,7 @@ async def test_alarm_rows_closed_unowned_or_badly_dated(
         return {**data, "pageList": rows}
 
     _reshape(sim, "getFaultAlarmInfo", damage)
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     plants = await client.async_get_plants()
     alarms = (await client.async_get_alarms(plants))[str(plant_id)]
     assert [(a.name, a.raised_at) for a in alarms] == [("Grid power outage", None)]
@@ -557,7 +535,7 @@ async def test_history_windows_are_paced(
     sim.burst_limit = 5
     clock.now += 86400  # the day has ended: all eight 3-hour windows are read
     with patch("custom_components.solar_cloud.api.sungrow.CALLS_PER_SECOND", 2):
-        client = _client(session, base_url, sim, clock)
+        client = make_client(session, base_url, sim, clock)
         plants = await client.async_get_plants()
         start = clock.now
         days = await client.async_get_energy_days(plants, date(2026, 6, 21), UTC)
