@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
 from unittest.mock import patch
 
 import aiohttp
@@ -38,11 +37,11 @@ from custom_components.solar_cloud.api.shinemonitor import (
 )
 from tests.common import NOON, FakeClock
 from tests.simulators.shinemonitor import ShineMonitorSimulator
+from tests.vendor_shinemonitor import KEY, PASSWORD, USER, make_client, make_simulator
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
 # The clock: conftest's, at NOON (2026-06-21 11:00 UTC).
-USER, PASSWORD, KEY = "owner", "secret-pass", "0123456789ABCDEF"
 DOC_SECRET = "ffa1655ee3726840822063a02ac5017795809b18"
 DOC_TOKEN = "88d22d819e31897eea2d9d5b9f7792cf4065ac5372aad3672f5e4e147cd25b5f"
 
@@ -127,31 +126,14 @@ def test_helpers() -> None:
 @pytest.fixture
 def sim(clock: FakeClock) -> ShineMonitorSimulator:
     """A simulated account with two plants."""
-    return ShineMonitorSimulator(
-        plants=2, username=USER, password=PASSWORD, company_key=KEY, clock=clock
-    )
-
-
-def _client(
-    session: aiohttp.ClientSession, url: str, clock: FakeClock, **kwargs: Any
-) -> ShineMonitorClient:
-    return ShineMonitorClient(
-        session,
-        url,
-        kwargs.pop("username", USER),
-        kwargs.pop("password", PASSWORD),
-        kwargs.pop("company_key", KEY),
-        quota=kwargs.pop("quota", None) or Quota(clock=clock, sleep=clock.sleep),
-        clock=clock,
-        **kwargs,
-    )
+    return make_simulator(clock, plants=2)
 
 
 async def test_inventory_realtime_and_alarms(
     session: aiohttp.ClientSession, base_url: str, sim: ShineMonitorSimulator, clock: FakeClock
 ) -> None:
     """Plants, both device kinds, values in the metric vocabulary, warnings."""
-    client = _client(session, base_url, clock)
+    client = make_client(session, base_url, clock)
     plants = await client.async_get_plants()
     assert sorted(p.id for p in plants) == [str(p) for p in sim.plant_ids(USER)]
     assert all(p.time_zone and re.fullmatch(r"[+-]\d\d:\d\d", p.time_zone) for p in plants)
@@ -206,7 +188,7 @@ async def test_offline_devices_are_a_state(
     session: aiohttp.ClientSession, base_url: str, sim: ShineMonitorSimulator, clock: FakeClock
 ) -> None:
     """262 / 263 make a device offline and 12 means no data yet; neither fails the round."""
-    client = _client(session, base_url, clock)
+    client = make_client(session, base_url, clock)
     plants = await client.async_get_plants()
     devices = await client.async_get_devices(plants)
     first = plants[0]
@@ -241,7 +223,7 @@ async def test_token_renewal(
     session: aiohttp.ClientSession, base_url: str, sim: ShineMonitorSimulator, clock: FakeClock
 ) -> None:
     """An expired (270) or unknown (10) token is renewed once; a token near its end first."""
-    client = _client(session, base_url, clock)
+    client = make_client(session, base_url, clock)
     plants = await client.async_get_plants()
     assert sim.logins == 1
     sim.expire_tokens()
@@ -262,7 +244,7 @@ async def test_renewal_refused_again(
     session: aiohttp.ClientSession, base_url: str, sim: ShineMonitorSimulator, clock: FakeClock
 ) -> None:
     """A fresh token refused as well fails the call, without a loop and without reauth."""
-    client = _client(session, base_url, clock)
+    client = make_client(session, base_url, clock)
     await client.async_login()
     sim.inject("fail_code:270", path="queryPlants", count=2)
     with pytest.raises(TransientError):
@@ -274,7 +256,7 @@ async def test_refused_sign_renews_once(
     session: aiohttp.ClientSession, base_url: str, sim: ShineMonitorSimulator, clock: FakeClock
 ) -> None:
     """A refused sign means the token and secret no longer match: one new login mends it."""
-    client = _client(session, base_url, clock)
+    client = make_client(session, base_url, clock)
     await client.async_login()
     sim.inject("fail_code:4", path="queryPlants")
     assert await client.async_get_plants()
@@ -300,7 +282,7 @@ async def test_bad_credentials(
     code: str,
 ) -> None:
     """Wrong company key or password: AuthError with the vendor's code, not retried at once."""
-    client = _client(session, base_url, clock, **change)
+    client = make_client(session, base_url, clock, **change)
     with pytest.raises(AuthError) as err:
         await client.async_login()
     assert err.value.code == code
@@ -312,13 +294,13 @@ async def test_disabled_user_and_documented_account(
     session: aiohttp.ClientSession, base_url: str, sim: ShineMonitorSimulator, clock: FakeClock
 ) -> None:
     """The documented test account works; a disabled user is refused with 25."""
-    vplant = _client(session, base_url, clock, username="vplant", password="vplant")
+    vplant = make_client(session, base_url, clock, username="vplant", password="vplant")
     assert [p.id for p in await vplant.async_get_plants()] == [
         str(p) for p in sim.plant_ids("vplant")
     ]
     sim.disable_user(USER)
     with pytest.raises(AuthError) as err:
-        await _client(session, base_url, clock).async_login()
+        await make_client(session, base_url, clock).async_login()
     assert err.value.code == "25"
 
 
@@ -344,7 +326,7 @@ async def test_faults(
     error: type[Exception],
 ) -> None:
     """Each vendor code and broken reply maps onto one error class."""
-    client = _client(session, base_url, clock)
+    client = make_client(session, base_url, clock)
     await client.async_login()
     sim.inject(fault, path="queryPlants")
     with pytest.raises(error):
@@ -360,7 +342,7 @@ async def test_timeout_and_bad_shapes(
     session: aiohttp.ClientSession, base_url: str, sim: ShineMonitorSimulator, clock: FakeClock
 ) -> None:
     """A timeout is transient; null, "--" and missing values become None, never a crash."""
-    client = _client(session, base_url, clock, timeout=0.2)
+    client = make_client(session, base_url, clock, timeout=0.2)
     plants = await client.async_get_plants()
     devices = await client.async_get_devices(plants)
     sim.timeout_delay = 1.0
@@ -383,7 +365,7 @@ async def test_current_data_refused_falls_back_to_power(
     session: aiohttp.ClientSession, base_url: str, sim: ShineMonitorSimulator, clock: FakeClock
 ) -> None:
     """A plant whose current-data query is refused (6) still shows its power."""
-    client = _client(session, base_url, clock)
+    client = make_client(session, base_url, clock)
     plants = await client.async_get_plants()
     devices = await client.async_get_devices(plants)
     sim.inject("fail_code:6", path="queryPlantCurrentData")
@@ -407,7 +389,7 @@ async def test_restart_relearns_addresses(
     quota = Quota(clock=clock, sleep=clock.sleep)
     memory = AccountMemory(quota=quota)
     account = CloudAccount(
-        _client(session, base_url, clock, quota=quota, session_state=memory.session),
+        make_client(session, base_url, clock, quota=quota, session_state=memory.session),
         memory=memory,
     )
     await account.async_setup()
@@ -415,7 +397,9 @@ async def test_restart_relearns_addresses(
     assert saved["session"]["secret"]
     restored = AccountMemory(quota=Quota(clock=clock, sleep=clock.sleep), session=Session())
     restored.restore(saved)
-    client = _client(session, base_url, clock, quota=restored.quota, session_state=restored.session)
+    client = make_client(
+        session, base_url, clock, quota=restored.quota, session_state=restored.session
+    )
     plants = list(account.plants.values())
     realtime = await client.async_get_realtime(plants, list(account.devices.values()))
     assert all(r.devices for r in realtime.values())
@@ -439,7 +423,7 @@ async def test_no_secret_in_logs(
 ) -> None:
     """Debug logs show the calls with the token, sign and company key blanked."""
     caplog.set_level(logging.DEBUG, logger="custom_components.solar_cloud")
-    client = _client(session, base_url, clock)
+    client = make_client(session, base_url, clock)
     plants = await client.async_get_plants()
     await client.async_get_realtime(plants, await client.async_get_devices(plants))
     sim.inject("malformed_json", path="queryPlants")
@@ -462,7 +446,7 @@ async def test_language(
     session: aiohttp.ClientSession, base_url: str, sim: ShineMonitorSimulator, clock: FakeClock
 ) -> None:
     """Warnings come in the user's language; device fields are always read in English."""
-    client = _client(session, base_url, clock, language="de_DE")
+    client = make_client(session, base_url, clock, language="de_DE")
     plants = await client.async_get_plants()
     devices = await client.async_get_devices(plants)
     realtime = await client.async_get_realtime(plants, devices)
@@ -477,7 +461,7 @@ async def test_minute_allowance_waits(
     session: aiohttp.ClientSession, base_url: str, sim: ShineMonitorSimulator, clock: FakeClock
 ) -> None:
     """A round larger than the minute's allowance waits for room; a pause after 13 fails fast."""
-    client = _client(session, base_url, clock)
+    client = make_client(session, base_url, clock)
     plants = await client.async_get_plants()
     devices = await client.async_get_devices(plants)
     client.quota.set_allowance("calls", Allowance(3, 60.0))
@@ -524,7 +508,7 @@ async def test_removed_plant_does_not_fail_the_others(
     session: aiohttp.ClientSession, base_url: str, sim: ShineMonitorSimulator, clock: FakeClock
 ) -> None:
     """A plant removed in the cloud: its devices are skipped, the other plant carries on."""
-    client = _client(session, base_url, clock)
+    client = make_client(session, base_url, clock)
     plants = await client.async_get_plants()
     devices = await client.async_get_devices(plants)
     sim.remove_plant(int(plants[1].id))
@@ -542,12 +526,12 @@ async def test_odd_reply_shapes(
     session: aiohttp.ClientSession, base_url: str, sim: ShineMonitorSimulator, clock: FakeClock
 ) -> None:
     """Lists that are not lists and a token without lifetime are clean outcomes."""
-    client = _client(session, base_url, clock)
+    client = make_client(session, base_url, clock)
     plants = await client.async_get_plants()
     with patch.object(client, "_call", return_value={"plant": 5, "collector": 7, "device": 1}):
         assert await client.async_get_plants() == []
         assert await client.async_get_devices(plants) == []
-    fresh = _client(session, base_url, clock)
+    fresh = make_client(session, base_url, clock)
     with (
         patch.object(fresh, "_get", return_value={"token": "t", "secret": "s", "expire": "N/A"}),
         pytest.raises(ProtocolError, match="lifetime"),
@@ -557,7 +541,7 @@ async def test_odd_reply_shapes(
 
 async def test_unreachable_server(session: aiohttp.ClientSession, clock: FakeClock) -> None:
     """No server at the address: a transient error that names no secret."""
-    client = _client(session, "http://127.0.0.1:9", clock)
+    client = make_client(session, "http://127.0.0.1:9", clock)
     with pytest.raises(TransientError) as err:
         await client.async_login()
     assert err.value.code == "network"

@@ -27,7 +27,6 @@ from custom_components.solar_cloud.api.errors import (
     RateLimitedError,
 )
 from custom_components.solar_cloud.api.models import Device, DeviceKind, Plant
-from custom_components.solar_cloud.api.quota import Quota
 from custom_components.solar_cloud.api.shinemonitor import (
     BATTERY_CUTOFF_VOLTAGE,
     BATTERY_MAX_AC_CHARGE_CURRENT,
@@ -50,11 +49,11 @@ from custom_components.solar_cloud.api.shinemonitor import (
 )
 from tests.common import FakeClock
 from tests.simulators.shinemonitor import ACK_HEX, NAK_HEX, PENDING_TTL, ShineMonitorSimulator
+from tests.vendor_shinemonitor import KEY, PASSWORD, USER, make_client, make_simulator
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
 # The clock: conftest's, at NOON (2026-06-21 11:00 UTC).
-USER, PASSWORD, KEY = "owner", "secret-pass", "0123456789ABCDEF"
 
 # Field ids of devcode 2376 in the simulator.
 F_OUTPUT = "bse_eybond_ctrl_49"
@@ -230,29 +229,13 @@ def test_field_mapping() -> None:
 @pytest.fixture
 def sim(clock: FakeClock) -> ShineMonitorSimulator:
     """An account with one plant: a grid-tie inverter and an energy-storage inverter."""
-    return ShineMonitorSimulator(
-        plants=1, username=USER, password=PASSWORD, company_key=KEY, clock=clock
-    )
-
-
-def _new_client(
-    session: aiohttp.ClientSession, base_url: str, clock: FakeClock
-) -> ShineMonitorClient:
-    return ShineMonitorClient(
-        session,
-        base_url,
-        USER,
-        PASSWORD,
-        KEY,
-        quota=Quota(clock=clock, sleep=clock.sleep),
-        clock=clock,
-    )
+    return make_simulator(clock, plants=1)
 
 
 @pytest.fixture
 def client(session: aiohttp.ClientSession, base_url: str, clock: FakeClock) -> ShineMonitorClient:
     """A client on the shared clock."""
-    return _new_client(session, base_url, clock)
+    return make_client(session, base_url, clock)
 
 
 async def _inventory(client: ShineMonitorClient) -> tuple[Plant, list[Device], Device, Device]:
@@ -374,7 +357,7 @@ async def test_read_controls(
     values = await client.async_read_controls(plant, [specs[OUTPUT_SOURCE_PRIORITY]])
     assert values == {(storage.id, OUTPUT_SOURCE_PRIORITY): "utility_first"}
     # A new client (after a restart) reads the same specs without listing the controls first.
-    fresh = _new_client(session, base_url, clock)
+    fresh = make_client(session, base_url, clock)
     values = await fresh.async_read_controls(plant, list(specs.values()))
     assert values[(storage.id, BATTERY_CUTOFF_VOLTAGE)] == 42.0
     assert values[(storage.id, OUTPUT_SOURCE_PRIORITY)] == "utility_first"

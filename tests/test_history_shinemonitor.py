@@ -27,7 +27,7 @@ from custom_components.solar_cloud.api.history import (
     utc_hour,
 )
 from custom_components.solar_cloud.api.models import Plant
-from custom_components.solar_cloud.api.quota import Allowance, Quota
+from custom_components.solar_cloud.api.quota import Allowance
 from custom_components.solar_cloud.api.shinemonitor import (
     CALLS_PER_MINUTE,
     E_CALLS,
@@ -41,36 +41,26 @@ from custom_components.solar_cloud.api.shinemonitor import (
 from tests.common import NOON, FakeClock
 from tests.simulators.shinemonitor import ShineMonitorSimulator
 from tests.test_shinemonitor_simulator import Api
+from tests.vendor_shinemonitor import PASSWORD, USER, make_client, make_simulator
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
 # The clock: conftest's, at NOON (2026-06-21 11:00 UTC); 12:00 in Amsterdam's fixed +01:00.
 TODAY = date(2026, 6, 21)
 YESTERDAY = date(2026, 6, 20)
-USER, PASSWORD, KEY = "owner", "secret-pass", "0123456789ABCDEF"
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 
 
 @pytest.fixture
 def sim(clock: FakeClock) -> ShineMonitorSimulator:
     """Four plants, one per site: +01:00, +08:00, -05:00 and +05:30."""
-    return ShineMonitorSimulator(
-        plants=4, username=USER, password=PASSWORD, company_key=KEY, clock=clock
-    )
+    return make_simulator(clock, plants=4)
 
 
 @pytest.fixture
 def client(session: aiohttp.ClientSession, base_url: str, clock: FakeClock) -> ShineMonitorClient:
     """A client whose quota runs on the fake clock."""
-    return ShineMonitorClient(
-        session,
-        base_url,
-        USER,
-        PASSWORD,
-        KEY,
-        quota=Quota(clock=clock, sleep=clock.sleep),
-        clock=clock,
-    )
+    return make_client(session, base_url, clock)
 
 
 def _pv(day: EnergyDay) -> dict[datetime, float]:

@@ -14,7 +14,6 @@ from custom_components.solar_cloud.api.controls import TouWindow
 from custom_components.solar_cloud.api.errors import CommandRejectedError, ProtocolError
 from custom_components.solar_cloud.api.history import Flow
 from custom_components.solar_cloud.api.models import Device, DeviceKind
-from custom_components.solar_cloud.api.quota import Quota
 from custom_components.solar_cloud.api.shinemonitor import (
     ERR_FORMAT,
     ERR_NO_DEVICE,
@@ -29,35 +28,25 @@ from custom_components.solar_cloud.api.shinemonitor import (
 )
 from tests.common import FakeClock
 from tests.simulators.shinemonitor import ShineMonitorSimulator
+from tests.vendor_shinemonitor import make_client, make_simulator
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
 # The clock: conftest's, at NOON (2026-06-21 11:00 UTC).
 YESTERDAY = date(2026, 6, 20)
-USER, PASSWORD, KEY = "owner", "secret-pass", "0123456789ABCDEF"
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 
 
 @pytest.fixture
 def sim(clock: FakeClock) -> ShineMonitorSimulator:
     """A simulated account with two plants."""
-    return ShineMonitorSimulator(
-        plants=2, username=USER, password=PASSWORD, company_key=KEY, clock=clock
-    )
+    return make_simulator(clock, plants=2)
 
 
 @pytest.fixture
 def client(session: aiohttp.ClientSession, base_url: str, clock: FakeClock) -> ShineMonitorClient:
     """A client whose quota runs on the fake clock."""
-    return ShineMonitorClient(
-        session,
-        base_url,
-        USER,
-        PASSWORD,
-        KEY,
-        quota=Quota(clock=clock, sleep=clock.sleep),
-        clock=clock,
-    )
+    return make_client(session, base_url, clock)
 
 
 # -- helpers on their own ---------------------------------------------------------------------
