@@ -31,8 +31,9 @@ from custom_components.solar_cloud.api.huawei import (
 from custom_components.solar_cloud.api.models import DeviceKind, Plant
 from custom_components.solar_cloud.api.quota import Quota
 from tests.common import FakeClock
-from tests.conftest import SYSTEM_CODE, USERNAME
+from tests.conftest import USERNAME
 from tests.simulators.huawei import HuaweiSimulator
+from tests.vendor_huawei import make_client, make_simulator
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -46,16 +47,7 @@ def clock() -> FakeClock:
 @pytest.fixture
 def sim(clock: FakeClock) -> HuaweiSimulator:
     """A simulator on the fake clock, with every device type."""
-    return HuaweiSimulator(
-        plants=2, username=USERNAME, system_code=SYSTEM_CODE, clock=clock, grid_meter=True
-    )
-
-
-def _client(
-    session: aiohttp.ClientSession, url: str, clock: FakeClock, **kwargs: Any
-) -> HuaweiClient:
-    quota = Quota(clock=clock, sleep=clock.sleep)
-    return HuaweiClient(session, url, USERNAME, SYSTEM_CODE, quota=quota, clock=clock, **kwargs)
+    return make_simulator(clock, plants=2, grid_meter=True)
 
 
 # -- value normalisation ----------------------------------------------------------------------
@@ -157,7 +149,7 @@ async def test_inventory_and_realtime(
     session: aiohttp.ClientSession, base_url: str, clock: FakeClock, sim: HuaweiSimulator
 ) -> None:
     """Plants, devices, real-time data and alarms of an account, in the metric vocabulary."""
-    client = _client(session, base_url, clock)
+    client = make_client(session, base_url, clock)
     plants = await client.async_get_plants()
     assert sorted(p.id for p in plants) == sorted(sim.plant_codes(USERNAME))
     assert all(p.capacity_kw and p.grid_connection_date for p in plants)
@@ -185,7 +177,7 @@ async def test_login_once_for_concurrent_calls(
     session: aiohttp.ClientSession, base_url: str, clock: FakeClock, sim: HuaweiSimulator
 ) -> None:
     """Many callers at once share one login; a valid session is reused, not renewed."""
-    client = _client(session, base_url, clock)
+    client = make_client(session, base_url, clock)
     await asyncio.gather(*(client.async_login() for _ in range(5)))
     assert sim.logins == 1
     clock.now += 20 * 60
@@ -201,14 +193,7 @@ async def test_login_refused(
     session: aiohttp.ClientSession, base_url: str, clock: FakeClock, sim: HuaweiSimulator
 ) -> None:
     """A wrong system code is an AuthError; the login budget is not burnt in a loop."""
-    client = HuaweiClient(
-        session,
-        base_url,
-        USERNAME,
-        "wrong",
-        quota=Quota(clock=clock, sleep=clock.sleep),
-        clock=clock,
-    )
+    client = make_client(session, base_url, clock, system_code="wrong")
     with pytest.raises(AuthError) as err:
         await client.async_login()
     assert err.value.code == "20400"
@@ -227,7 +212,7 @@ async def test_login_rate_limited(
     session: aiohttp.ClientSession, base_url: str, clock: FakeClock, sim: HuaweiSimulator
 ) -> None:
     """More than five logins in ten minutes are held back by the client itself."""
-    client = _client(session, base_url, clock)
+    client = make_client(session, base_url, clock)
     for _ in range(5):
         sim.kick_session(USERNAME)
         client._sess.drop(client._sess.token)
@@ -265,7 +250,7 @@ async def test_error_classes(
     code: str,
 ) -> None:
     """Each vendor answer maps onto one error class, with the vendor's code kept."""
-    client = _client(session, base_url, clock)
+    client = make_client(session, base_url, clock)
     await client.async_login()
     sim.inject(kind, path="/thirdData/stations")
     with pytest.raises(error) as raised:
@@ -277,7 +262,7 @@ async def test_daily_cap_waits_for_the_next_day(
     session: aiohttp.ClientSession, base_url: str, clock: FakeClock, sim: HuaweiSimulator
 ) -> None:
     """20618: the endpoint stays closed until the next day; nothing is sent meanwhile."""
-    client = _client(session, base_url, clock)
+    client = make_client(session, base_url, clock)
     sim.inject("fail_code:20618", path="/thirdData/stations")
     with pytest.raises(RateLimitedError) as err:
         await client.async_get_plants()
@@ -306,11 +291,11 @@ async def test_cookie_token_and_missing_token(
     app.router.add_post("/thirdData/login", login)
     server: TestServer = await aiohttp_server(app)
     url = str(server.make_url("")).rstrip("/")
-    client = _client(session, url, clock)
+    client = make_client(session, url, clock)
     await client.async_login()
     assert client._sess.token == "from-cookie"
     mode["cookie"] = False
-    other = _client(session, url, clock)
+    other = make_client(session, url, clock)
     with pytest.raises(ProtocolError) as err:
         await other.async_login()
     assert err.value.code == "no_token"
@@ -337,7 +322,7 @@ async def test_unexpected_shapes(
     app.router.add_post("/thirdData/login", login)
     app.router.add_post("/thirdData/{name}", other)
     server: TestServer = await aiohttp_server(app)
-    client = _client(session, str(server.make_url("")).rstrip("/"), clock)
+    client = make_client(session, str(server.make_url("")).rstrip("/"), clock)
     replies["/thirdData/stations"] = {"success": True, "failCode": 0, "data": []}
     with pytest.raises(ProtocolError):
         await client.async_get_plants()
@@ -367,7 +352,7 @@ async def test_account_coalesces_plants_into_one_round(
     session: aiohttp.ClientSession, base_url: str, clock: FakeClock, sim: HuaweiSimulator
 ) -> None:
     """Two plants asking at once cost one batched round; within half a period, none."""
-    client = _client(session, base_url, clock)
+    client = make_client(session, base_url, clock)
     account = CloudAccount(client, memory=AccountMemory(quota=client.quota), clock=clock)
     await account.async_setup()
     plants = sorted(account.plants)
@@ -386,7 +371,7 @@ async def test_account_rides_out_a_rate_limit(
     session: aiohttp.ClientSession, base_url: str, clock: FakeClock, sim: HuaweiSimulator
 ) -> None:
     """Refused rounds reuse the last answer for three periods, then fail."""
-    client = _client(session, base_url, clock)
+    client = make_client(session, base_url, clock)
     account = CloudAccount(client, clock=clock, memory=AccountMemory(quota=client.quota))
     await account.async_setup()
     plant = sorted(account.plants)[0]
@@ -407,7 +392,7 @@ async def test_account_keeps_going_without_alarm_permission(
     session: aiohttp.ClientSession, base_url: str, clock: FakeClock, sim: HuaweiSimulator
 ) -> None:
     """No permission for alarms: data still flows and the missing permission is recorded."""
-    client = _client(session, base_url, clock)
+    client = make_client(session, base_url, clock)
     account = CloudAccount(client, clock=clock, memory=AccountMemory(quota=client.quota))
     await account.async_setup()
     sim.inject("fail_code:401", path="/thirdData/getAlarmList")
@@ -432,15 +417,7 @@ async def test_memory_survives_a_new_account_object(
     """A reload (new client and account, same memory) sends nothing it does not need."""
     memory = AccountMemory(quota=Quota(clock=clock, sleep=clock.sleep))
     first = CloudAccount(
-        HuaweiClient(
-            session,
-            base_url,
-            USERNAME,
-            SYSTEM_CODE,
-            quota=memory.quota,
-            session_state=memory.session,
-            clock=clock,
-        ),
+        make_client(session, base_url, clock, quota=memory.quota, session_state=memory.session),
         memory=memory,
         clock=clock,
     )
@@ -450,15 +427,7 @@ async def test_memory_survives_a_new_account_object(
     before = dict(sim.calls)
     clock.now += 30
     second = CloudAccount(
-        HuaweiClient(
-            session,
-            base_url,
-            USERNAME,
-            SYSTEM_CODE,
-            quota=memory.quota,
-            session_state=memory.session,
-            clock=clock,
-        ),
+        make_client(session, base_url, clock, quota=memory.quota, session_state=memory.session),
         memory=memory,
         clock=clock,
     )
@@ -476,7 +445,7 @@ async def test_memory_export_and_restore(
     """The memory survives a JSON round trip; a damaged copy is ignored, not fatal."""
     import json
 
-    client = _client(session, base_url, clock)
+    client = make_client(session, base_url, clock)
     memory = AccountMemory(quota=client.quota)
     account = CloudAccount(client, memory=memory, clock=clock)
     await account.async_setup()

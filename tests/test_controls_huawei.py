@@ -48,7 +48,6 @@ from custom_components.solar_cloud.api.huawei import (
 from custom_components.solar_cloud.api.models import Device, DeviceKind, Plant
 from custom_components.solar_cloud.api.quota import Allowance, Quota
 from tests.common import FakeClock
-from tests.conftest import SYSTEM_CODE, USERNAME
 from tests.simulators.huawei import (
     BATTERY,
     DEFAULT_TASK_DELAY,
@@ -57,6 +56,7 @@ from tests.simulators.huawei import (
     RESIDENTIAL_INVERTER,
     HuaweiSimulator,
 )
+from tests.vendor_huawei import make_client, make_simulator
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -82,18 +82,13 @@ DEFAULT_WINDOWS = [
 @pytest.fixture
 def sim(clock: FakeClock) -> HuaweiSimulator:
     """One plant: residential inverter, battery and power sensor."""
-    return HuaweiSimulator(plants=1, username=USERNAME, system_code=SYSTEM_CODE, clock=clock)
-
-
-def _new_client(session: aiohttp.ClientSession, url: str, clock: FakeClock) -> HuaweiClient:
-    quota = Quota(clock=clock, sleep=clock.sleep)
-    return HuaweiClient(session, url, USERNAME, SYSTEM_CODE, quota=quota, clock=clock)
+    return make_simulator(clock, plants=1)
 
 
 @pytest.fixture
 def client(session: aiohttp.ClientSession, base_url: str, clock: FakeClock) -> HuaweiClient:
     """A client on the shared clock."""
-    return _new_client(session, base_url, clock)
+    return make_client(session, base_url, clock)
 
 
 async def _inventory(
@@ -244,14 +239,14 @@ async def test_permission_check_kept_across_clients(
 ) -> None:
     """A new client of the same account (a reload, a restart) does not ask again."""
     quota = Quota(clock=clock, sleep=clock.sleep)
-    first = HuaweiClient(session, base_url, USERNAME, SYSTEM_CODE, quota=quota, clock=clock)
+    first = make_client(session, base_url, clock, quota=quota)
     plant, devices, _battery = await _inventory(first)
     assert (await first.async_get_controls(plant, devices))[0]
-    second = HuaweiClient(session, base_url, USERNAME, SYSTEM_CODE, quota=quota, clock=clock)
+    second = make_client(session, base_url, clock, quota=quota)
     assert (await second.async_get_controls(plant, devices))[0]
     restored = Quota(clock=clock, sleep=clock.sleep)
     restored.restore(quota.export())
-    third = HuaweiClient(session, base_url, USERNAME, SYSTEM_CODE, quota=restored, clock=clock)
+    third = make_client(session, base_url, clock, quota=restored)
     assert (await third.async_get_controls(plant, devices))[0]
     assert sim.calls["battery/configuration/task-info"] == 1
     # A day later it is checked again.

@@ -34,6 +34,7 @@ from custom_components.solar_cloud.api.quota import Quota
 from tests.common import FakeClock
 from tests.conftest import SYSTEM_CODE, USERNAME
 from tests.simulators.huawei import HuaweiSimulator
+from tests.vendor_huawei import make_client, make_simulator
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -72,14 +73,7 @@ def sim_kwargs() -> dict[str, Any]:
 @pytest.fixture
 def sim(clock: FakeClock, sim_kwargs: dict[str, Any]) -> HuaweiSimulator:
     """A simulator whose plants live in Amsterdam (with daylight saving time)."""
-    return HuaweiSimulator(
-        plants=2, username=USERNAME, system_code=SYSTEM_CODE, clock=clock, **sim_kwargs
-    )
-
-
-def _client(session: aiohttp.ClientSession, url: str, clock: FakeClock) -> HuaweiClient:
-    quota = Quota(clock=clock, sleep=clock.sleep)
-    return HuaweiClient(session, url, USERNAME, SYSTEM_CODE, quota=quota, clock=clock)
+    return make_simulator(clock, plants=2, **sim_kwargs)
 
 
 def _sent(sim: HuaweiSimulator) -> int:
@@ -144,7 +138,7 @@ async def test_normal_day_adds_up_to_the_live_counters(
     session: aiohttp.ClientSession, base_url: str, clock: FakeClock, sim: HuaweiSimulator
 ) -> None:
     """A summer day: 24 hours, each flow's hours add up to the live day counter."""
-    client = _client(session, base_url, clock)
+    client = make_client(session, base_url, clock)
     await _day_matches_live(client, clock, date(2026, 6, 10), AMSTERDAM, 24)
     assert sim.calls[KPI_HOUR] == 1  # both plants in one call
 
@@ -153,7 +147,7 @@ async def test_night_hours_are_real_zeros(
     session: aiohttp.ClientSession, base_url: str, clock: FakeClock, sim: HuaweiSimulator
 ) -> None:
     """At night the cloud reports 0 kWh of PV: a real zero, not an absent value."""
-    client = _client(session, base_url, clock)
+    client = make_client(session, base_url, clock)
     plants = await client.async_get_plants()
     days = await client.async_get_energy_days(plants, date(2026, 6, 10), AMSTERDAM)
     midnight = datetime(2026, 6, 9, 22, tzinfo=UTC)  # 00:00 CEST
@@ -169,7 +163,7 @@ async def test_today_is_partial(
 ) -> None:
     """The current day: hours up to the current one, none after; they add up to the counter."""
     clock.now = at(AMSTERDAM, 2026, 6, 10, 13, 20)
-    client = _client(session, base_url, clock)
+    client = make_client(session, base_url, clock)
     plants = await client.async_get_plants()
     devices = await client.async_get_devices(plants)
     live = await _live(client, plants, devices)
@@ -191,7 +185,7 @@ async def test_spring_forward_day_has_23_hours(
     session: aiohttp.ClientSession, base_url: str, clock: FakeClock, sim: HuaweiSimulator
 ) -> None:
     """2026-03-29 in Amsterdam: 23 UTC hours that add up to the live counters."""
-    client = _client(session, base_url, clock)
+    client = make_client(session, base_url, clock)
     await _day_matches_live(client, clock, date(2026, 3, 29), AMSTERDAM, 23)
 
 
@@ -200,7 +194,7 @@ async def test_fall_back_day_has_25_hours(
 ) -> None:
     """2026-10-25 in Amsterdam: the cloud's 24 records become 25 UTC hours (the 02:00 record
     holds both 02:00 hours) that add up to the live counters."""
-    client = _client(session, base_url, clock)
+    client = make_client(session, base_url, clock)
     await _day_matches_live(client, clock, date(2026, 10, 25), AMSTERDAM, 25)
     clock.now += 120
     plants = await client.async_get_plants()
@@ -216,7 +210,7 @@ async def test_half_hour_zone_spreads_over_utc_hours(
     session: aiohttp.ClientSession, base_url: str, clock: FakeClock, sim: HuaweiSimulator
 ) -> None:
     """UTC+05:30: each local hour is split over two UTC hours; 25 UTC keys, same totals."""
-    client = _client(session, base_url, clock)
+    client = make_client(session, base_url, clock)
     await _day_matches_live(client, clock, date(2026, 6, 10), KOLKATA, 25)
 
 
@@ -224,7 +218,7 @@ async def test_plant_zone_is_preferred(
     session: aiohttp.ClientSession, base_url: str, clock: FakeClock, sim: HuaweiSimulator
 ) -> None:
     """A plant that names its zone is read in it; EnergyDay.zone says which zone was used."""
-    client = _client(session, base_url, clock)
+    client = make_client(session, base_url, clock)
     plant = (await client.async_get_plants())[0]
     named = Plant(id=plant.id, name=plant.name, time_zone="Europe/Amsterdam")
     days = await client.async_get_energy_days([named], date(2026, 6, 10), UTC)
@@ -244,7 +238,7 @@ async def test_older_platform_gives_pv_and_export_only(
     session: aiohttp.ClientSession, base_url: str, clock: FakeClock, sim: HuaweiSimulator
 ) -> None:
     """Only the keys of the 2022 document: PV from inverter_power, export from ongrid_power."""
-    client = _client(session, base_url, clock)
+    client = make_client(session, base_url, clock)
     plants = await client.async_get_plants()
     days = await client.async_get_energy_days(plants, date(2026, 6, 10), AMSTERDAM)
     flows = {flow for hour in days[plants[0].id].hours.values() for flow in hour}
@@ -256,7 +250,7 @@ async def test_values_as_strings(
     session: aiohttp.ClientSession, base_url: str, clock: FakeClock, sim: HuaweiSimulator
 ) -> None:
     """Numbers sent as strings are read as numbers."""
-    client = _client(session, base_url, clock)
+    client = make_client(session, base_url, clock)
     plants = await client.async_get_plants()
     days = await client.async_get_energy_days(plants, date(2026, 6, 10), AMSTERDAM)
     assert _sums(days[plants[0].id])[Flow.PV] > 5.0
@@ -272,7 +266,7 @@ async def test_one_call_for_a_hundred_plants(
     refuses before anything is sent."""
     for _ in range(99):
         sim.add_plant(username=USERNAME)
-    client = _client(session, base_url, clock)
+    client = make_client(session, base_url, clock)
     plants = await client.async_get_plants()
     assert len(plants) == 101
     client.history_plan(plants)
@@ -294,7 +288,7 @@ async def test_share_used_up_sends_nothing(
     session: aiohttp.ClientSession, base_url: str, clock: FakeClock, sim: HuaweiSimulator
 ) -> None:
     """The share (20 a day for two plants) and the minute: RateLimitedError, nothing sent."""
-    client = _client(session, base_url, clock)
+    client = make_client(session, base_url, clock)
     plants = await client.async_get_plants()
     plan = client.history_plan(plants)
     assert plan.deep_reads_per_day == 7
@@ -345,7 +339,7 @@ async def test_vendor_407_is_mapped_and_held(
     session: aiohttp.ClientSession, base_url: str, clock: FakeClock, sim: HuaweiSimulator
 ) -> None:
     """A 407 (someone else used the account's day): RateLimitedError, an hour's hold."""
-    client = _client(session, base_url, clock)
+    client = make_client(session, base_url, clock)
     plants = await client.async_get_plants()
     sim.inject("fail_code:407", path=KPI_HOUR)
     with pytest.raises(RateLimitedError) as err:
@@ -364,7 +358,7 @@ async def test_vendor_daily_cap_holds_until_the_next_day(
     session: aiohttp.ClientSession, base_url: str, clock: FakeClock, sim: HuaweiSimulator
 ) -> None:
     """20618: the interface stays closed until the next UTC day."""
-    client = _client(session, base_url, clock)
+    client = make_client(session, base_url, clock)
     plants = await client.async_get_plants()
     sim.inject("fail_code:20618", path=KPI_HOUR)
     with pytest.raises(RateLimitedError) as err:
@@ -399,7 +393,7 @@ async def test_faults(
     code: str,
 ) -> None:
     """Each broken answer gives one error class."""
-    client = _client(session, base_url, clock)
+    client = make_client(session, base_url, clock)
     plants = await client.async_get_plants()
     sim.inject(kind, path=KPI_HOUR)
     with pytest.raises(error) as raised:
@@ -416,7 +410,7 @@ async def test_damaged_values_are_absent(
     kind: str,
 ) -> None:
     """Records without usable values: the plants are there, with no hours (no invented 0)."""
-    client = _client(session, base_url, clock)
+    client = make_client(session, base_url, clock)
     plants = await client.async_get_plants()
     sim.inject(kind, path=KPI_HOUR)
     days = await client.async_get_energy_days(plants, date(2026, 6, 10), AMSTERDAM)
@@ -428,7 +422,7 @@ async def test_unknown_plants_and_old_days_give_nothing(
     session: aiohttp.ClientSession, base_url: str, clock: FakeClock, sim: HuaweiSimulator
 ) -> None:
     """20007 (no such plants) and 20026 (older than 365 days): empty answers, no error."""
-    client = _client(session, base_url, clock)
+    client = make_client(session, base_url, clock)
     ghost = [Plant(id="NE=1", name="gone")]
     assert await client.async_get_energy_days(ghost, date(2026, 6, 10), AMSTERDAM) == {}
     clock.now += 61

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 from yarl import URL
 
 from custom_components.solar_cloud.api.errors import AuthError
@@ -32,6 +31,7 @@ from tests.simulators.huawei import (
     STATE_MAX,
     HuaweiSimulator,
 )
+from tests.vendor_huawei import make_simulator
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -47,14 +47,13 @@ def clock() -> FakeClock:
 @pytest.fixture
 def sim(clock: FakeClock) -> HuaweiSimulator:
     """A simulator with one battery plant on the fake clock."""
-    return HuaweiSimulator(plants=1, username=USERNAME, system_code=SYSTEM_CODE, clock=clock)
+    return make_simulator(clock, plants=1)
 
 
 @pytest.fixture
-async def url(aiohttp_server: Callable[..., Any], sim: HuaweiSimulator) -> str:
+def url(base_url: str) -> str:
     """The simulator's URL (API and OAuth server)."""
-    server: TestServer = await aiohttp_server(sim.app)
-    return str(server.make_url("")).rstrip("/")
+    return base_url
 
 
 @pytest.fixture
