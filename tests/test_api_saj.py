@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import aiohttp
 import pytest
 
@@ -15,9 +13,7 @@ from custom_components.solar_cloud.api.errors import (
     RateLimitedError,
     TransientError,
 )
-from custom_components.solar_cloud.api.quota import Quota
 from custom_components.solar_cloud.api.saj import (
-    SajClient,
     account_id_for,
     map_inverter,
     map_plant_data,
@@ -26,6 +22,7 @@ from custom_components.solar_cloud.api.saj import (
 )
 from tests.common import FakeClock
 from tests.simulators.saj import SajSimulator
+from tests.vendor_saj import make_client
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -38,24 +35,11 @@ def sim(clock: FakeClock) -> SajSimulator:
     return SajSimulator(plants=2, clock=clock, hourly_cap=1000)
 
 
-def _client(
-    session: aiohttp.ClientSession, url: str, sim: SajSimulator, clock: FakeClock, **kwargs: Any
-) -> SajClient:
-    return SajClient(
-        session,
-        url,
-        kwargs.pop("app_id", sim.client_id),
-        kwargs.pop("app_secret", sim.client_secret),
-        quota=Quota(clock=clock, sleep=clock.sleep),
-        clock=clock,
-    )
-
-
 async def test_inventory_realtime_and_alarms(
     session: aiohttp.ClientSession, base_url: str, sim: SajSimulator, clock: FakeClock
 ) -> None:
     """Plants, inverters, plant and inverter values in the metric vocabulary, open alarms."""
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     plants = await client.async_get_plants()
     assert sorted(p.id for p in plants) == sorted(str(p) for p in sim.plant_ids())
     devices = await client.async_get_devices(plants)
@@ -88,7 +72,7 @@ async def test_token_renewed_once(
     session: aiohttp.ClientSession, base_url: str, sim: SajSimulator, clock: FakeClock
 ) -> None:
     """An expired or superseded token is renewed once; a second refusal is an AuthError."""
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     plants = await client.async_get_plants()
     sim.expire_tokens()
     assert await client.async_get_plants() == plants
@@ -103,7 +87,7 @@ async def test_wrong_secret(
     session: aiohttp.ClientSession, base_url: str, sim: SajSimulator, clock: FakeClock
 ) -> None:
     """A wrong app key is an AuthError and is not sent again at once."""
-    client = _client(session, base_url, sim, clock, app_secret="wrong")
+    client = make_client(session, base_url, sim, clock, app_secret="wrong")
     with pytest.raises(AuthError) as err:
         await client.async_login()
     assert err.value.code == "10007"
@@ -136,7 +120,7 @@ async def test_error_classes(
     code: str,
 ) -> None:
     """Each answer maps onto one error class with the vendor's code kept."""
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     await client.async_get_plants()
     sim.inject(kind, path="/plant/list")
     with pytest.raises(error) as raised:
@@ -148,7 +132,7 @@ async def test_hourly_allowance_waits(
     session: aiohttp.ClientSession, base_url: str, sim: SajSimulator, clock: FakeClock
 ) -> None:
     """10003: nothing is sent until the next hour."""
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     await client.async_get_plants()
     sim.inject("fail_code:10003", path="/plant/list")
     with pytest.raises(RateLimitedError) as err:
@@ -165,7 +149,7 @@ async def test_offline_plant_and_account_round(
     session: aiohttp.ClientSession, base_url: str, sim: SajSimulator, clock: FakeClock
 ) -> None:
     """A plant that stopped reporting is offline; the account polls both plants in one round."""
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     account = CloudAccount(client, memory=AccountMemory(quota=client.quota), clock=clock)
     await account.async_setup()
     plant_id = sorted(account.plants)[0]
@@ -218,7 +202,7 @@ async def test_details_and_history(
     """Plant details fill address, capacity and zone; the day curve and energy history read."""
     from datetime import date
 
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     plants = await client.async_get_plants()
     plant = plants[0]
     assert plant.time_zone == "+02:00"

@@ -35,6 +35,7 @@ from custom_components.solar_cloud.api.saj import (
 from tests.common import NOON, FakeClock
 from tests.simulators.common import sun_done
 from tests.simulators.saj import SajSimulator
+from tests.vendor_saj import make_client
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -47,19 +48,6 @@ LATE_OCTOBER = datetime(2026, 10, 27, 11, 0, tzinfo=UTC).timestamp()
 def sim(clock: FakeClock) -> SajSimulator:
     """A simulated SAJ OpenAPI with two plants in Amsterdam."""
     return SajSimulator(plants=2, clock=clock)
-
-
-def _client(
-    session: aiohttp.ClientSession, url: str, sim: SajSimulator, clock: FakeClock
-) -> SajClient:
-    return SajClient(
-        session,
-        url,
-        sim.client_id,
-        sim.client_secret,
-        quota=Quota(clock=clock, sleep=clock.sleep),
-        clock=clock,
-    )
 
 
 def _pv(day: EnergyDay) -> dict[datetime, float]:
@@ -83,7 +71,7 @@ async def test_normal_day_adds_up_to_the_live_counter(
     session: aiohttp.ClientSession, base_url: str, sim: SajSimulator, clock: FakeClock
 ) -> None:
     """A whole past day: 24 UTC hours that add up to the live "energy today" of that evening."""
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     assert supports_history(client)
     plants = await client.async_get_plants()
     devices = await client.async_get_devices(plants)
@@ -120,7 +108,7 @@ async def test_today_is_partial(
     session: aiohttp.ClientSession, base_url: str, sim: SajSimulator, clock: FakeClock
 ) -> None:
     """Today: hours up to the last sample only, adding up to today's energy so far."""
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     plants = await client.async_get_plants()
     plant = plants[0]
     today = date(2026, 6, 21)
@@ -161,7 +149,7 @@ async def test_dst_days(
 ) -> None:
     """The spring day has 23 hours, the autumn day 25, all top-of-hour UTC keys."""
     clock.now = LATE_OCTOBER
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     (plant, _) = await client.async_get_plants()
     assert plant.time_zone == "+01:00"
     energy = (await client.async_get_energy_days([plant], day, AMS))[plant.id]
@@ -179,7 +167,7 @@ async def test_half_hour_offset(
 ) -> None:
     """A +05:30 plant: its day is 18:30 to 18:30 UTC, spread over 25 UTC hour keys."""
     plant_id = sim.add_plant(timezone_id="Asia/Calcutta", peak_power=6.0)
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     plant = next(p for p in await client.async_get_plants() if p.id == str(plant_id))
     assert plant.time_zone == "+05:30"
     kolkata = ZoneInfo("Asia/Kolkata")
@@ -201,7 +189,7 @@ async def test_zone_choice(
     session: aiohttp.ClientSession, base_url: str, sim: SajSimulator, clock: FakeClock
 ) -> None:
     """The given zone when it has the plant's offset; else the cloud's offset; else the zone."""
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     (plant, _) = await client.async_get_plants()
     day = date(2026, 6, 20)
     new_york = ZoneInfo("America/New_York")
@@ -209,7 +197,7 @@ async def test_zone_choice(
     assert energy.zone == timezone(timedelta(hours=2))
     assert min(energy.hours) == datetime(2026, 6, 19, 22, tzinfo=UTC)
     # A client that never saw the plant's details and a plant without a zone: the given zone.
-    fresh = _client(session, base_url, sim, clock)
+    fresh = make_client(session, base_url, sim, clock)
     bare = Plant(id=plant.id, name=plant.name)
     energy = (await fresh.async_get_energy_days([bare], day, new_york))[plant.id]
     assert energy.zone is new_york
@@ -225,7 +213,7 @@ async def test_several_plants_one_plant_per_call(
 ) -> None:
     """Both endpoints take one plant_id: each plant gets its own three calls, all answered."""
     sim.add_plant(peak_power=3.3)
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     plants = await client.async_get_plants()
     assert len(plants) == 3
     assert client.history_plan(plants).batch == 1
@@ -248,7 +236,7 @@ async def test_settled_utc_days_are_asked_once(
     session: aiohttp.ClientSession, base_url: str, sim: SajSimulator, clock: FakeClock
 ) -> None:
     """Consecutive days share a UTC day, and today's refreshes share yesterday's: asked once."""
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     (plant, _) = await client.async_get_plants()
     first = await client.async_get_energy_days([plant], date(2026, 6, 10), AMS)
     assert sim.calls["/plant/power"] == 2
@@ -280,7 +268,7 @@ async def test_unknown_plant_is_absent(
     session: aiohttp.ClientSession, base_url: str, sim: SajSimulator, clock: FakeClock
 ) -> None:
     """A plant the cloud no longer knows (10006) is left out; the other plants are read."""
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     plants = await client.async_get_plants()
     sim.remove_plant(int(plants[0].id))
     result = await client.async_get_energy_days(plants, date(2026, 6, 20), AMS)
@@ -320,7 +308,7 @@ async def test_share_used_up_sends_nothing(
     session: aiohttp.ClientSession, base_url: str, sim: SajSimulator, clock: FakeClock
 ) -> None:
     """With the hourly history share used, a read raises at once and nothing is sent."""
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     (plant, _) = await client.async_get_plants()
     client.history_plan([plant])  # 16 history calls an hour: five reads of three
     for index in range(5):
@@ -347,7 +335,7 @@ async def test_live_block_stops_history_without_waiting(
     session: aiohttp.ClientSession, base_url: str, sim: SajSimulator, clock: FakeClock
 ) -> None:
     """After the cloud's hourly cap refused a live call, history sends nothing until then."""
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     (plant, _) = await client.async_get_plants()
     client.history_plan([plant])
     sim.inject("fail_code:10003", path="/plant/list")
@@ -371,7 +359,7 @@ async def test_vendor_cap_on_history(
     retry: float,
 ) -> None:
     """10003 / 10004 on a history call: RateLimitedError, and every call is held until then."""
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     (plant, _) = await client.async_get_plants()
     client.history_plan([plant])
     sim.inject(f"fail_code:{code}", path="/plant/power")
@@ -392,7 +380,7 @@ async def test_real_hourly_cap_of_the_simulator(
     """The simulator's own hourly cap answers 10003 on the history endpoints too."""
     sim = SajSimulator(plants=1, clock=clock, hourly_cap=4)
     server: TestServer = await aiohttp_server(sim.app)
-    client = _client(session, str(server.make_url("")).rstrip("/"), sim, clock)
+    client = make_client(session, str(server.make_url("")).rstrip("/"), sim, clock)
     (plant,) = await client.async_get_plants()  # /plant/list and /plant/details: 2 calls
     with pytest.raises(RateLimitedError) as err:
         await client.async_get_energy_days([plant], date(2026, 6, 20), AMS)
@@ -425,7 +413,7 @@ async def test_broken_answers(
     code: str,
 ) -> None:
     """Pages, server errors and broken JSON are errors of their class, not empty days."""
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     (plant, _) = await client.async_get_plants()
     sim.inject(kind, path=path)
     with pytest.raises(error) as raised:
@@ -444,7 +432,7 @@ async def test_unusable_power_values(
 ) -> None:
     """Power given as "N/A" or null: no samples, so the plant is absent (no invented hours)."""
     sim.na_filler = "N/A"  # type: ignore[misc]
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     (plant, _) = await client.async_get_plants()
     sim.inject(kind, path="/plant/power", count=2)
     assert await client.async_get_energy_days([plant], date(2026, 6, 20), AMS) == {}
@@ -455,7 +443,7 @@ async def test_missing_power_fields_on_one_utc_day(
     session: aiohttp.ClientSession, base_url: str, sim: SajSimulator, clock: FakeClock
 ) -> None:
     """Rows without power on the first UTC day: those hours are absent, the rest is scaled."""
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     (plant, _) = await client.async_get_plants()
     sim.inject("missing_fields", path="/plant/power")
     hours = _pv((await client.async_get_energy_days([plant], date(2026, 6, 20), AMS))[plant.id])
@@ -475,7 +463,7 @@ async def test_unusable_day_total(
     kind: str,
 ) -> None:
     """No usable day total: the hours are the curve's own energy, unscaled."""
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     (plant, _) = await client.async_get_plants()
     day = date(2026, 6, 20)
     scaled = _pv((await client.async_get_energy_days([plant], day, AMS))[plant.id])
@@ -592,7 +580,7 @@ async def test_simulator_rejects_bad_parameters(
     params: dict[str, Any],
 ) -> None:
     """Dates as YYYY-MM-DD, appendix 2 zone ids, true/false, paging as documented: else 10006."""
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     (plant, _) = await client.async_get_plants()
     with pytest.raises(ProtocolError) as err:
         await client._call(path, {"plant_id": plant.id, **params})
@@ -603,7 +591,7 @@ async def test_simulator_power_curve(
     session: aiohttp.ClientSession, base_url: str, sim: SajSimulator, clock: FakeClock
 ) -> None:
     """Samples every 5 minutes in the asked zone, W, never past the latest data refresh."""
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     (plant, _) = await client.async_get_plants()
     data = await client._call(
         "/plant/power", {"plant_id": plant.id, "date": "2026-06-21", "timezone_id": "Asia/Tokyo"}
@@ -628,7 +616,7 @@ async def test_planner_day_fits_the_share(
     session: aiohttp.ClientSession, base_url: str, sim: SajSimulator, clock: FakeClock
 ) -> None:
     """A simulated day of planner jobs: every refusal comes from the share, never the cloud."""
-    client = _client(session, base_url, sim, clock)
+    client = make_client(session, base_url, sim, clock)
     plants = await client.async_get_plants()
     plan = client.history_plan(plants)
     planner = HistoryPlanner(plan, depth_days=10)

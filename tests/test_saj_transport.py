@@ -12,27 +12,15 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from custom_components.solar_cloud.api.errors import ProtocolError, TransientError
-from custom_components.solar_cloud.api.quota import Quota
-from custom_components.solar_cloud.api.saj import SajClient
 from tests.common import FakeClock
 from tests.simulators.saj import SajSimulator
+from tests.vendor_saj import make_client
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
 # The clock: conftest's, at NOON (2026-06-21 11:00 UTC).
-
-
-def _client(
-    session: aiohttp.ClientSession,
-    url: str,
-    clock: FakeClock,
-    app_id: str,
-    app_secret: str,
-    **kwargs: Any,
-) -> SajClient:
-    return SajClient(
-        session, url, app_id, app_secret, quota=Quota(clock=clock, sleep=clock.sleep), **kwargs
-    )
+# The keys the client sends to servers that are no simulator.
+APP_KEYS = {"app_id": "app-id-1", "app_secret": "app-secret-1"}
 
 
 async def test_timeout_is_transient_and_keeps_the_token(
@@ -42,7 +30,7 @@ async def test_timeout_is_transient_and_keeps_the_token(
     sim = SajSimulator(plants=1, clock=clock, timeout_delay=1.0)
     server: TestServer = await aiohttp_server(sim.app)
     url = str(server.make_url("")).rstrip("/")
-    client = _client(session, url, clock, sim.client_id, sim.client_secret, timeout=0.2)
+    client = make_client(session, url, sim, clock, timeout=0.2)
     assert len(await client.async_get_plants()) == 1
     sim.inject("timeout", path="/plant/list")
     with pytest.raises(TransientError) as raised:
@@ -60,7 +48,7 @@ async def test_no_connection_is_transient_without_the_secret(
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    client = _client(session, f"http://127.0.0.1:{port}", clock, "app-id-1", "app-secret-1")
+    client = make_client(session, f"http://127.0.0.1:{port}", None, clock, **APP_KEYS)
     with pytest.raises(TransientError) as raised:
         await client.async_get_plants()
     assert raised.value.code == "network"
@@ -75,7 +63,7 @@ async def test_unknown_error_code_is_a_protocol_error(
     sim = SajSimulator(plants=1, clock=clock)
     server: TestServer = await aiohttp_server(sim.app)
     url = str(server.make_url("")).rstrip("/")
-    client = _client(session, url, clock, sim.client_id, sim.client_secret)
+    client = make_client(session, url, sim, clock)
     sim.inject("fail_code:99999", path="/plant/list")
     with pytest.raises(ProtocolError) as raised:
         await client.async_get_plants()
@@ -119,7 +107,7 @@ async def test_answers_outside_the_protocol(
     """Well-formed JSON that is not an SAJ answer is a ProtocolError, never a crash."""
     server: TestServer = await aiohttp_server(_foreign_app(reply))
     url = str(server.make_url("")).rstrip("/")
-    client = _client(session, url, clock, "app-id-1", "app-secret-1")
+    client = make_client(session, url, None, clock, **APP_KEYS)
     with pytest.raises(ProtocolError) as raised:
         await client.async_get_plants()
     assert raised.value.code == code
@@ -143,7 +131,7 @@ async def test_token_answers_outside_the_protocol(
     """A token answer without token and uid is a ProtocolError and no login is counted."""
     server: TestServer = await aiohttp_server(_foreign_app({}, token_reply))
     url = str(server.make_url("")).rstrip("/")
-    client = _client(session, url, clock, "app-id-1", "app-secret-1")
+    client = make_client(session, url, None, clock, **APP_KEYS)
     with pytest.raises(ProtocolError) as raised:
         await client.async_get_plants()
     assert raised.value.code == code
