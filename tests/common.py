@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant, State
 from homeassistant.helpers import entity_registry as er
@@ -23,6 +27,12 @@ async def tick(
     freezer.tick(delta)
     async_fire_time_changed(hass)
     await hass.async_block_till_done(wait_background_tasks=True)
+
+
+async def serve(aiohttp_server: Callable[..., Any], app: web.Application) -> str:
+    """Serve ``app`` (a simulator's, or a test's own) on 127.0.0.1: its base URL."""
+    server: TestServer = await aiohttp_server(app)
+    return str(server.make_url("")).rstrip("/")
 
 
 def entity_id(hass: HomeAssistant, unique_id_suffix: str) -> str:

@@ -30,7 +30,7 @@ from custom_components.solar_cloud.const import (
     VENDOR_SHINEMONITOR,
     VENDOR_SUNGROW,
 )
-from tests.common import NOON, FakeClock
+from tests.common import NOON, FakeClock, serve
 from tests.simulators.huawei import HuaweiSimulator
 from tests.simulators.saj import SajSimulator
 from tests.simulators.shinemonitor import ShineMonitorSimulator
@@ -160,8 +160,7 @@ async def sungrow_url(
     socket_enabled: None, aiohttp_server: Callable[..., Any], sungrow_sim: SungrowSimulator
 ) -> str:
     """Base URL of the iSolarCloud simulator on 127.0.0.1."""
-    server: TestServer = await aiohttp_server(sungrow_sim.app)
-    return str(server.make_url("")).rstrip("/")
+    return await serve(aiohttp_server, sungrow_sim.app)
 
 
 def make_sungrow_entry(
@@ -201,8 +200,7 @@ async def saj_url(
     socket_enabled: None, aiohttp_server: Callable[..., Any], saj_sim: SajSimulator
 ) -> str:
     """Base URL of the SAJ simulator on 127.0.0.1."""
-    server: TestServer = await aiohttp_server(saj_sim.app)
-    return str(server.make_url("")).rstrip("/")
+    return await serve(aiohttp_server, saj_sim.app)
 
 
 def make_saj_entry(url: str, sim: SajSimulator) -> MockConfigEntry:
@@ -243,8 +241,7 @@ async def shine_url(
     socket_enabled: None, aiohttp_server: Callable[..., Any], shine_sim: ShineMonitorSimulator
 ) -> str:
     """Base URL of the ShineMonitor simulator on 127.0.0.1."""
-    server: TestServer = await aiohttp_server(shine_sim.app)
-    return str(server.make_url("")).rstrip("/")
+    return await serve(aiohttp_server, shine_sim.app)
 
 
 def make_shine_entry(url: str, sim: ShineMonitorSimulator) -> MockConfigEntry:
@@ -287,5 +284,4 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 @pytest.fixture
 async def base_url(socket_enabled: None, aiohttp_server: Callable[..., Any], sim: Any) -> str:
     """The URL of the module's ``sim`` served on 127.0.0.1."""
-    server: TestServer = await aiohttp_server(sim.app)
-    return str(server.make_url("")).rstrip("/")
+    return await serve(aiohttp_server, sim.app)

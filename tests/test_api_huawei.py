@@ -9,7 +9,6 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from custom_components.solar_cloud.api.account import AccountMemory, CloudAccount
 from custom_components.solar_cloud.api.errors import (
@@ -30,7 +29,7 @@ from custom_components.solar_cloud.api.huawei import (
 )
 from custom_components.solar_cloud.api.models import DeviceKind, Plant
 from custom_components.solar_cloud.api.quota import Quota
-from tests.common import FakeClock
+from tests.common import FakeClock, serve
 from tests.conftest import USERNAME
 from tests.simulators.huawei import HuaweiSimulator
 from tests.vendor_huawei import make_client, make_simulator
@@ -289,8 +288,7 @@ async def test_cookie_token_and_missing_token(
 
     app = web.Application()
     app.router.add_post("/thirdData/login", login)
-    server: TestServer = await aiohttp_server(app)
-    url = str(server.make_url("")).rstrip("/")
+    url = await serve(aiohttp_server, app)
     client = make_client(session, url, clock)
     await client.async_login()
     assert client._sess.token == "from-cookie"
@@ -321,8 +319,8 @@ async def test_unexpected_shapes(
     app = web.Application()
     app.router.add_post("/thirdData/login", login)
     app.router.add_post("/thirdData/{name}", other)
-    server: TestServer = await aiohttp_server(app)
-    client = make_client(session, str(server.make_url("")).rstrip("/"), clock)
+    url = await serve(aiohttp_server, app)
+    client = make_client(session, url, clock)
     replies["/thirdData/stations"] = {"success": True, "failCode": 0, "data": []}
     with pytest.raises(ProtocolError):
         await client.async_get_plants()

@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 
 from custom_components.solar_cloud.api.errors import (
     ProtocolError,
@@ -32,7 +31,7 @@ from custom_components.solar_cloud.api.saj import (
     HISTORY_CALLS_PER_READ,
     SajClient,
 )
-from tests.common import NOON, FakeClock
+from tests.common import NOON, FakeClock, serve
 from tests.simulators.common import sun_done
 from tests.simulators.saj import SajSimulator
 from tests.vendor_saj import make_client
@@ -379,8 +378,8 @@ async def test_real_hourly_cap_of_the_simulator(
 ) -> None:
     """The simulator's own hourly cap answers 10003 on the history endpoints too."""
     sim = SajSimulator(plants=1, clock=clock, hourly_cap=4)
-    server: TestServer = await aiohttp_server(sim.app)
-    client = make_client(session, str(server.make_url("")).rstrip("/"), sim, clock)
+    url = await serve(aiohttp_server, sim.app)
+    client = make_client(session, url, sim, clock)
     (plant,) = await client.async_get_plants()  # /plant/list and /plant/details: 2 calls
     with pytest.raises(RateLimitedError) as err:
         await client.async_get_energy_days([plant], date(2026, 6, 20), AMS)
@@ -511,15 +510,8 @@ async def test_hand_made_replies(
     app.router.add_get("/accessToken", token)
     app.router.add_get("/plant/power", power)
     app.router.add_get("/plant/energy", energy)
-    server: TestServer = await aiohttp_server(app)
-    client = SajClient(
-        session,
-        str(server.make_url("")).rstrip("/"),
-        "app",
-        "key",
-        quota=Quota(clock=clock, sleep=clock.sleep),
-        clock=clock,
-    )
+    url = await serve(aiohttp_server, app)
+    client = make_client(session, url, None, clock, app_id="app", app_secret="key")
     plant = Plant(id="1", name="P", time_zone="+00:00")
     utc = ZoneInfo("UTC")
     hours = _pv((await client.async_get_energy_days([plant], date(2026, 6, 20), utc))["1"])
@@ -542,10 +534,8 @@ async def test_hand_made_replies(
     app2 = web.Application()
     app2.router.add_get("/accessToken", token)
     app2.router.add_get("/plant/power", bad_power)
-    server2: TestServer = await aiohttp_server(app2)
-    other = SajClient(
-        session, str(server2.make_url("")).rstrip("/"), "app", "key", quota=Quota(clock=clock)
-    )
+    url2 = await serve(aiohttp_server, app2)
+    other = SajClient(session, url2, "app", "key", quota=Quota(clock=clock))
     with pytest.raises(ProtocolError):
         await other.async_get_energy_days([plant], date(2026, 6, 20), utc)
 

@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 
 from custom_components.solar_cloud.api.errors import (
     ProtocolError,
@@ -25,7 +24,7 @@ from custom_components.solar_cloud.api.sungrow import (
     SungrowClient,
     history_windows,
 )
-from tests.common import FakeClock
+from tests.common import FakeClock, serve
 from tests.simulators.sungrow import SungrowSimulator
 from tests.vendor_sungrow import USER, make_client, make_simulator
 
@@ -166,9 +165,9 @@ async def test_daylight_saving_days(
 ) -> None:
     """A plant in Amsterdam: 23 and 25 hours, top-of-hour UTC keys, sums as the live counters."""
     simulator = make_simulator(clock, plants=1, zone=AMSTERDAM)
-    server: TestServer = await aiohttp_server(simulator.app)
+    url = await serve(aiohttp_server, simulator.app)
     clock.now = _local(day + timedelta(days=1), 12, 0, AMSTERDAM)
-    client = make_client(session, str(server.make_url("")).rstrip("/"), simulator, clock)
+    client = make_client(session, url, simulator, clock)
     plants = await client.async_get_plants()
     days = await client.async_get_energy_days(plants, day, AMSTERDAM)
     assert simulator.calls[HISTORY_ENDPOINT] == calls

@@ -9,10 +9,9 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from custom_components.solar_cloud.api.errors import ProtocolError, TransientError
-from tests.common import FakeClock
+from tests.common import FakeClock, serve
 from tests.simulators.saj import SajSimulator
 from tests.vendor_saj import make_client
 
@@ -28,8 +27,7 @@ async def test_timeout_is_transient_and_keeps_the_token(
 ) -> None:
     """An answer that does not come in time is a TransientError; the next call reuses the token."""
     sim = SajSimulator(plants=1, clock=clock, timeout_delay=1.0)
-    server: TestServer = await aiohttp_server(sim.app)
-    url = str(server.make_url("")).rstrip("/")
+    url = await serve(aiohttp_server, sim.app)
     client = make_client(session, url, sim, clock, timeout=0.2)
     assert len(await client.async_get_plants()) == 1
     sim.inject("timeout", path="/plant/list")
@@ -61,8 +59,7 @@ async def test_unknown_error_code_is_a_protocol_error(
 ) -> None:
     """An error code the document does not list is refused as a ProtocolError with that code."""
     sim = SajSimulator(plants=1, clock=clock)
-    server: TestServer = await aiohttp_server(sim.app)
-    url = str(server.make_url("")).rstrip("/")
+    url = await serve(aiohttp_server, sim.app)
     client = make_client(session, url, sim, clock)
     sim.inject("fail_code:99999", path="/plant/list")
     with pytest.raises(ProtocolError) as raised:
@@ -105,8 +102,7 @@ async def test_answers_outside_the_protocol(
     code: str,
 ) -> None:
     """Well-formed JSON that is not an SAJ answer is a ProtocolError, never a crash."""
-    server: TestServer = await aiohttp_server(_foreign_app(reply))
-    url = str(server.make_url("")).rstrip("/")
+    url = await serve(aiohttp_server, _foreign_app(reply))
     client = make_client(session, url, None, clock, **APP_KEYS)
     with pytest.raises(ProtocolError) as raised:
         await client.async_get_plants()
@@ -129,8 +125,7 @@ async def test_token_answers_outside_the_protocol(
     code: str,
 ) -> None:
     """A token answer without token and uid is a ProtocolError and no login is counted."""
-    server: TestServer = await aiohttp_server(_foreign_app({}, token_reply))
-    url = str(server.make_url("")).rstrip("/")
+    url = await serve(aiohttp_server, _foreign_app({}, token_reply))
     client = make_client(session, url, None, clock, **APP_KEYS)
     with pytest.raises(ProtocolError) as raised:
         await client.async_get_plants()
