@@ -128,19 +128,19 @@ class Shooter:
         vendors: dict[str, str] = json.loads(EN.read_text(encoding="utf-8"))["selector"]["vendor"][
             "options"
         ]
-        for index, (key, label) in enumerate(vendors.items()):
-            ok = self.page.get_by_role("button", name="OK")
-            for _attempt in range(3):
-                await self.goto("/config/integrations/dashboard/add?domain=solar_cloud")
-                if await ok.count():
-                    break
-            if index == 0:
-                await self.save("config-flow")
-            # The frontend asks first whether to set it up; the vendor step follows.
-            await ok.click()
+        # The frontend asks first whether to set it up; the vendor step follows.
+        await self.goto("/config/integrations/dashboard/add?domain=solar_cloud")
+        await self.save("config-flow")
+        await self.page.get_by_role("button", name="OK").click()
+        await self.save("config-flow-vendor")
+        await self.close_dialog()
+        await self.abort_flows()
+        # Then once per vendor, from the integration page's add button (the dashboard's
+        # ?domain= link does not always open the dialog again).
+        for key, label in vendors.items():
+            await self.goto("/config/integrations/integration/solar_cloud")
+            await self.page.get_by_role("button", name="Add hub").click()
             await self.page.wait_for_timeout(SETTLE_MS)
-            if index == 0:
-                await self.save("config-flow-vendor")
             await self.page.get_by_text(label, exact=True).click()
             await self.submit()
             await self.save(f"config-flow-{_slug(key)}")
