@@ -169,7 +169,7 @@ async def test_value_applied_after_the_time_out_is_read_later(
     await tick(hass, freezer, 60)
     assert shine_sim.control_value(sn, "bat_eybond_ctrl_77") == "40"
     assert float(hass.states.get(number).state) == 30  # not read yet
-    await tick_until(hass, freezer, lambda: hass.states.get(number).state == "40.0", 60)
+    await tick_until(hass, freezer, lambda: float(hass.states.get(number).state) == 40, 60)
     assert state(hass, f":{plant}:plant:last_command").state == "timed_out"
 
 

@@ -63,7 +63,12 @@ class SolarCloudNumber(SolarCloudControlEntity, NumberEntity):
     def native_value(self) -> float | None:
         """The value read back from the cloud."""
         value = self.control_value
-        return float(value) if isinstance(value, int | float) else None
+        if not isinstance(value, int | float):
+            return None
+        # Whole steps show whole numbers: "100 %", not "100.0 %".
+        if float(self.native_step or 1.0).is_integer() and float(value).is_integer():
+            return int(value)
+        return float(value)
 
     async def async_set_native_value(self, value: float) -> None:
         """Write the value and wait for the cloud to confirm it."""

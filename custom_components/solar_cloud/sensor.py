@@ -180,7 +180,8 @@ class SolarCloudSensor(SolarCloudEntity, SensorEntity):
             return None
         if self.metric.accumulation is Accumulation.LIFETIME:
             return self._guard_total(float(value))
-        return value
+        # A negated zero (a split or sign-flipped power of 0 W) would show as "-0 W".
+        return abs(value) if value == 0 else value
 
     def _guard_total(self, value: float) -> float:
         """Ignore a lifetime counter that dips for a moment (the cloud sometimes sends 0)."""
