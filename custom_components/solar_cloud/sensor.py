@@ -53,6 +53,9 @@ _DEVICE_CLASSES: dict[Quantity, SensorDeviceClass | None] = {
     Quantity.TIMESTAMP: SensorDeviceClass.TIMESTAMP,
 }
 
+# Shown without decimals ("100 %" rather than "100.0 %"); the state keeps the cloud's value.
+_DISPLAY_PRECISION: dict[Quantity, int] = {Quantity.BATTERY: 0, Quantity.PERCENT: 0}
+
 # Numbered and per-phase families share one translated name with a placeholder.
 _FAMILIES: tuple[tuple[re.Pattern[str], str, str], ...] = (
     (re.compile(r"pv(\d+)_voltage"), "pv_voltage", "number"),
@@ -101,6 +104,7 @@ def describe(metric: Metric, currency: str) -> SensorEntityDescription:
         device_class=_DEVICE_CLASSES[metric.quantity],
         state_class=_state_class(metric),
         native_unit_of_measurement=unit,
+        suggested_display_precision=_DISPLAY_PRECISION.get(metric.quantity),
         options=list(metric.options) if metric.options else None,
         entity_category=EntityCategory.DIAGNOSTIC if metric.diagnostic else None,
         entity_registry_enabled_default=metric.enabled_by_default,
