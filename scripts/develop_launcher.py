@@ -55,7 +55,14 @@ homeassistant:
   country: NL
   language: en
 
-default_config:
+# The parts of default_config that matter here (the Energy dashboard, history, the activity
+# log). default_config itself also loads go2rtc, whose binary is not installed here (an
+# "Invalid config" notification), and cloud, alerts and discovery (bluetooth, usb, zeroconf),
+# which Solar Cloud does not use and which want internet or hardware.
+energy:
+history:
+logbook:
+my:
 
 http:
   server_host: 127.0.0.1
@@ -496,7 +503,7 @@ def isolate_runtime_requirements(config: Path) -> None:
     """Make Home Assistant install what its integrations need into config/deps, not .venv.
 
     .venv holds exactly the pinned test requirements; Home Assistant's own installs (the
-    frontend, default_config's libraries, under Home Assistant's version constraints) would
+    frontend and the libraries of the integrations loaded, under Home Assistant's version constraints) would
     change some of those pins. They go to config/deps instead, which only this process puts
     on sys.path, and which goes away with config/.
     """

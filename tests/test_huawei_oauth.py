@@ -49,6 +49,7 @@ from custom_components.solar_cloud.const import (
     CONF_VENDOR,
     DOMAIN,
     OAUTH_CALLBACK_PATH,
+    OAUTH_HELP_URL,
     VENDOR_HUAWEI,
 )
 from tests.common import entity_id, state, tick
@@ -708,7 +709,7 @@ async def test_api_account_without_control_permission(
     assert issue is not None
     assert issue.translation_key == "control_permission_account"
     assert issue.is_fixable is False
-    assert issue.learn_more_url.endswith("#huawei-oauth-connect")
+    assert issue.learn_more_url == OAUTH_HELP_URL
 
     # The installer grants control; the next check (a day later) finds it open.
     huawei_sim.deny_control(False)

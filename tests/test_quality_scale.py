@@ -709,3 +709,31 @@ def test_done_rule_holds(rule: str) -> None:
     if status != "done":
         pytest.skip(f"{rule} is {status}")
     CHECKS[rule]()
+
+
+def _github_anchor(heading: str) -> str:
+    """The anchor GitHub gives a README heading: lower case, punctuation dropped, spaces to -."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_links_into_the_readme_exist() -> None:
+    """Every link the integration shows into the README (repair issues, the application
+    credentials dialog) names a section that exists; the documentation URL is the manifest's."""
+    from custom_components.solar_cloud.const import DOCUMENTATION_URL
+
+    assert _json(PACKAGE / "manifest.json")["documentation"] == DOCUMENTATION_URL
+    anchors = {
+        _github_anchor(line.lstrip("#"))
+        for line in _text(ROOT / "README.md").splitlines()
+        if line.startswith("#")
+    }
+    assert "huawei-fusionsolar-oauth-connect" in anchors
+    sources = [*PACKAGE.rglob("*.py"), *PACKAGE.rglob("*.json")]
+    found = set(re.findall(r"DOCUMENTATION_URL\}#([a-z0-9-]+)", _text(PACKAGE / "const.py")))
+    for path in sources:
+        found |= set(re.findall(r"solar_cloud#([a-z0-9-]+)", _text(path)))
+    assert found
+    assert found <= anchors, found - anchors
+    # And the README's own table of contents and cross references.
+    internal = set(re.findall(r"\]\(#([^)]+)\)", _text(ROOT / "README.md")))
+    assert internal <= anchors, internal - anchors

@@ -15,7 +15,7 @@ from homeassistant.components.application_credentials import (
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.config_entry_oauth2_flow import AbstractOAuth2Implementation
 
-from .const import OAUTH_CALLBACK_PATH, OAUTH_SCOPES
+from .const import OAUTH_CALLBACK_PATH, OAUTH_HELP_URL, OAUTH_SCOPES
 from .oauth import FusionSolarImplementation, authorization_server
 
 
@@ -37,5 +37,5 @@ async def async_get_description_placeholders(hass: HomeAssistant) -> dict[str, s
         "callback_path": OAUTH_CALLBACK_PATH,
         "example_redirect_uri": f"https://homeassistant.example.com{OAUTH_CALLBACK_PATH}",
         "scopes": ", ".join(OAUTH_SCOPES),
-        "more_info_url": "https://github.com/solar-cloud/solar_cloud#huawei-oauth-connect",
+        "more_info_url": OAUTH_HELP_URL,
     }

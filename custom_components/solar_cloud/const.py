@@ -71,6 +71,10 @@ CONF_ACCOUNT: Final = "account"
 CONF_TOKEN: Final = "token"
 # The FusionSolar OAuth server. Tests replace this module attribute; a developer can point it at
 # the simulator with the environment variable below (developer use only: a user never sets it).
+# The README (the manifest's documentation) and its section on OAuth Connect, which also
+# explains the control permission.
+DOCUMENTATION_URL: Final = "https://github.com/solar-cloud/solar_cloud"
+OAUTH_HELP_URL: Final = f"{DOCUMENTATION_URL}#huawei-fusionsolar-oauth-connect"
 OAUTH_BASE_URL_ENV: Final = "SOLAR_CLOUD_FUSIONSOLAR_OAUTH_URL"
 OAUTH_BASE_URL: str = os.environ.get(OAUTH_BASE_URL_ENV, "https://oauth2.fusionsolar.huawei.com")
 OAUTH_AUTHORIZE_PATH: Final = "/rest/dp/uidm/oauth2/v1/authorize"

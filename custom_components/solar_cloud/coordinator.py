@@ -28,6 +28,7 @@ from .const import (
     DOMAIN,
     ISSUE_ACCOUNT_SHARED,
     ISSUE_CONTROL_PERMISSION,
+    OAUTH_HELP_URL,
     VENDOR_HUAWEI,
     is_oauth,
 )
@@ -109,8 +110,6 @@ def clear_permission_issue(hass: HomeAssistant, entry: ConfigEntry, vendor: str,
     ir.async_delete_issue(hass, DOMAIN, f"{permission_issue_id(vendor, what)}_{entry.entry_id}")
 
 
-# The README section on OAuth Connect and control permission.
-CONTROL_HELP_URL = "https://github.com/solar-cloud/solar_cloud#huawei-oauth-connect"
 
 
 def _control_issue_id(entry: ConfigEntry) -> str:
@@ -146,7 +145,7 @@ def update_control_issue(hass: HomeAssistant, entry: ConfigEntry, client: object
         is_fixable=False,
         is_persistent=False,
         severity=ir.IssueSeverity.WARNING,
-        learn_more_url=CONTROL_HELP_URL,
+        learn_more_url=OAUTH_HELP_URL,
         translation_key=key,
         translation_placeholders={"title": entry.title},
     )
