@@ -110,8 +110,6 @@ def clear_permission_issue(hass: HomeAssistant, entry: ConfigEntry, vendor: str,
     ir.async_delete_issue(hass, DOMAIN, f"{permission_issue_id(vendor, what)}_{entry.entry_id}")
 
 
-
-
 def _control_issue_id(entry: ConfigEntry) -> str:
     return f"{ISSUE_CONTROL_PERMISSION}_{entry.entry_id}"
 
