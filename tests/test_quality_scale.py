@@ -219,6 +219,43 @@ def _action_setup() -> None:
             assert "services.async_register" not in source, name
 
 
+@check("appropriate-polling")
+def _appropriate_polling() -> None:
+    # The coordinators poll at the account's period, which the vendor client plans from its
+    # allowances: never faster than the clouds' 5-minute refresh, at any account size.
+    from custom_components.solar_cloud.api.huawei import HuaweiClient
+    from custom_components.solar_cloud.api.models import Device, DeviceKind, Plant
+    from custom_components.solar_cloud.api.saj import SajClient
+    from custom_components.solar_cloud.api.shinemonitor import ShineMonitorClient
+    from custom_components.solar_cloud.api.sungrow import SungrowClient
+
+    assert "update_interval=timedelta(seconds=account.period)" in _modules()["coordinator.py"]
+    session: Any = object()  # plan() sends nothing
+    clients = [
+        HuaweiClient(session, "https://x.example", "user", "code"),
+        SungrowClient(session, "https://x.example", "key", "access", "user", "pass"),
+        SajClient(session, "https://x.example", "id", "secret"),
+        ShineMonitorClient(session, "http://x.example", "user", "pass", "company"),
+    ]
+    for count in (1, 10, 100):
+        plants = [Plant(id=str(n), name=f"plant {n}") for n in range(count)]
+        devices = [
+            Device(
+                id=f"d{n}",
+                plant_id=str(n),
+                name="inverter",
+                kind=DeviceKind.INVERTER,
+                type_code="1",
+            )
+            for n in range(count)
+        ]
+        for client in clients:
+            plan = client.plan(plants, devices)
+            assert plan.realtime >= 300, (client, count, plan)
+            assert plan.alarms >= plan.realtime, (client, count, plan)
+            assert plan.devices >= 3600, (client, count, plan)
+
+
 @check("brands")
 def _brands() -> None:
     for name in ("icon", "icon@2x", "logo", "logo@2x", "dark_icon", "dark_logo"):
@@ -485,6 +522,20 @@ def _docs_data_update() -> None:
 @check("docs-examples")
 def _docs_examples() -> None:
     assert _readme().count("automation:") >= 1
+
+
+@check("docs-known-limitations")
+def _docs_known_limitations() -> None:
+    section = _readme_section("Known limitations")
+    for vendor in (
+        "All vendors",
+        "Huawei FusionSolar",
+        "Sungrow iSolarCloud",
+        "SAJ",
+        "ShineMonitor",
+    ):
+        assert f"**{vendor}**" in section, vendor
+    assert section.count("\n- ") >= 10
 
 
 @check("docs-supported-devices")
