@@ -427,6 +427,70 @@ def ensure_config_entry(
 # --- commands -------------------------------------------------------------------------------
 
 
+def ensure_energy_dashboard(config: Path, plant_id: str) -> None:
+    """Set up the Energy dashboard with the statistics the history import writes for one plant.
+
+    Only when the Energy dashboard was never set up (no storage file ``energy``), so a choice
+    made in the frontend stays. The statistics appear about 30 s after Home Assistant started.
+    """
+    path = config / ".storage" / "energy"
+    if path.exists():
+        return
+    sys.path.insert(0, str(ROOT))
+    from custom_components.solar_cloud.api.history import Flow
+    from custom_components.solar_cloud.backfill import statistic_id
+
+    def stat(flow: Flow) -> str:
+        return statistic_id(plant_id, flow)
+
+    sources: list[dict[str, Any]] = [
+        {
+            "type": "grid",
+            "flow_from": [
+                {
+                    "stat_energy_from": stat(Flow.GRID_IMPORT),
+                    "stat_cost": None,
+                    "entity_energy_price": None,
+                    "number_energy_price": None,
+                }
+            ],
+            "flow_to": [
+                {
+                    "stat_energy_to": stat(Flow.GRID_EXPORT),
+                    "stat_compensation": None,
+                    "entity_energy_price": None,
+                    "number_energy_price": None,
+                }
+            ],
+            "cost_adjustment_day": 0.0,
+        },
+        {
+            "type": "solar",
+            "stat_energy_from": stat(Flow.PV),
+            "config_entry_solar_forecast": None,
+        },
+        {
+            "type": "battery",
+            "stat_energy_from": stat(Flow.BATTERY_DISCHARGE),
+            "stat_energy_to": stat(Flow.BATTERY_CHARGE),
+        },
+    ]
+    write_store(
+        path,
+        {
+            "version": 1,
+            "minor_version": 2,
+            "key": "energy",
+            "data": {
+                "energy_sources": sources,
+                "device_consumption": [],
+                "device_consumption_water": [],
+            },
+        },
+    )
+    log(f"set up the Energy dashboard with the history statistics of iSolarCloud plant {plant_id}")
+
+
 def prepare(args: argparse.Namespace) -> None:
     """Make the config dir ready."""
     config = Path(args.config).resolve()
@@ -464,8 +528,10 @@ def prepare(args: argparse.Namespace) -> None:
                 "password": SUNGROW_PASSWORD,
                 "rsa_public_key": "",
             },
-            plants=sungrow_plants(server),
+            plants=(plants := sungrow_plants(server)),
         )
+        # The iSolarCloud plant has all six flows (the others fewer): it fills the dashboard.
+        ensure_energy_dashboard(config, plants[0])
     if args.saj_simulator:
         server = args.saj_simulator.rstrip("/")
         host = urlsplit(server).hostname or server
