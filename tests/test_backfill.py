@@ -138,6 +138,17 @@ def _saj_entry(url: str, sim: SajSimulator, **options: Any) -> MockConfigEntry:
     return _with_options(make_saj_entry(url, sim), **options)
 
 
+async def _outage(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, entry: MockConfigEntry, down: timedelta
+) -> None:
+    """Home Assistant is down for ``down``: the entry is unloaded, time passes, it is set up."""
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    freezer.tick(down)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+
 async def test_first_import_fills_the_depth(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory, saj_url: str, saj_sim: SajSimulator
 ) -> None:
@@ -183,11 +194,7 @@ async def test_outage_of_six_hours_leaves_no_gap(
     before = await _rows(hass, stat, datetime(2026, 6, 1, tzinfo=AMSTERDAM))
     assert before[-1]["start"] < datetime(2026, 6, 10, 20, tzinfo=AMSTERDAM)
 
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    await hass.async_block_till_done()
-    freezer.tick(timedelta(hours=6))
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    await _outage(hass, freezer, entry, timedelta(hours=6))
     await _tick(hass, freezer, START_DELAY + 1)
 
     rows = await _rows(hass, stat, datetime(2026, 6, 1, tzinfo=AMSTERDAM))
@@ -378,11 +385,7 @@ async def test_no_gap_after_an_outage_for_every_vendor(
     flows = {stat.rsplit("_", 1)[-1] for stat in before}
     assert "pv" in flows
 
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    await hass.async_block_till_done()
-    freezer.tick(timedelta(hours=6))
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    await _outage(hass, freezer, entry, timedelta(hours=6))
     await _run_for(hass, freezer, START_DELAY + 600, step=60)
 
     after = await _all_rows(hass)
@@ -466,11 +469,7 @@ async def test_days_long_outage_is_filled_newest_first_with_continuous_sums(
     entry = await _setup(hass, _saj_entry(saj_url, saj_sim, **{CONF_HISTORY_DAYS: 1}))
     plant = next(iter(entry.runtime_data.account.plants))
     await _run_for(hass, freezer, 3600)
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    await hass.async_block_till_done()
-    freezer.tick(timedelta(days=4))
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    await _outage(hass, freezer, entry, timedelta(days=4))
     await _run_for(hass, freezer, 1200, step=60)
 
     rows = await _rows(hass, statistic_id(plant, Flow.PV), datetime(2026, 6, 1, tzinfo=UTC))
