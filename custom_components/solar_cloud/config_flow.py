@@ -121,8 +121,13 @@ def _server_selector(vendor: str) -> SelectSelector:
     )
 
 
+def _default_server(vendor: str) -> str:
+    """The vendor's first listed server: the form's default and its description's example."""
+    return next(iter(_SERVERS[vendor]))
+
+
 def _credentials_schema(vendor: str, defaults: Mapping[str, Any]) -> vol.Schema:
-    first_server = next(iter(_SERVERS[vendor]))
+    first_server = _default_server(vendor)
     fields: dict[Any, Any] = {
         vol.Required(
             CONF_SERVER, default=defaults.get(CONF_SERVER, first_server)
@@ -371,7 +376,7 @@ class SolarCloudConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
             description_placeholders={
                 "vendor": VENDOR_NAMES[self._vendor],
                 # hassfest keeps URLs out of translations: the first server is shown from here.
-                "default_server": next(iter(_SERVERS[self._vendor])),
+                "default_server": _default_server(self._vendor),
             },
         )
 
@@ -430,14 +435,14 @@ class SolarCloudConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
                 vol.Schema(
                     {
                         vol.Required(
-                            CONF_SERVER, default=next(iter(HUAWEI_SERVERS))
+                            CONF_SERVER, default=_default_server(VENDOR_HUAWEI)
                         ): _server_selector(VENDOR_HUAWEI)
                     }
                 ),
                 user_input or {},
             ),
             errors=errors,
-            description_placeholders={"default_server": next(iter(HUAWEI_SERVERS))},
+            description_placeholders={"default_server": _default_server(VENDOR_HUAWEI)},
         )
 
     async def _async_oauth_reauth(self) -> ConfigFlowResult:
